@@ -1,0 +1,30 @@
+# The two commands of the README: `make repro` runs the pipeline, `make test` runs the tests.
+# Both create .venv and install the project into it when missing or out of date.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(abspath $(VENV))/bin
+export PATH := $(BIN):$(PATH)
+export MLFLOW_DISABLE_TELEMETRY ?= true
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: install repro test bench clean-venv
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev,jax]'
+	touch $@
+
+repro: install
+	dvc repro
+
+test: install
+	python -m pytest
+
+bench: install
+	python bench/benchmark.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""SimpleRNN sentiment experiments on IMDB as a DVC + MLflow workflow."""

@@ -1,0 +1,237 @@
+"""Load and validate ``params.yaml``: the one source of truth for every setting.
+
+Every key is typed and range-checked before any stage does work, so a typo costs a
+one-line error instead of a half-finished run. All problems are reported together,
+one line each (key, value, what is allowed).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+PADDING_MODES = ("pre", "post")
+OPTIMIZERS = ("rmsprop", "adam", "sgd", "adagrad", "nadam")
+BACKENDS = ("tensorflow", "jax")
+VARIANT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class ConfigError(ValueError):
+    """Invalid params: ``problems`` holds one line per bad key."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True)
+class DataParams:
+    max_features: int = 10000
+    maxlen: int = 500
+    val_split: float = 0.2
+    padding: str = "pre"
+    truncating: str = "pre"
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "rmsprop"
+    learning_rate: float = 0.001
+    seed: int = 42
+    restore_best: bool = True
+    backend: str = "tensorflow"
+    unroll: bool = True
+    deterministic: bool = True
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    embedding_dim: int = 32
+    units: int = 32
+    layers: int = 1
+    dropout: float = 0.0
+    recurrent_dropout: float = 0.0
+
+
+@dataclass(frozen=True)
+class MlflowParams:
+    experiment: str = "imdb-rnn"
+
+
+@dataclass(frozen=True)
+class Params:
+    data: DataParams
+    train: TrainParams
+    models: dict[str, ModelParams]
+    mlflow: MlflowParams
+
+    def model(self, variant: str) -> ModelParams:
+        """The settings of one variant, or a one-line error listing the known ones."""
+        if variant not in self.models:
+            known = ", ".join(sorted(self.models))
+            raise ConfigError([f"unknown model variant '{variant}': known variants are {known}"])
+        return self.models[variant]
+
+    def flat(self, variant: str) -> dict[str, Any]:
+        """Every param that shapes one variant, flattened for MLflow (``data.maxlen`` ...)."""
+        flat: dict[str, Any] = {}
+        for section, values in (
+            ("data", asdict(self.data)),
+            ("train", asdict(self.train)),
+            ("model", asdict(self.model(variant))),
+        ):
+            flat.update({f"{section}.{k}": v for k, v in values.items()})
+        flat["variant"] = variant
+        return flat
+
+
+# --- checks: each returns None when fine, else "what is allowed" -------------------
+
+
+def _int_at_least(low: int) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        if isinstance(v, bool) or not isinstance(v, int):
+            return f"an integer >= {low}"
+        return None if v >= low else f"an integer >= {low}"
+
+    return check
+
+
+def _float_in(low: float, high: float, low_open: bool, high_open: bool) -> Callable[[Any], str | None]:
+    lo, hi = ("(" if low_open else "["), (")" if high_open else "]")
+    allowed = f"a number in {lo}{low:g}, {high:g}{hi}"
+
+    def check(v: Any) -> str | None:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return allowed
+        ok_low = v > low if low_open else v >= low
+        ok_high = v < high if high_open else v <= high
+        return None if (ok_low and ok_high and v == v) else allowed
+
+    return check
+
+
+def _positive_float(v: Any) -> str | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 < v < float("inf")):
+        return "a number > 0"
+    return None
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        return None if isinstance(v, str) and v in choices else "one of " + ", ".join(choices)
+
+    return check
+
+
+def _boolean(v: Any) -> str | None:
+    return None if isinstance(v, bool) else "true or false"
+
+
+def _nonempty_str(v: Any) -> str | None:
+    return None if isinstance(v, str) and v.strip() else "a non-empty string"
+
+
+DATA_CHECKS = {
+    "max_features": _int_at_least(3),
+    "maxlen": _int_at_least(1),
+    "val_split": _float_in(0, 1, True, True),
+    "padding": _one_of(PADDING_MODES),
+    "truncating": _one_of(PADDING_MODES),
+    "seed": _int_at_least(0),
+}
+TRAIN_CHECKS = {
+    "epochs": _int_at_least(1),
+    "batch_size": _int_at_least(1),
+    "optimizer": _one_of(OPTIMIZERS),
+    "learning_rate": _positive_float,
+    "seed": _int_at_least(0),
+    "restore_best": _boolean,
+    "backend": _one_of(BACKENDS),
+    "unroll": _boolean,
+    "deterministic": _boolean,
+}
+MODEL_CHECKS = {
+    "embedding_dim": _int_at_least(1),
+    "units": _int_at_least(1),
+    "layers": _int_at_least(1),
+    "dropout": _float_in(0, 1, False, True),
+    "recurrent_dropout": _float_in(0, 1, False, True),
+}
+MLFLOW_CHECKS = {"experiment": _nonempty_str}
+
+
+def _check_section(prefix: str, raw: Any, checks: dict, cls: type, problems: list[str]):
+    """Validate one mapping against its checks; defaults fill keys left out."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        problems.append(f"{prefix}: got {raw!r}; allowed: a mapping of {', '.join(checks)}")
+        return None
+    values = {f.name: f.default for f in fields(cls)}
+    for key, value in raw.items():
+        if key not in checks:
+            problems.append(f"{prefix}.{key}: unknown key; allowed keys: {', '.join(checks)}")
+            continue
+        allowed = checks[key](value)
+        if allowed:
+            problems.append(f"{prefix}.{key}: got {value!r}; allowed: {allowed}")
+        else:
+            values[key] = float(value) if isinstance(cls.__dataclass_fields__[key].default, float) else value
+    return cls(**values)
+
+
+def parse_params(raw: Any) -> Params:
+    """Validate a loaded ``params.yaml`` mapping; raise ConfigError listing every problem."""
+    problems: list[str] = []
+    if not isinstance(raw, dict):
+        raise ConfigError([f"params: got {raw!r}; allowed: a mapping with data, train, models, mlflow"])
+    sections = ("data", "train", "models", "mlflow")
+    for key in raw:
+        if key not in sections:
+            problems.append(f"{key}: unknown section; allowed sections: {', '.join(sections)}")
+    data = _check_section("data", raw.get("data"), DATA_CHECKS, DataParams, problems)
+    train = _check_section("train", raw.get("train"), TRAIN_CHECKS, TrainParams, problems)
+    mlflow = _check_section("mlflow", raw.get("mlflow"), MLFLOW_CHECKS, MlflowParams, problems)
+
+    models: dict[str, ModelParams] = {}
+    raw_models = raw.get("models")
+    if not isinstance(raw_models, dict) or not raw_models:
+        problems.append(
+            f"models: got {raw_models!r}; allowed: a non-empty mapping of variant name to its settings"
+        )
+    else:
+        for name, settings in raw_models.items():
+            if not isinstance(name, str) or not VARIANT_NAME.match(name):
+                problems.append(
+                    f"models.{name}: invalid variant name; allowed: letters, digits and _, not starting with a digit"
+                )
+                continue
+            model = _check_section(f"models.{name}", settings, MODEL_CHECKS, ModelParams, problems)
+            if model is not None:
+                models[name] = model
+    if problems:
+        raise ConfigError(problems)
+    return Params(data=data, train=train, models=models, mlflow=mlflow)
+
+
+def load_params(path: str | os.PathLike = "params.yaml") -> Params:
+    """Read and validate a params file (``yaml.safe_load``: params are data, never code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError([f"{path}: params file not found; run from the project root or pass --params"])
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        where = f" (line {line + 1})" if line is not None else ""
+        raise ConfigError([f"{path}: not valid YAML{where}; fix the syntax"]) from None
+    return parse_params(raw)

@@ -1,0 +1,235 @@
+"""Fetch the IMDB archive (aclImdb_v1.tar.gz) reliably and atomically.
+
+The Stanford host is slow and occasionally flaky, so downloads are retried with
+exponential back-off, verified against a known md5 and only ever appear at the
+destination path once complete. ``IMDB_SOURCE`` lets users point at a mirror or
+at a local copy when the official host is unreachable (e.g. offline machines).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import shutil
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import IO, Callable, Iterable, Mapping
+
+import requests
+import urllib3
+from tqdm import tqdm
+
+OFFICIAL_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+OFFICIAL_MD5 = "7c2ac02c03563afcf9b574c7e56c153a"
+
+CHUNK_SIZE = 1 << 20  # 1 MiB: few syscalls, bounded memory
+_FIX_HINT = "set IMDB_SOURCE to a mirror URL or a local copy of aclImdb_v1.tar.gz"
+
+# Errors after which a fresh attempt may well succeed (network hiccups, cut-off bodies).
+_TRANSIENT_ERRORS = (
+    requests.ConnectionError,  # refused, DNS, reset; includes ConnectTimeout
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    urllib3.exceptions.HTTPError,  # ProtocolError, ReadTimeoutError, IncompleteRead...
+    http.client.IncompleteRead,
+    ConnectionError,  # builtin: reset/aborted sockets
+    TimeoutError,
+)
+
+
+class DownloadError(RuntimeError):
+    """A download that cannot succeed as configured; the message says what to change."""
+
+    def __init__(self, message: str) -> None:
+        # One line keeps DVC/CI logs readable and makes `error: ...` greppable.
+        super().__init__(" ".join(str(message).split()))
+
+
+class _Transient(Exception):
+    """Internal: an attempt failed in a way worth retrying."""
+
+
+def resolve_source(env: Mapping[str, str]) -> tuple[str, str | None]:
+    """Pick (source, expected_md5) from the environment.
+
+    An unknown mirror has no known checksum, so it is not verified unless
+    ``IMDB_MD5`` is given; the official URL always is.
+    """
+    source = env.get("IMDB_SOURCE") or OFFICIAL_URL
+    if "IMDB_MD5" in env:
+        md5 = env["IMDB_MD5"].strip().lower() or None
+    else:
+        md5 = OFFICIAL_MD5 if source == OFFICIAL_URL else None
+    return source, md5
+
+
+def md5_of(path: str | os.PathLike[str]) -> str:
+    """Hex md5 of a file, read in chunks so large archives need little memory."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(CHUNK_SIZE), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fetch(
+    source: str,
+    dest: Path,
+    md5: str | None,
+    retries: int = 4,
+    backoff: float = 1.0,
+    timeout: float = 30.0,
+    progress: bool = True,
+) -> Path:
+    """Download or copy ``source`` to ``dest`` atomically and return ``dest``.
+
+    ``source`` is an http(s) URL, a ``file://`` URL or a local path (relative to
+    the cwd). HTTP gets ``retries`` extra attempts after the first, sleeping
+    ``backoff * 2**n`` seconds before retry n (0-based). A checksum mismatch is
+    not retried: the bytes arrived intact, they are just not the expected ones.
+    """
+    dest = Path(dest)
+    scheme = urllib.parse.urlsplit(source).scheme.lower() if "://" in source else ""
+    if scheme in ("http", "https"):
+        return _fetch_http(source, dest, md5, retries, backoff, timeout, progress)
+    if scheme not in ("", "file"):
+        raise DownloadError(f"unsupported URL scheme {scheme!r} in {source}; {_FIX_HINT}")
+    path = _local_path(source)
+    if not path.is_file():
+        raise DownloadError(
+            f"local file not found: {path}; set IMDB_SOURCE to an existing copy of "
+            "aclImdb_v1.tar.gz or to a mirror URL"
+        )
+
+    def copy(out: IO[bytes]) -> str:
+        try:
+            src = open(path, "rb")
+        except OSError as exc:
+            raise DownloadError(f"cannot read {path}: {exc}; {_FIX_HINT}") from exc
+        with src:
+            chunks = iter(lambda: src.read(CHUNK_SIZE), b"")
+            return _copy_stream(chunks, out, path.stat().st_size, progress, dest.name)
+
+    return _write_atomically(dest, copy, md5, str(path))
+
+
+def _local_path(source: str) -> Path:
+    """Turn a file:// URL or a (possibly relative) path into an absolute path."""
+    if source.lower().startswith("file://"):
+        parts = urllib.parse.urlsplit(source)
+        if parts.netloc not in ("", "localhost"):
+            raise DownloadError(f"file URL with remote host is not supported: {source}; {_FIX_HINT}")
+        return Path(urllib.request.url2pathname(parts.path))
+    path = Path(source).expanduser()
+    return path if path.is_absolute() else Path.cwd() / path
+
+
+def _fetch_http(
+    url: str, dest: Path, md5: str | None, retries: int, backoff: float, timeout: float, progress: bool
+) -> Path:
+    """Retry transient failures; anything else (4xx, bad md5) fails at once."""
+    attempts = max(0, retries) + 1
+    reason = "no attempt made"
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(backoff * 2 ** (attempt - 1))
+        try:
+            return _write_atomically(
+                dest, lambda out: _stream_http(url, out, timeout, progress, dest.name), md5, url
+            )
+        except _Transient as exc:
+            reason = str(exc)
+    raise DownloadError(f"download of {url} failed after {attempts} attempt(s): {reason}; {_FIX_HINT}")
+
+
+def _stream_http(url: str, out: IO[bytes], timeout: float, progress: bool, label: str) -> str:
+    """One GET streamed into ``out``; returns the md5 of the bytes received."""
+    try:
+        # identity: we want the archive's bytes exactly as published, so the md5 and
+        # Content-Length checks hold even if a server would gzip the response again.
+        with requests.get(
+            url, stream=True, timeout=timeout, headers={"Accept-Encoding": "identity"}
+        ) as resp:
+            status = resp.status_code
+            if status == 429 or status >= 500:
+                raise _Transient(f"HTTP {status} {resp.reason}")
+            if status >= 400:
+                raise DownloadError(f"download of {url} failed: HTTP {status} {resp.reason}; {_FIX_HINT}")
+            length = resp.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            chunks = resp.raw.stream(CHUNK_SIZE, decode_content=False)
+            digest = _copy_stream(chunks, out, total, progress, label)
+    except _TRANSIENT_ERRORS as exc:
+        raise _Transient(f"{type(exc).__name__}: {exc}") from exc
+    except requests.RequestException as exc:  # invalid URL, too many redirects...
+        raise DownloadError(f"download of {url} failed: {exc}; {_FIX_HINT}") from exc
+    if total is not None and out.tell() != total:
+        raise _Transient(f"truncated body: got {out.tell()} of {total} bytes")
+    return digest
+
+
+def _copy_stream(
+    chunks: Iterable[bytes], out: IO[bytes], total: int | None, progress: bool, label: str
+) -> str:
+    """Copy ``chunks`` to ``out`` with a progress bar; return their md5 (one pass, no re-read)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    # disable=None lets tqdm hide itself when stderr is not a terminal (DVC logs, CI).
+    with tqdm(
+        total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
+        disable=None if progress else True,
+    ) as bar:
+        for chunk in chunks:
+            out.write(chunk)
+            digest.update(chunk)
+            bar.update(len(chunk))
+    return digest.hexdigest()
+
+
+def _write_atomically(
+    dest: Path, fill: Callable[[IO[bytes]], str], md5: str | None, source: str
+) -> Path:
+    """Run ``fill`` into a temp file beside ``dest``; publish it only if complete and verified.
+
+    Any exception (KeyboardInterrupt included) removes the temp file, so ``dest``
+    is either untouched or the full, checked archive.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tempfile.NamedTemporaryFile(
+        dir=dest.parent, delete=False, prefix="." + dest.name + ".", suffix=".part"
+    )
+    tmp_path = Path(tmp.name)
+    try:
+        with tmp:
+            actual = fill(tmp)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        if md5 is not None and actual != md5.lower():
+            raise DownloadError(
+                f"md5 mismatch for {source}: expected {md5.lower()}, got {actual}; "
+                "set IMDB_MD5 to the right checksum or IMDB_SOURCE to an intact copy"
+            )
+        os.chmod(tmp_path, 0o644)  # NamedTemporaryFile is 0600; data should be readable
+        os.replace(tmp_path, dest)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+    _fsync_dir(dest.parent)
+    return dest
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Persist the rename itself; best effort, not every platform allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
