@@ -11,10 +11,8 @@ import os
 import sys
 from pathlib import Path
 
-try:
-    import imdb_rnn  # noqa: F401  normally pip-installed (editable)
-except ImportError:  # run from a bare checkout: use the source tree next to this file
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))  # this workspace's code, also in DVC temp workspaces
 
 from imdb_rnn.download import DownloadError, fetch, resolve_source  # noqa: E402
 

@@ -5,8 +5,11 @@ import sys
 import time
 from pathlib import Path
 
-from imdb_rnn.config import ConfigError, load_params
-from imdb_rnn.data import DataError, prepare_dataset, write_json_atomic, write_prepared
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))  # this workspace's code, also in DVC temp workspaces
+
+from imdb_rnn.config import ConfigError, load_params  # noqa: E402
+from imdb_rnn.data import DataError, prepare_dataset, write_json_atomic, write_prepared  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -23,7 +26,8 @@ def main(argv=None) -> int:
         write_prepared(prepared, Path(args.out), params)
         write_json_atomic(Path(args.report), prepared.report)
     except (ConfigError, DataError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        for line in exc.problems if isinstance(exc, ConfigError) else [str(exc)]:
+            print(f"error: {line}", file=sys.stderr)
         return 1
     shapes = ", ".join(f"{k} {v['x'].shape}" for k, v in prepared.arrays.items())
     print(f"prepared {shapes} in {time.perf_counter() - start:.1f} s -> {args.out}")

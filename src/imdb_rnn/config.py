@@ -230,6 +230,8 @@ def load_params(path: str | os.PathLike = "params.yaml") -> Params:
         raise ConfigError([f"{path}: params file not found; run from the project root or pass --params"])
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 YAML"]) from None
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f" (line {line + 1})" if line is not None else ""

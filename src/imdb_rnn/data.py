@@ -8,6 +8,7 @@ so every id is below ``max_features`` and ``Embedding(max_features, ...)`` cover
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import itertools
@@ -102,7 +103,7 @@ def encode_batch(flat_tokens, lengths: np.ndarray, vocab: list[str]):
 
     ids = pc.index_in(flat_tokens, value_set=pa.array(vocab, pa.large_string()))
     ids = pc.fill_null(pc.add(ids, INDEX_FROM), OOV_ID).to_numpy()
-    offsets = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+    offsets = (np.cumsum(lengths) - lengths).astype(np.int64)
     return np.insert(ids.astype(np.int32), offsets, START_ID), lengths + 1
 
 
@@ -113,7 +114,7 @@ def pad_flat(flat: np.ndarray, lengths: np.ndarray, maxlen: int, padding: str = 
         raise ValueError(f"padding/truncating must be 'pre' or 'post', got {padding!r}/{truncating!r}")
     n = len(lengths)
     keep = np.minimum(lengths, maxlen)
-    offsets = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+    offsets = (np.cumsum(lengths) - lengths).astype(np.int64)
     src_start = offsets + (lengths - keep if truncating == "pre" else 0)
     dst_start = maxlen - keep if padding == "pre" else np.zeros(n, np.int64)
     rows = np.repeat(np.arange(n), keep)
@@ -204,6 +205,8 @@ def read_reviews(archive: str | os.PathLike) -> dict[str, Split]:
                     if end > len(blob):
                         raise EOFError(f"member {member.name} is cut short")
                     found.setdefault((parts[1], parts[2]), []).append((parts[3], blob[member.offset_data : end]))
+            if blob[tar.offset : tar.offset + 1024] != bytes(1024):
+                raise EOFError("no end-of-archive marker: the tar stream is cut short")
     except FileNotFoundError:
         raise DataError(f"archive not found: {archive}; run `dvc repro download` first") from None
     except (tarfile.ReadError, EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
@@ -217,7 +220,7 @@ def read_reviews(archive: str | os.PathLike) -> dict[str, Split]:
         missing = [c for c in CLASSES if (split, c) not in seen_dirs]
         if missing:
             raise DataError(
-                f"archive {archive} has no aclImdb/{split}/{'/, '.join(missing)}/ folder: "
+                f"archive {archive} lacks {', '.join(f'aclImdb/{split}/{c}/' for c in missing)}: "
                 "expected train/ and test/, each with pos/ and neg/; use the official aclImdb archive"
             )
         out = Split()
@@ -278,18 +281,29 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
         return {k: npz[k] for k in npz.files}
 
 
-def write_json_atomic(path: Path, obj) -> None:
-    """Write JSON via a temp file renamed into place: never a half-written report."""
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temp path beside ``path``; rename it into place only if the block succeeds.
+
+    Nothing half-written is ever left at an output path (a crash or a signal leaves the old
+    file, or none).
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=2, sort_keys=False)
-            fh.write("\n")
+        yield Path(tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except BaseException:
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    """Write JSON via a temp file renamed into place: never a half-written report."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
 
 
 def replace_dir(tmp_dir: Path, out_dir: Path) -> None:

@@ -1,0 +1,157 @@
+"""Where runs are recorded: an embedded SQLite MLflow store at the project root by default.
+
+The store is found from the project root, never the working directory, so stages run
+from any folder, and DVC's temporary experiment workspaces (``.dvc/tmp/exps/...``),
+all log into the workspace's one store. ``MLFLOW_TRACKING_URI`` overrides it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+STORE_FILE = "mlflow.db"
+ARTIFACTS_DIR = "mlartifacts"
+
+
+class TrackingError(RuntimeError):
+    """The tracking store cannot be used; one line naming the URI and the fix."""
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The workspace root: the folder holding ``dvc.yaml``, outside any DVC temp workspace."""
+    path = (start or Path(__file__)).resolve()
+    parts = path.parts
+    for i in range(len(parts) - 3):
+        if parts[i : i + 4] == (".dvc", "tmp", "exps", parts[i + 3]):
+            return Path(*parts[:i])
+    for candidate in [path, *path.parents]:
+        if (candidate / "dvc.yaml").is_file():
+            return candidate
+    raise TrackingError(f"no dvc.yaml above {path}; run from inside the project")
+
+
+def workspace_root(start: Path | None = None) -> Path:
+    """The folder holding ``dvc.yaml`` this code runs in (a temp workspace for queued exps)."""
+    path = (start or Path(__file__)).resolve()
+    for candidate in [path, *path.parents]:
+        if (candidate / "dvc.yaml").is_file():
+            return candidate
+    raise TrackingError(f"no dvc.yaml above {path}; run from inside the project")
+
+
+def tracking_uri(env=os.environ, root: Path | None = None) -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<project root>/mlflow.db``."""
+    uri = env.get("MLFLOW_TRACKING_URI", "").strip()
+    if uri:
+        return uri
+    return f"sqlite:///{(root or project_root()) / STORE_FILE}"
+
+
+def check_reachable(uri: str, timeout: float = 3.0) -> None:
+    """Fail fast (seconds, before any training) when a tracking server does not answer."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import requests
+
+    try:
+        response = requests.get(uri.rstrip("/") + "/health", timeout=timeout)
+        response.raise_for_status()
+    except requests.RequestException as exc:
+        reason = type(exc).__name__
+        raise TrackingError(
+            f"MLflow tracking server {uri} is not reachable ({reason}); start it, or unset "
+            "MLFLOW_TRACKING_URI to log to the local mlflow.db"
+        ) from None
+
+
+def setup(experiment: str, env=os.environ, root: Path | None = None) -> str:
+    """Point MLflow at the store, create it and the experiment once, return the experiment id.
+
+    A file lock serialises the first creation of the SQLite tables: two processes that
+    create a new store at the same moment otherwise race and one loses its run.
+    """
+    import mlflow
+    from filelock import FileLock
+
+    root = root or project_root()
+    uri = tracking_uri(env, root)
+    check_reachable(uri)
+    mlflow.set_tracking_uri(uri)
+    lock = FileLock(str(root / f"{STORE_FILE}.lock")) if uri.startswith("sqlite:") else contextlib.nullcontext()
+    with lock:
+        client = mlflow.MlflowClient()
+        found = client.get_experiment_by_name(experiment)
+        if found is not None:
+            return found.experiment_id
+        location = (root / ARTIFACTS_DIR).as_uri() if uri.startswith("sqlite:") else None
+        return client.create_experiment(experiment, artifact_location=location)
+
+
+def git_commit(root: Path) -> str:
+    """HEAD of the workspace, or "" outside git."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def data_hash(folder: Path) -> str:
+    """md5 over the prepared files, so a run names exactly the data it saw."""
+    digest = hashlib.md5()
+    for path in sorted(Path(folder).iterdir()):
+        if path.is_file():
+            digest.update(path.name.encode())
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()
+
+
+def run_tags(variant: str, root: Path, prepared: Path, env=os.environ) -> dict[str, str]:
+    """variant, git commit, DVC experiment name (``dvc exp run``), data hash."""
+    tags = {"variant": variant, "git_commit": git_commit(root), "data_hash": data_hash(prepared)}
+    if env.get("DVC_EXP_NAME"):
+        tags["dvc_exp_name"] = env["DVC_EXP_NAME"]
+    return tags
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM turned into an exception, so the run is closed as KILLED, not left RUNNING."""
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """Raise ``Interrupted`` on SIGTERM for the duration (SIGINT already raises KeyboardInterrupt)."""
+
+    def handler(signum, frame):
+        raise Interrupted(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def tracked_run(run_id: str | None = None, **start_kwargs):
+    """An MLflow run that always ends: FINISHED, FAILED on an error, KILLED on a signal."""
+    import mlflow
+
+    with terminate_as_interrupt():
+        run = mlflow.start_run(run_id=run_id, **start_kwargs)
+        try:
+            yield run
+        except KeyboardInterrupt:
+            mlflow.end_run(status="KILLED")
+            raise
+        except BaseException:
+            mlflow.end_run(status="FAILED")
+            raise
+        mlflow.end_run(status="FINISHED")

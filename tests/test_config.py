@@ -1,0 +1,299 @@
+"""params.yaml validation: documented defaults, one clear line per bad key, the stage's exit."""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import yaml
+
+from helpers import REPO_ROOT, run
+from imdb_rnn.config import (
+    ConfigError,
+    DataParams,
+    ModelParams,
+    Params,
+    TrainParams,
+    load_params,
+    parse_params,
+)
+
+PREPARE = REPO_ROOT / "stages" / "prepare.py"
+
+
+@pytest.fixture(scope="module")
+def repo_raw() -> dict:
+    """The repository's params.yaml as a plain mapping (each test mutates a deep copy)."""
+    return yaml.safe_load((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"))
+
+
+def _problems(raw: Any) -> list[str]:
+    with pytest.raises(ConfigError) as err:
+        parse_params(raw)
+    problems = err.value.problems
+    assert str(err.value) == "\n".join(problems)
+    assert all(isinstance(p, str) and p and "\n" not in p for p in problems), problems
+    return problems
+
+
+# --- the repository's params.yaml ------------------------------------------------------
+
+
+def test_repo_params_load_with_documented_defaults():
+    params = load_params(REPO_ROOT / "params.yaml")
+    assert isinstance(params, Params)
+    data = params.data
+    assert (data.max_features, data.maxlen, data.val_split) == (10000, 500, 0.2)
+    assert (data.padding, data.truncating, data.seed) == ("pre", "pre", 42)
+    assert data == DataParams()  # the dataclass defaults are the documented ones
+    train = params.train
+    assert train.epochs >= 1 and train.batch_size == 128
+    assert (train.optimizer, train.learning_rate, train.seed) == ("rmsprop", 0.001, 42)
+    assert train.restore_best is True and train.backend == "tensorflow"
+    assert {"simple_rnn", "stacked_rnn"} <= set(params.models)
+    assert params.model("simple_rnn").layers == 1
+    assert params.model("stacked_rnn").layers == 4
+    for variant in ("simple_rnn", "stacked_rnn"):
+        model = params.model(variant)
+        assert (model.embedding_dim, model.units) == (32, 32)
+        assert (model.dropout, model.recurrent_dropout) == (0.0, 0.0)
+    assert params.mlflow.experiment == "imdb-rnn"
+
+
+def test_left_out_keys_take_defaults_and_numbers_become_floats():
+    params = parse_params({"models": {"tiny": {"units": 4, "dropout": 0}}, "train": {"learning_rate": 1}})
+    assert params.data == DataParams()
+    assert params.train == TrainParams(learning_rate=1.0)
+    assert isinstance(params.train.learning_rate, float)
+    tiny = params.model("tiny")
+    assert tiny == ModelParams(units=4, dropout=0.0)
+    assert isinstance(tiny.dropout, float) and isinstance(tiny.recurrent_dropout, float)
+    # A section given as null (``data:`` with nothing under it) means "all defaults".
+    assert parse_params({"data": None, "models": {"m": None}}).model("m") == ModelParams()
+
+
+def test_unknown_variant_is_one_line_listing_the_known_ones(repo_raw):
+    params = parse_params(copy.deepcopy(repo_raw))
+    with pytest.raises(ConfigError) as err:
+        params.model("gru")
+    assert len(err.value.problems) == 1
+    line = err.value.problems[0]
+    assert "gru" in line and "simple_rnn" in line and "stacked_rnn" in line
+
+
+def test_flat_params_for_mlflow(repo_raw):
+    flat = parse_params(copy.deepcopy(repo_raw)).flat("stacked_rnn")
+    assert flat["variant"] == "stacked_rnn"
+    assert flat["data.maxlen"] == 500 and flat["model.layers"] == 4 and flat["train.optimizer"] == "rmsprop"
+    assert not any(k.startswith("models.") for k in flat)
+
+
+# --- one bad value: exactly one line naming key, value and what is allowed ----------------
+
+
+def _set(*path: str, value: Any) -> Callable[[dict], None]:
+    def mutate(raw: dict) -> None:
+        node = raw
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+
+    return mutate
+
+
+def _rename_variant(new: str) -> Callable[[dict], None]:
+    def mutate(raw: dict) -> None:
+        raw["models"][new] = raw["models"].pop("simple_rnn")
+
+    return mutate
+
+
+# (id, mutation, key named in the line, value as shown in the line or None, hint of what is allowed)
+BAD = [
+    ("maxlen-0", _set("data", "maxlen", value=0), "data.maxlen", "0", "integer >= 1"),
+    ("maxlen-negative", _set("data", "maxlen", value=-5), "data.maxlen", "-5", "integer >= 1"),
+    ("maxlen-string", _set("data", "maxlen", value="500"), "data.maxlen", "'500'", "integer >= 1"),
+    ("maxlen-float", _set("data", "maxlen", value=1.5), "data.maxlen", "1.5", "integer >= 1"),
+    ("maxlen-bool", _set("data", "maxlen", value=True), "data.maxlen", "True", "integer >= 1"),
+    ("max_features-2", _set("data", "max_features", value=2), "data.max_features", "2", "integer >= 3"),
+    ("val_split-0", _set("data", "val_split", value=0), "data.val_split", "0", "(0, 1)"),
+    ("val_split-1", _set("data", "val_split", value=1), "data.val_split", "1", "(0, 1)"),
+    ("val_split-string", _set("data", "val_split", value="0.2"), "data.val_split", "'0.2'", "(0, 1)"),
+    ("val_split-nan", _set("data", "val_split", value=float("nan")), "data.val_split", "nan", "(0, 1)"),
+    ("padding-middle", _set("data", "padding", value="middle"), "data.padding", "'middle'", "pre, post"),
+    ("truncating-3", _set("data", "truncating", value=3), "data.truncating", "3", "pre, post"),
+    ("data-seed-negative", _set("data", "seed", value=-1), "data.seed", "-1", "integer >= 0"),
+    ("data-unknown-key", _set("data", "colour", value="red"), "data.colour", None, "maxlen"),
+    ("data-not-mapping", _set("data", value=[1, 2]), "data", "[1, 2]", "mapping"),
+    ("epochs-0", _set("train", "epochs", value=0), "train.epochs", "0", "integer >= 1"),
+    ("batch_size-true", _set("train", "batch_size", value=True), "train.batch_size", "True", "integer >= 1"),
+    ("optimizer-adamw2", _set("train", "optimizer", value="adamw2"), "train.optimizer", "'adamw2'", "rmsprop"),
+    ("learning_rate-0", _set("train", "learning_rate", value=0), "train.learning_rate", "0", "> 0"),
+    ("learning_rate-negative", _set("train", "learning_rate", value=-1), "train.learning_rate", "-1", "> 0"),
+    ("learning_rate-inf", _set("train", "learning_rate", value=float("inf")), "train.learning_rate", "inf", "> 0"),
+    ("restore_best-yes", _set("train", "restore_best", value="yes"), "train.restore_best", "'yes'", "true or false"),
+    ("unroll-string", _set("train", "unroll", value="true"), "train.unroll", "'true'", "true or false"),
+    ("backend-torch", _set("train", "backend", value="torch"), "train.backend", "'torch'", "tensorflow, jax"),
+    ("unknown-section", _set("training", value={"epochs": 3}), "training", None, "data, train, models, mlflow"),
+    ("models-empty", _set("models", value={}), "models", "{}", "non-empty mapping"),
+    ("models-none", _set("models", value=None), "models", "None", "non-empty mapping"),
+    ("variant-leading-digit", _rename_variant("1bad"), "models.1bad", None, "not starting with a digit"),
+    ("variant-dash", _rename_variant("bad-name"), "models.bad-name", None, "letters, digits and _"),
+    ("variant-not-mapping", _set("models", "simple_rnn", value="big"), "models.simple_rnn", "'big'", "mapping"),
+    ("units-0", _set("models", "simple_rnn", "units", value=0), "models.simple_rnn.units", "0", "integer >= 1"),
+    ("layers-string", _set("models", "stacked_rnn", "layers", value="4"), "models.stacked_rnn.layers", "'4'", "integer >= 1"),
+    ("dropout-1", _set("models", "simple_rnn", "dropout", value=1.0), "models.simple_rnn.dropout", "1.0", "[0, 1)"),
+    ("recurrent_dropout-negative", _set("models", "simple_rnn", "recurrent_dropout", value=-0.1),
+     "models.simple_rnn.recurrent_dropout", "-0.1", "[0, 1)"),
+    ("model-unknown-key", _set("models", "simple_rnn", "cell", value="lstm"), "models.simple_rnn.cell", None, "units"),
+    ("experiment-empty", _set("mlflow", "experiment", value=""), "mlflow.experiment", "''", "non-empty string"),
+    ("experiment-blank", _set("mlflow", "experiment", value="   "), "mlflow.experiment", "'   '", "non-empty string"),
+]
+
+
+@pytest.mark.parametrize("mutate, key, shown, allowed", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_one_bad_value_is_one_line(repo_raw, mutate, key, shown, allowed):
+    raw = copy.deepcopy(repo_raw)
+    mutate(raw)
+    problems = _problems(raw)
+    assert len(problems) == 1, problems
+    line = problems[0]
+    assert line.startswith(f"{key}:"), line
+    if shown is not None:
+        assert f"got {shown};" in line, line
+    assert "allowed" in line and allowed in line, line
+
+
+def test_several_bad_keys_give_one_line_each(repo_raw):
+    raw = copy.deepcopy(repo_raw)
+    raw["data"]["maxlen"] = 0
+    raw["data"]["padding"] = "middle"
+    raw["train"]["epochs"] = 0
+    raw["models"]["simple_rnn"]["units"] = -1
+    raw["models"]["bad-name"] = {}
+    raw["extra"] = 1
+    problems = _problems(raw)
+    keys = ["data.maxlen", "data.padding", "train.epochs", "models.simple_rnn.units", "models.bad-name", "extra"]
+    assert len(problems) == len(keys), problems
+    for key in keys:
+        assert sum(p.startswith(f"{key}:") for p in problems) == 1, (key, problems)
+
+
+def test_params_not_a_mapping_is_one_line():
+    for raw in (None, "hello", [1, 2], 3):
+        problems = _problems(raw)
+        assert len(problems) == 1 and problems[0].startswith("params:")
+
+
+# --- the file itself -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["data:\n  maxlen: [500\n", "data:\n\tmaxlen: 500\n", "data: {maxlen: 500\n", "a: b: c\n"],
+    ids=["unclosed-list", "tab-indent", "unclosed-map", "nested-colon"],
+)
+def test_invalid_yaml_is_one_line(tmp_path: Path, text: str):
+    path = tmp_path / "params.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_params(path)
+    assert len(err.value.problems) == 1
+    line = err.value.problems[0]
+    assert str(path) in line and "not valid YAML" in line and "(line " in line
+
+
+def test_binary_params_file_is_one_line(tmp_path: Path):
+    path = tmp_path / "params.yaml"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
+    with pytest.raises(ConfigError) as err:
+        load_params(path)
+    assert len(err.value.problems) == 1 and str(path) in err.value.problems[0]
+
+
+def test_missing_params_file(tmp_path: Path):
+    for path in (tmp_path / "nope.yaml", tmp_path):  # a folder is no params file either
+        with pytest.raises(ConfigError) as err:
+            load_params(path)
+        assert len(err.value.problems) == 1
+        assert str(path) in err.value.problems[0] and "not found" in err.value.problems[0]
+
+
+def test_empty_params_file_is_one_line(tmp_path: Path):
+    path = tmp_path / "params.yaml"
+    path.write_text("# nothing here\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_params(path)
+    assert len(err.value.problems) == 1
+
+
+# --- the prepare stage as a real process -------------------------------------------------
+
+
+def _prepare(cwd: Path, params: Path, archive: Path):
+    cmd = [sys.executable, PREPARE, "--params", params, "--archive", archive,
+           "--out", "data/prepared", "--report", "reports/data.json"]
+    return run(cmd, cwd, check=False, timeout=60)
+
+
+def _bad_params(path: Path, several: bool) -> list[str]:
+    raw = yaml.safe_load((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"))
+    raw["data"]["maxlen"] = 0
+    keys = ["data.maxlen"]
+    if several:
+        raw["data"]["seed"] = -1
+        raw["train"]["optimizer"] = "adamw2"
+        keys += ["data.seed", "train.optimizer"]
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return keys
+
+
+def _only(folder: Path, *names: str) -> bool:
+    return sorted(p.name for p in folder.iterdir()) == sorted(names)
+
+
+def test_prepare_stage_with_good_params_writes_outputs(tmp_path: Path, small_archive: Path):
+    """Control for the failure tests below: the same call with valid params does write."""
+    params = tmp_path / "params.yaml"
+    params.write_text((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    proc = _prepare(tmp_path, params, small_archive)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "data" / "prepared" / "train.npz").is_file()
+    assert (tmp_path / "reports" / "data.json").is_file()
+
+
+@pytest.mark.parametrize("several", [False, True], ids=["one-bad-key", "several-bad-keys"])
+def test_prepare_stage_with_bad_params_exits_1_and_writes_nothing(tmp_path: Path, small_archive: Path, several):
+    params = tmp_path / "bad.yaml"
+    keys = _bad_params(params, several)
+    proc = _prepare(tmp_path, params, small_archive)
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines and lines[0].startswith("error: ")
+    for key in keys:
+        assert sum(f"{key}: got" in line for line in lines) == 1, (key, lines)
+    assert _only(tmp_path, "bad.yaml")  # no data/, no reports/, no temp files
+
+
+def test_prepare_stage_prefixes_every_problem_line(tmp_path: Path, small_archive: Path):
+    params = tmp_path / "bad.yaml"
+    keys = _bad_params(params, several=True)
+    proc = _prepare(tmp_path, params, small_archive)
+    lines = proc.stderr.splitlines()
+    assert proc.returncode == 1 and len(lines) == len(keys)
+    assert all(line.startswith("error: ") for line in lines), lines
+
+
+def test_prepare_stage_binary_params_is_one_error_line(tmp_path: Path, small_archive: Path):
+    params = tmp_path / "bad.yaml"
+    params.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe")
+    proc = _prepare(tmp_path, params, small_archive)
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(params) in lines[0], proc.stderr
+    assert _only(tmp_path, "bad.yaml")

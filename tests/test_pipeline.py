@@ -1,0 +1,128 @@
+"""`dvc repro` end to end on a small archive: stages, reports, MLflow store, incremental reruns."""
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import run, write_params
+
+TINY = {
+    "data": {"max_features": 200, "maxlen": 40},
+    "train": {"epochs": 2, "batch_size": 32},
+    "models": {
+        "simple_rnn": {"embedding_dim": 8, "units": 8, "layers": 1},
+        "stacked_rnn": {"embedding_dim": 8, "units": 8, "layers": 2},
+    },
+}
+VARIANTS = ("simple_rnn", "stacked_rnn")
+
+
+def ran_stages(output: str) -> set[str]:
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")}
+
+
+def mlflow_client(repo):
+    import mlflow
+
+    return mlflow.MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
+
+
+def experiment_runs(repo, name="imdb-rnn"):
+    client = mlflow_client(repo)
+    experiment = client.get_experiment_by_name(name)
+    assert experiment is not None, "the pipeline created no MLflow experiment"
+    return client, client.search_runs([experiment.experiment_id], max_results=100)
+
+
+@pytest.fixture(scope="module")
+def repro_repo(tmp_path_factory, small_archive):
+    """One full `dvc repro` in a fresh project, shared by the read-only checks below."""
+    from conftest import make_project
+
+    repo = make_project(tmp_path_factory.mktemp("pipeline"))
+    write_params(repo / "params.yaml", TINY)
+    run(["git", "commit", "-qam", "tiny params"], repo)
+    proc = run(["dvc", "repro"], repo, env={"IMDB_SOURCE": small_archive}, timeout=600)
+    return repo, proc
+
+
+def test_repro_runs_every_stage_and_writes_outputs(repro_repo):
+    repo, proc = repro_repo
+    expected = {"download", "prepare"} | {f"{s}@{v}" for s in ("train", "evaluate") for v in VARIANTS}
+    assert ran_stages(proc.stdout) == expected
+    for variant in VARIANTS:
+        model_dir, report_dir = repo / "models" / variant, repo / "reports" / variant
+        assert {p.name for p in model_dir.iterdir()} == {"model.keras", "summary.txt", "run.json"}
+        history = pd.read_csv(report_dir / "history.csv")
+        assert list(history.columns) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
+        assert history["epoch"].tolist() == [1, 2]
+        metrics = json.loads((report_dir / "metrics.json").read_text())
+        assert set(metrics) == {"accuracy", "loss", "precision", "recall", "f1", "roc_auc"}
+        for key in ("accuracy", "precision", "recall", "f1", "roc_auc"):
+            assert 0.0 <= metrics[key] <= 1.0, (variant, key, metrics[key])
+        assert metrics["loss"] > 0
+        for png in ("accuracy.png", "loss.png", "confusion.png", "roc.png"):
+            assert (report_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        predictions = pd.read_csv(report_dir / "predictions.csv")
+        assert len(predictions) == 80 and set(predictions["actual"]) == {"neg", "pos"}
+    assert "Embedding" in (repo / "models" / "stacked_rnn" / "summary.txt").read_text()
+
+
+def test_dvc_metrics_and_plots_read_the_reports(repro_repo):
+    repo, _ = repro_repo
+    shown = json.loads(run(["dvc", "metrics", "show", "--json"], repo).stdout)
+    files = next(iter(shown.values()))["data"]
+    for variant in VARIANTS:
+        assert "accuracy" in files[f"reports/{variant}/metrics.json"]["data"]
+    plots = run(["dvc", "plots", "show", "--json"], repo).stdout
+    assert "reports/simple_rnn/history.csv" in plots and '"errors"' not in plots
+
+
+def test_mlflow_holds_one_complete_run_per_variant(repro_repo):
+    import mlflow
+
+    repo, _ = repro_repo
+    client, runs = experiment_runs(repo)
+    assert sorted(r.data.tags["variant"] for r in runs) == sorted(VARIANTS)
+    for r in runs:
+        variant = r.data.tags["variant"]
+        assert r.info.status == "FINISHED"
+        assert r.data.params["data.maxlen"] == "40" and r.data.params["model.units"] == "8"
+        assert r.data.tags["git_commit"] and len(r.data.tags["data_hash"]) == 32
+        steps = [m.step for m in client.get_metric_history(r.info.run_id, "val_accuracy")]
+        assert steps == [1, 2]
+        assert 0 <= r.data.metrics["test_accuracy"] <= 1
+        metrics_file = json.loads((repo / "reports" / variant / "metrics.json").read_text())
+        assert r.data.metrics["test_f1"] == pytest.approx(metrics_file["f1"], abs=1e-6)
+        artifacts = {a.path for a in client.list_artifacts(r.info.run_id, "plots")}
+        assert {"plots/accuracy.png", "plots/loss.png", "plots/confusion.png", "plots/roc.png"} <= artifacts
+        assert "model_summary.txt" in {a.path for a in client.list_artifacts(r.info.run_id)}
+        run_json = json.loads((repo / "models" / variant / "run.json").read_text())
+        assert run_json["run_id"] == r.info.run_id
+
+        mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
+        model = mlflow.pyfunc.load_model(f"runs:/{r.info.run_id}/model")
+        x = np.load(repo / "data" / "prepared" / "test.npz")["x"][:5].astype(np.int32)
+        prob = np.asarray(model.predict(x)).ravel()
+        assert prob.shape == (5,) and np.all((prob >= 0) & (prob <= 1))
+    assert (repo / "mlartifacts").is_dir()
+
+
+def test_second_repro_changes_nothing_and_one_variant_change_reruns_only_it(repro_repo):
+    repo, _ = repro_repo
+    lock_before = (repo / "dvc.lock").read_text()
+    again = run(["dvc", "repro"], repo)
+    assert ran_stages(again.stdout) == set()
+    assert (repo / "dvc.lock").read_text() == lock_before
+    _, runs_before = experiment_runs(repo)
+
+    write_params(repo / "params.yaml", {"models": {"stacked_rnn": {"units": 4}}})
+    changed = run(["dvc", "repro"], repo, timeout=600)
+    assert ran_stages(changed.stdout) == {"train@stacked_rnn", "evaluate@stacked_rnn"}
+    _, runs_after = experiment_runs(repo)
+    new = [r for r in runs_after if r.info.run_id not in {b.info.run_id for b in runs_before}]
+    assert [r.data.tags["variant"] for r in new] == ["stacked_rnn"]
+    assert new[0].data.params["model.units"] == "4"

@@ -1,0 +1,87 @@
+"""The download -> prepare part of dvc.yaml, run for real by DVC in a throw-away project."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from helpers import run, write_params
+from imdb_rnn.data import load_npz, load_vocab
+
+SMALL = {"data": {"maxlen": 40, "max_features": 200}}
+PREPARED = ("train.npz", "val.npz", "test.npz", "vocab.json")
+
+
+def _env(archive: Path) -> dict:
+    return {"IMDB_SOURCE": str(archive), "IMDB_MD5": None}
+
+
+def _load_npz_bytes(data: bytes) -> dict:
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def _ran(output: str) -> set[str]:
+    """The stages DVC says it ran."""
+    return {stage for stage in ("download", "prepare") if f"Running stage '{stage}'" in output}
+
+
+def test_dvc_repro_prepare(dvc_repo: Path, small_archive: Path):
+    write_params(dvc_repo / "params.yaml", SMALL)
+    env = _env(small_archive)
+
+    first = run(["dvc", "repro", "prepare"], dvc_repo, env=env)
+    assert _ran(first.stdout) == {"download", "prepare"}, first.stdout
+    raw = dvc_repo / "data" / "raw" / "aclImdb_v1.tar.gz"
+    assert raw.read_bytes() == small_archive.read_bytes()
+    prepared = dvc_repo / "data" / "prepared"
+    assert sorted(p.name for p in prepared.iterdir()) == sorted(PREPARED)
+    x = {name: load_npz(prepared / f"{name}.npz")["x"] for name in ("train", "val", "test")}
+    assert {name: a.shape for name, a in x.items()} == {"train": (64, 40), "val": (16, 40), "test": (80, 40)}
+    assert max(int(a.max()) for a in x.values()) < 200
+    assert load_vocab(prepared / "vocab.json")["maxlen"] == 40
+
+    report = json.loads((dvc_repo / "reports" / "data.json").read_text(encoding="utf-8"))
+    counts = {name: (s["reviews"], s["neg"], s["pos"]) for name, s in report["splits"].items()}
+    assert counts == {"train": (64, 32, 32), "val": (16, 8, 8), "test": (80, 40, 40)}
+    assert report["maxlen"] == 40 and report["vocab_size"] <= 200
+    lock = yaml.safe_load((dvc_repo / "dvc.lock").read_text(encoding="utf-8"))
+    assert {"download", "prepare"} <= set(lock["stages"])
+    assert lock["stages"]["prepare"]["params"]["params.yaml"]["data"]["maxlen"] == 40
+
+    status = run(["dvc", "status", "prepare", "download"], dvc_repo, env=env)
+    assert "up to date" in status.stdout, status.stdout
+    again = run(["dvc", "repro", "prepare"], dvc_repo, env=env)
+    assert _ran(again.stdout) == set(), again.stdout
+    assert "didn't change" in again.stdout or "up to date" in again.stdout
+
+    before = {p.name: p.read_bytes() for p in prepared.iterdir()}
+    write_params(dvc_repo / "params.yaml", {"data": {"maxlen": 25}})
+    status = run(["dvc", "status", "prepare", "download"], dvc_repo, env=env)
+    assert "prepare:" in status.stdout and "params.yaml" in status.stdout, status.stdout
+    assert "download" not in status.stdout, status.stdout
+    changed = run(["dvc", "repro", "prepare"], dvc_repo, env=env)
+    assert _ran(changed.stdout) == {"prepare"}, changed.stdout
+    assert "Stage 'download' didn't change" in changed.stdout
+    for name in ("train", "val", "test"):
+        arrays = load_npz(prepared / f"{name}.npz")
+        assert arrays["x"].shape == (x[name].shape[0], 25)
+        # maxlen only: same reviews, same order, same vocabulary -> same labels and rows cut shorter
+        np.testing.assert_array_equal(arrays["y"], _load_npz_bytes(before[f"{name}.npz"])["y"])
+        np.testing.assert_array_equal(arrays["x"], x[name][:, -25:])  # pre truncation of pre-padded rows
+    assert json.loads((dvc_repo / "reports" / "data.json").read_text(encoding="utf-8"))["maxlen"] == 25
+
+
+def test_dvc_repro_prepare_with_bad_params_fails_cleanly(dvc_repo: Path, small_archive: Path):
+    write_params(dvc_repo / "params.yaml", {"data": {"maxlen": 0, "max_features": 200}})
+    proc = run(["dvc", "repro", "prepare"], dvc_repo, env=_env(small_archive), check=False)
+    assert proc.returncode != 0
+    output = proc.stdout + proc.stderr
+    assert "error: data.maxlen: got 0; allowed: an integer >= 1" in output, output
+    assert "Traceback" not in output
+    assert not (dvc_repo / "data" / "prepared").exists()
+    assert not (dvc_repo / "reports").exists()
