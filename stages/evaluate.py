@@ -16,7 +16,7 @@ def main(argv=None) -> int:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--data", default="data/prepared")
     parser.add_argument("--models", default="models")
-    parser.add_argument("--reports", default="reports")
+    parser.add_argument("--reports", default="reports/variants")
     args = parser.parse_args(argv)
     try:
         params = load_params(args.params)
@@ -37,6 +37,8 @@ def main(argv=None) -> int:
     except (ModelFileError, tracking.TrackingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        tracking.exit_interrupted("evaluation stopped; the MLflow run is marked KILLED and no metrics were written")
     print(f"{args.variant} test: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     return 0
 

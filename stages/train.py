@@ -16,7 +16,7 @@ def main(argv=None) -> int:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--data", default="data/prepared")
     parser.add_argument("--models", default="models")
-    parser.add_argument("--reports", default="reports")
+    parser.add_argument("--reports", default="reports/variants")
     args = parser.parse_args(argv)
     try:
         params = load_params(args.params)
@@ -41,8 +41,7 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("error: interrupted; the MLflow run is marked KILLED and no model was written", file=sys.stderr)
-        return 130
+        tracking.exit_interrupted("training stopped; the MLflow run is marked KILLED and no model was written")
     print(f"trained {args.variant}: MLflow run {run_id}")
     return 0
 

@@ -30,11 +30,13 @@ def mlflow_client(repo):
     return mlflow.MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
 
 
-def experiment_runs(repo, name="imdb-rnn"):
+def experiment_runs(repo, name="imdb-rnn", summary=False):
+    """The variant runs (or, with ``summary``, the summary runs) of the experiment."""
     client = mlflow_client(repo)
     experiment = client.get_experiment_by_name(name)
     assert experiment is not None, "the pipeline created no MLflow experiment"
-    return client, client.search_runs([experiment.experiment_id], max_results=100)
+    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    return client, [r for r in runs if (r.data.tags.get("summary") == "true") == summary]
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +53,10 @@ def repro_repo(tmp_path_factory, small_archive):
 
 def test_repro_runs_every_stage_and_writes_outputs(repro_repo):
     repo, proc = repro_repo
-    expected = {"download", "prepare"} | {f"{s}@{v}" for s in ("train", "evaluate") for v in VARIANTS}
+    expected = {"download", "prepare", "report"} | {f"{s}@{v}" for s in ("train", "evaluate") for v in VARIANTS}
     assert ran_stages(proc.stdout) == expected
     for variant in VARIANTS:
-        model_dir, report_dir = repo / "models" / variant, repo / "reports" / variant
+        model_dir, report_dir = repo / "models" / variant, repo / "reports" / "variants" / variant
         assert {p.name for p in model_dir.iterdir()} == {"model.keras", "summary.txt", "run.json"}
         history = pd.read_csv(report_dir / "history.csv")
         assert list(history.columns) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
@@ -76,9 +78,9 @@ def test_dvc_metrics_and_plots_read_the_reports(repro_repo):
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], repo).stdout)
     files = next(iter(shown.values()))["data"]
     for variant in VARIANTS:
-        assert "accuracy" in files[f"reports/{variant}/metrics.json"]["data"]
+        assert "accuracy" in files[f"reports/variants/{variant}/metrics.json"]["data"]
     plots = run(["dvc", "plots", "show", "--json"], repo).stdout
-    assert "reports/simple_rnn/history.csv" in plots and '"errors"' not in plots
+    assert "reports/variants/simple_rnn/history.csv" in plots and '"errors"' not in plots
 
 
 def test_mlflow_holds_one_complete_run_per_variant(repro_repo):
@@ -95,7 +97,7 @@ def test_mlflow_holds_one_complete_run_per_variant(repro_repo):
         steps = [m.step for m in client.get_metric_history(r.info.run_id, "val_accuracy")]
         assert steps == [1, 2]
         assert 0 <= r.data.metrics["test_accuracy"] <= 1
-        metrics_file = json.loads((repo / "reports" / variant / "metrics.json").read_text())
+        metrics_file = json.loads((repo / "reports" / "variants" / variant / "metrics.json").read_text())
         assert r.data.metrics["test_f1"] == pytest.approx(metrics_file["f1"], abs=1e-6)
         artifacts = {a.path for a in client.list_artifacts(r.info.run_id, "plots")}
         assert {"plots/accuracy.png", "plots/loss.png", "plots/confusion.png", "plots/roc.png"} <= artifacts
@@ -111,6 +113,24 @@ def test_mlflow_holds_one_complete_run_per_variant(repro_repo):
     assert (repo / "mlartifacts").is_dir()
 
 
+def test_report_compares_variants_in_files_and_mlflow(repro_repo):
+    repo, _ = repro_repo
+    summary = pd.read_csv(repo / "reports" / "summary.csv")
+    assert sorted(summary["variant"]) == sorted(VARIANTS)
+    assert summary["test_accuracy"].is_monotonic_decreasing
+    for row in summary.itertuples():
+        metrics = json.loads((repo / "reports" / "variants" / row.variant / "metrics.json").read_text())
+        assert row.test_accuracy == pytest.approx(metrics["accuracy"], abs=1e-4)
+        assert 1 <= row.best_epoch <= 2 and row.param_count > 0
+    assert "| simple_rnn" in (repo / "reports" / "summary.md").read_text()
+    assert (repo / "reports" / "comparison.png").read_bytes()[:4] == b"\x89PNG"
+    client, summary_runs = experiment_runs(repo, summary=True)
+    assert len(summary_runs) == 1 and summary_runs[0].info.status == "FINISHED"
+    assert "simple_rnn.test_accuracy" in summary_runs[0].data.metrics
+    files = {a.path for a in client.list_artifacts(summary_runs[0].info.run_id, "summary")}
+    assert files == {"summary/summary.csv", "summary/summary.md", "summary/comparison.png"}
+
+
 def test_second_repro_changes_nothing_and_one_variant_change_reruns_only_it(repro_repo):
     repo, _ = repro_repo
     lock_before = (repo / "dvc.lock").read_text()
@@ -121,7 +141,7 @@ def test_second_repro_changes_nothing_and_one_variant_change_reruns_only_it(repr
 
     write_params(repo / "params.yaml", {"models": {"stacked_rnn": {"units": 4}}})
     changed = run(["dvc", "repro"], repo, timeout=600)
-    assert ran_stages(changed.stdout) == {"train@stacked_rnn", "evaluate@stacked_rnn"}
+    assert ran_stages(changed.stdout) == {"train@stacked_rnn", "evaluate@stacked_rnn", "report"}
     _, runs_after = experiment_runs(repo)
     new = [r for r in runs_after if r.info.run_id not in {b.info.run_id for b in runs_before}]
     assert [r.data.tags["variant"] for r in new] == ["stacked_rnn"]

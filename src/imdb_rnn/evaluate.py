@@ -90,7 +90,9 @@ def evaluate_variant(variant: str, params, data_dir, model_dir, report_dir) -> d
 
     with tracking.tracked_run(run_id=_existing_run(run_id), experiment_id=experiment_id,
                               run_name=variant) as run:
-        prob = model.predict(np.asarray(test["x"], dtype=np.int32), batch_size=512, verbose=0).ravel()
+        prob = tracking.call_interruptibly(
+            model.predict, np.asarray(test["x"], dtype=np.int32), batch_size=512, verbose=0
+        ).ravel()
         if not np.all(np.isfinite(prob)):
             raise ModelFileError(f"{model_dir / 'model.keras'} predicts NaN; retrain it with `dvc repro`")
         metrics = classification_metrics(test["y"], prob)

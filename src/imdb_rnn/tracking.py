@@ -12,6 +12,7 @@ import hashlib
 import os
 import signal
 import subprocess
+import threading
 from pathlib import Path
 
 STORE_FILE = "mlflow.db"
@@ -121,6 +122,31 @@ def run_tags(variant: str, root: Path, prepared: Path, env=os.environ) -> dict[s
     return tags
 
 
+def call_interruptibly(fn, *args, **kwargs):
+    """Run ``fn`` in a worker thread while the main thread waits in Python.
+
+    Python runs signal handlers only in the main thread and only between bytecodes, so a
+    SIGTERM that arrives while TensorFlow compiles a graph (minutes for an unrolled stack)
+    would wait for the compile. Waiting here keeps the handlers prompt; the caller ends the
+    process after cleaning up (the worker cannot be stopped, only abandoned).
+    """
+    outcome: dict = {}
+
+    def target():
+        try:
+            outcome["value"] = fn(*args, **kwargs)
+        except BaseException as exc:  # handed to the main thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=target, name=getattr(fn, "__name__", "worker"), daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.2)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 class Interrupted(KeyboardInterrupt):
     """SIGTERM turned into an exception, so the run is closed as KILLED, not left RUNNING."""
 
@@ -155,3 +181,12 @@ def tracked_run(run_id: str | None = None, **start_kwargs):
             mlflow.end_run(status="FAILED")
             raise
         mlflow.end_run(status="FINISHED")
+
+
+def exit_interrupted(message: str) -> None:
+    """Report an interruption and end the process now (exit 130), abandoning worker threads."""
+    import sys
+
+    print(f"error: interrupted: {message}", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(130)

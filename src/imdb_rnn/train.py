@@ -171,9 +171,11 @@ def train_variant(variant: str, params, data_dir: Path, model_dir: Path, report_
 
         def log_epoch(row: dict) -> None:
             metrics = {k: row[k] for k in HISTORY_COLUMNS[1:5]}
-            mlflow.log_metrics({**metrics, "epoch_seconds": row["seconds"]}, step=row["epoch"])
+            # explicit run id: fit runs in a worker thread, and MLflow's active run is per thread
+            mlflow.log_metrics({**metrics, "epoch_seconds": row["seconds"]}, step=row["epoch"],
+                               run_id=run.info.run_id)
 
-        result = fit(model, train, val, params.train, on_epoch=log_epoch)
+        result = tracking.call_interruptibly(fit, model, train, val, params.train, on_epoch=log_epoch)
         mlflow.log_metrics({"best_epoch": result.best_epoch, "best_val_accuracy": result.best_val_accuracy,
                             "train_seconds": sum(r["seconds"] for r in result.history)})
 

@@ -1,0 +1,408 @@
+"""Benchmark the pipeline against the lesson's plain script: `python bench/benchmark.py` (`make bench`).
+
+Measures, in one run:
+  * per variant, the lesson's Keras script (bench/lesson_script.py) against the pipeline's own
+    training path, on the same prepared arrays and seed: epoch times, total time, best
+    validation accuracy, peak memory;
+  * the prepare stage on the full archive, written to a temp folder (never data/prepared);
+  * a no-op `dvc repro`, only when `dvc status` says nothing would run;
+then writes reports/benchmark.md (reports/benchmark-partial.md for a `--limit` trial).
+
+Each fit runs in a fresh interpreter (this file with `--worker`): the Keras backend is fixed once
+per process, and the process's peak RSS then belongs to that fit alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))  # this workspace's code, as the stages use it
+
+from imdb_rnn.config import ConfigError, load_params  # noqa: E402
+from imdb_rnn.data import atomic_path, load_npz  # noqa: E402
+from imdb_rnn.train import select_backend  # noqa: E402
+
+PREPARED = ROOT / "data" / "prepared"
+RUNS = {"plain": "plain (lesson)", "pipeline": "pipeline"}
+STEADY_RATIO_MAX = 0.5  # pipeline steady epoch at most half the plain one
+ACC_GAP_MIN = -0.01  # pipeline best val accuracy at most one point below plain
+PREPARE_MAX_S = 10.0
+REPRO_MAX_S = 5.0
+
+
+class BenchError(RuntimeError):
+    """A measurement could not be taken; the message says why and what to do."""
+
+
+def log(message: str) -> None:
+    """Progress goes to stderr, so stdout carries only the report."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def rss_mb(ru_maxrss: int) -> float:
+    """``ru_maxrss`` in MB: kilobytes on Linux, bytes on macOS."""
+    return ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+
+
+# --- worker: one fit in this fresh process ---------------------------------------------
+
+
+def every_nth(arrays: dict, n: int) -> dict:
+    """``n`` evenly spaced rows: the prepared files are sorted by class, so the first rows are all negative."""
+    rows = np.arange(n) * len(arrays["y"]) // n
+    return {k: v[rows] for k, v in arrays.items()}
+
+
+def load_data(limit: int | None) -> tuple[dict, dict]:
+    """The prepared train and val arrays; with ``limit``, N train and N/4 val rows (the full 4:1 ratio)."""
+    train, val = load_npz(PREPARED / "train.npz"), load_npz(PREPARED / "val.npz")
+    if limit:
+        if limit > len(train["y"]) or limit // 4 > len(val["y"]):
+            raise BenchError(f"--limit {limit} exceeds the {len(train['y'])} prepared training reviews")
+        train, val = every_nth(train, limit), every_nth(val, limit // 4)
+    return train, val
+
+
+def fit_plain(train: dict, val: dict, params, args) -> dict:
+    """The lesson script on train + val: its ``validation_split`` then validates on exactly ``val``."""
+    import keras
+    import lesson_script
+
+    data = params.data
+    if (data.max_features, data.maxlen) != (lesson_script.max_features, lesson_script.maxlen):
+        raise BenchError(
+            f"params data.max_features/maxlen are {data.max_features}/{data.maxlen}, the lesson's "
+            f"{lesson_script.max_features}/{lesson_script.maxlen}: the lesson model cannot take this data"
+        )
+    input_train = np.concatenate([train["x"], val["x"]]).astype(np.int32)  # int32, as pad_sequences returns
+    y_train = np.concatenate([train["y"], val["y"]])
+    split_at = math.floor(len(y_train) * (1.0 - lesson_script.validation_split))  # Keras: the last rows validate
+    if (split_at, len(y_train) - split_at) != (len(train["y"]), len(val["y"])):
+        raise BenchError(
+            f"validation_split={lesson_script.validation_split} of {len(y_train)} reviews validates on "
+            f"{len(y_train) - split_at}, not the {len(val['y'])} of val.npz: rerun `dvc repro prepare` "
+            "with data.val_split 0.2 (and use a --limit divisible by 4)"
+        )
+    keras.utils.set_random_seed(args.seed)
+    start = time.perf_counter()
+    history = lesson_script.fit_lesson_model(input_train, y_train, params.model(args.variant).layers, args.epochs)
+    return {"total_s": time.perf_counter() - start, "epoch_s": history.history["epoch_seconds"],
+            "val_acc": history.history["val_acc"]}
+
+
+def fit_pipeline(train: dict, val: dict, params, args) -> dict:
+    """The train stage's own path (seed_everything, build_model, compile_model, fit) with params.yaml."""
+    from imdb_rnn.model import build_model, compile_model
+    from imdb_rnn.train import fit, seed_everything
+
+    train_params = replace(params.train, epochs=args.epochs, seed=args.seed)
+    seed_everything(train_params.seed, train_params.deterministic)
+    start = time.perf_counter()
+    model = build_model(args.variant, params.model(args.variant), params.data.max_features,
+                        params.data.maxlen, unroll=train_params.unroll)
+    compile_model(model, train_params.optimizer, train_params.learning_rate)
+    result = fit(model, train, val, train_params)
+    return {"total_s": time.perf_counter() - start, "epoch_s": [row["seconds"] for row in result.history],
+            "val_acc": [row["val_accuracy"] for row in result.history]}
+
+
+def worker(args, params) -> None:
+    """Choose the backend, fit once, write the measurements as JSON to ``args.result``."""
+    select_backend("tensorflow" if args.worker == "plain" else params.train.backend)
+    import keras
+
+    train, val = load_data(args.limit)
+    measured = (fit_plain if args.worker == "plain" else fit_pipeline)(train, val, params, args)
+    measured.update(
+        backend=keras.backend.backend(),
+        devices=keras.distribution.list_devices(),
+        train_size=len(train["y"]),
+        val_size=len(val["y"]),
+        peak_mb=rss_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
+    )
+    Path(args.result).write_text(json.dumps(measured), encoding="utf-8")
+
+
+# --- parent: run the measurements -------------------------------------------------------
+
+
+def run_worker(kind: str, variant: str, seed: int, args) -> dict:
+    """One fit in a fresh interpreter; its measurements."""
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        result = Path(tmp) / "result.json"
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--variant", variant,
+               "--seed", str(seed), "--epochs", str(args.epochs), "--result", str(result)]
+        if args.limit:
+            cmd += ["--limit", str(args.limit)]
+        log(f"--- {variant}: {RUNS[kind]}, seed {seed}")
+        code = subprocess.run(cmd, cwd=ROOT, stdout=sys.stderr).returncode
+        if code:
+            raise BenchError(f"the {kind} fit of {variant} failed (exit {code}); its error is above")
+        return json.loads(result.read_text(encoding="utf-8"))
+
+
+def summarize(runs: list[dict]) -> dict:
+    """Figures per run, averaged over seeds; peak memory is the largest."""
+    per_run = [{"first_s": r["epoch_s"][0], "steady_s": statistics.mean(r["epoch_s"][1:]),
+                "total_s": r["total_s"], "best_acc": max(r["val_acc"])} for r in runs]
+    summary = {key: statistics.mean(p[key] for p in per_run) for key in per_run[0]}
+    summary["peak_mb"] = max(r["peak_mb"] for r in runs)
+    summary.update({key: runs[0][key] for key in ("backend", "devices", "train_size", "val_size")})
+    return summary
+
+
+def run_measured(cmd: list[str]) -> tuple[int, float, float]:
+    """Run a child to its end: exit code, wall seconds, its own peak RSS in MB.
+
+    ``os.wait4`` returns this child's rusage alone; ``getrusage(RUSAGE_CHILDREN)`` would give the
+    largest of all children so far, the training workers included.
+    """
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=sys.stderr)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, seconds, rss_mb(usage.ru_maxrss)
+
+
+def measure_prepare(archive: Path) -> dict:
+    """The prepare stage on the full archive, into a temp folder: the real outputs stay untouched."""
+    log("--- prepare (full archive, temp output)")
+    with tempfile.TemporaryDirectory(prefix="bench-prepare-") as tmp:
+        code, seconds, peak_mb = run_measured(
+            [sys.executable, "stages/prepare.py", "--archive", str(archive),
+             "--out", f"{tmp}/prepared", "--report", f"{tmp}/data.json"])
+    if code:
+        raise BenchError(f"prepare failed (exit {code}); its error is above")
+    return {"seconds": seconds, "peak_mb": peak_mb}
+
+
+def measure_noop_repro() -> dict:
+    """`dvc repro` with nothing to do; skipped unless `dvc status` is clean, so it never trains."""
+    dvc = [sys.executable, "-m", "dvc"]
+    log("--- dvc status")
+    status = subprocess.run(dvc + ["status", "--json"], cwd=ROOT, capture_output=True, text=True)
+    if status.returncode:
+        reason = (status.stderr.strip().splitlines() or ["no message"])[-1]
+        return {"skipped": f"`dvc status` failed: {reason}"}
+    if json.loads(status.stdout or "{}"):
+        return {"skipped": "pipeline not up to date"}
+    log("--- no-op dvc repro")
+    code, seconds, _ = run_measured(dvc + ["repro"])
+    if code:
+        raise BenchError(f"`dvc repro` failed (exit {code}); its error is above")
+    return {"seconds": seconds}
+
+
+# --- report -----------------------------------------------------------------------------
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table, first column left-aligned, the others right-aligned."""
+    align = ["---"] + ["---:"] * (len(header) - 1)
+    return ["| " + " | ".join(cells) + " |" for cells in [header, align, *rows]]
+
+
+def dist_version(*names: str) -> str:
+    """Installed version of the first of ``names`` found (tensorflow ships as tensorflow-cpu too)."""
+    for name in names:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            continue
+    return "not installed"
+
+
+def machine_lines(training: dict) -> list[str]:
+    """Where the numbers come from: timings only compare on the same machine and versions."""
+    backends = {f"{s['backend']} ({', '.join(s['devices'])})"
+                for runs in training.values() for s in runs.values()}
+    return [
+        "## Machine", "",
+        f"- CPUs: {os.cpu_count()}; {platform.platform()}; Python {platform.python_version()}",
+        f"- keras {dist_version('keras')}, tensorflow {dist_version('tensorflow', 'tensorflow-cpu')}, "
+        f"jax {dist_version('jax')}",
+        f"- backends (visible devices): {'; '.join(sorted(backends))}",
+        f"- run at {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}", "",
+    ]
+
+
+def settings_lines(args, params, training: dict) -> list[str]:
+    """What was run on both sides, so a reader can tell what differs between them."""
+    first = next(iter(next(iter(training.values())).values()))
+    train = params.train
+    variants = ", ".join(f"{v} = {params.model(v).layers} x SimpleRNN({params.model(v).units})" for v in training)
+    lines = ["## Settings", ""]
+    if args.limit:
+        lines += [f"**Partial run** (`--limit {args.limit}`): a class-balanced subset, so timings and "
+                  "accuracies are not comparable to a full run and the targets are only indicative.", ""]
+    return lines + [
+        f"- epochs {args.epochs}; seeds {', '.join(map(str, seeds(args, params)))} "
+        "(figures are means over seeds; peak memory the largest)",
+        f"- data: {first['train_size']} train / {first['val_size']} validation reviews from data/prepared, "
+        f"maxlen {params.data.maxlen}, {params.data.max_features} words",
+        f"- variants: {variants}",
+        "- plain: bench/lesson_script.py, TensorFlow, no unroll, batch 128, rmsprop; fits on train + val "
+        "with validation_split=0.2, which validates on exactly the validation rows",
+        f"- pipeline: imdb_rnn build_model + fit, backend {train.backend}, unroll {train.unroll}, "
+        f"deterministic {train.deterministic}, batch {train.batch_size}, {train.optimizer} "
+        f"lr {train.learning_rate:g}, restore_best {train.restore_best}",
+        "- first epoch includes graph tracing; steady epoch = mean of the later epochs; total = build + "
+        "compile + fit; epoch times include validation", "",
+    ]
+
+
+def variant_lines(variant: str, runs: dict) -> list[str]:
+    """Plain vs pipeline for one variant: ratios for times and memory, the gap for accuracy."""
+    plain, pipe = runs["plain"], runs["pipeline"]
+    rows = [[label, f"{plain[key]:.2f}", f"{pipe[key]:.2f}", f"{pipe[key] / plain[key]:.2f}x"]
+            for key, label in (("first_s", "first epoch s"), ("steady_s", "steady epoch s"),
+                               ("total_s", "total s"))]
+    rows.append(["best val acc", f"{plain['best_acc']:.4f}", f"{pipe['best_acc']:.4f}",
+                 f"{pipe['best_acc'] - plain['best_acc']:+.4f}"])
+    rows.append(["peak MB", f"{plain['peak_mb']:.0f}", f"{pipe['peak_mb']:.0f}",
+                 f"{pipe['peak_mb'] / plain['peak_mb']:.2f}x"])
+    return [f"## {variant}", "", *table(["", RUNS["plain"], RUNS["pipeline"], "pipeline vs plain"], rows), ""]
+
+
+def target_lines(params, results: dict) -> list[str]:
+    """Each target with its measured value; every variant of params.yaml is listed, run or not."""
+    def row(name: str, measured: str, holds: bool | None) -> list[str]:
+        return [name, measured, "-" if holds is None else ("yes" if holds else "**no**")]
+
+    rows = []
+    for variant in params.models:
+        runs = results["training"].get(variant)
+        if runs is None:
+            rows.append(row(f"{variant}: steady epoch, accuracy gap", "not run", None))
+            continue
+        ratio = runs["pipeline"]["steady_s"] / runs["plain"]["steady_s"]
+        gap = runs["pipeline"]["best_acc"] - runs["plain"]["best_acc"]
+        rows.append(row(f"{variant}: pipeline steady epoch <= {STEADY_RATIO_MAX} x plain", f"{ratio:.2f}x",
+                        ratio <= STEADY_RATIO_MAX))
+        rows.append(row(f"{variant}: accuracy gap >= {ACC_GAP_MIN}", f"{gap:+.4f}", gap >= ACC_GAP_MIN))
+    prepare, repro = results["prepare"], results["repro"]
+    rows.append(row(f"prepare <= {PREPARE_MAX_S:g} s", f"{prepare['seconds']:.1f} s",
+                    prepare["seconds"] <= PREPARE_MAX_S))
+    if "skipped" in repro:
+        rows.append(row(f"no-op dvc repro <= {REPRO_MAX_S:g} s", f"skipped: {repro['skipped']}", None))
+    else:
+        rows.append(row(f"no-op dvc repro <= {REPRO_MAX_S:g} s", f"{repro['seconds']:.1f} s",
+                        repro["seconds"] <= REPRO_MAX_S))
+    return ["## Targets", "", *table(["target", "measured", "holds"], rows), ""]
+
+
+def stage_lines(results: dict) -> list[str]:
+    """The prepare and no-op repro figures, memory included."""
+    prepare, repro = results["prepare"], results["repro"]
+    repro_text = f"skipped: {repro['skipped']}" if "skipped" in repro else f"{repro['seconds']:.1f} s wall"
+    return [
+        "## Prepare and no-op repro", "",
+        f"- prepare (full archive, output to a temp folder): {prepare['seconds']:.1f} s wall, "
+        f"peak {prepare['peak_mb']:.0f} MB",
+        f"- no-op `dvc repro`: {repro_text}", "",
+    ]
+
+
+def render(args, params, results: dict) -> str:
+    """The whole Markdown report (also printed to stdout)."""
+    training = results["training"]
+    lines = ["# Benchmark: the lesson's Keras script vs the pipeline", ""]
+    lines += machine_lines(training) + settings_lines(args, params, training)
+    for variant, runs in training.items():
+        lines += variant_lines(variant, runs)
+    lines += target_lines(params, results) + stage_lines(results)
+    return "\n".join(lines)
+
+
+# --- command line -----------------------------------------------------------------------
+
+
+def seeds(args, params) -> list[int]:
+    """train.seed, train.seed + 1, ...: the first fit uses the pipeline's own seed."""
+    return [params.train.seed + i for i in range(args.seeds)]
+
+
+def int_at_least(low: int):
+    """argparse type: an integer >= ``low``, refused with a usage error otherwise."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}")
+        return value
+
+    return parse
+
+
+def parse_args(argv=None):
+    """User options, plus hidden ones the parent passes to its workers."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--epochs", type=int_at_least(2), default=3,
+                        help="epochs per fit (at least 2: the steady epoch is the mean after the first)")
+    parser.add_argument("--variants", nargs="+", help="model variants from params.yaml (default: all)")
+    parser.add_argument("--seeds", type=int_at_least(1), default=1, help="fits per run, seeds train.seed, +1, ...")
+    parser.add_argument("--limit", type=int_at_least(4),
+                        help="quick trial: N train and N/4 validation reviews (N divisible by 4)")
+    parser.add_argument("--archive", type=Path, default=ROOT / "data" / "raw" / "aclImdb_v1.tar.gz",
+                        help="IMDB archive the prepare measurement reads (default: data/raw/aclImdb_v1.tar.gz)")
+    parser.add_argument("--out", type=Path, help="report path (default reports/benchmark.md, "
+                        "reports/benchmark-partial.md with --limit)")
+    for hidden in ("--worker", "--variant", "--result"):  # set by run_worker only
+        parser.add_argument(hidden, help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.limit and args.limit % 4:
+        parser.error("--limit must be divisible by 4 (train:validation is 4:1)")
+    return args
+
+
+def main(argv=None) -> int:
+    """Measure everything, then print and write the report; 1 on a failed measurement."""
+    args = parse_args(argv)
+    try:
+        params = load_params(ROOT / "params.yaml")
+        if args.worker:
+            worker(args, params)
+            return 0
+        args.variants = args.variants or list(params.models)
+        for variant in args.variants:
+            params.model(variant)  # unknown name: ConfigError listing the known ones
+        if not all((PREPARED / f"{split}.npz").is_file() for split in ("train", "val")):
+            raise BenchError(f"no prepared data in {PREPARED}: run `dvc repro prepare` first")
+        results = {"prepare": measure_prepare(args.archive.resolve()), "repro": measure_noop_repro()}
+        results["training"] = {
+            variant: {kind: summarize([run_worker(kind, variant, seed, args) for seed in seeds(args, params)])
+                      for kind in RUNS}
+            for variant in args.variants
+        }
+    except (BenchError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    report = render(args, params, results)
+    out = args.out or ROOT / "reports" / ("benchmark-partial.md" if args.limit else "benchmark.md")
+    with atomic_path(out) as tmp:
+        tmp.write_text(report, encoding="utf-8")
+    print(report)
+    log(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""`imdb-rnn` command line: `imdb-rnn predict --model simple_rnn "A moving film."`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _predict(args) -> int:
+    from .config import ConfigError, load_params
+    from .predict import PredictError, model_path, read_texts
+
+    root = Path(args.project).resolve()
+    try:
+        params = load_params(root / "params.yaml")
+        texts = read_texts(args.text, args.file, sys.stdin)
+        path = model_path(params, args.model, root / "models")
+        vocab_file = root / "data" / "prepared" / "vocab.json"
+        if not vocab_file.is_file():
+            raise PredictError(f"{vocab_file} is missing; run `dvc repro prepare`")
+    except ConfigError as exc:
+        print("\n".join(f"error: {p}" for p in exc.problems), file=sys.stderr)
+        return 1
+    except PredictError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+    from .train import select_backend
+
+    select_backend(params.train.backend)
+    from .data import load_vocab
+    from .evaluate import ModelFileError, load_keras_model
+    from .predict import predict
+
+    try:
+        model = load_keras_model(path)
+    except ModelFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for p in predict(texts, model, load_vocab(vocab_file)):
+        snippet = p.text if len(p.text) <= 60 else p.text[:57] + "..."
+        print(f"{p.label}\t{p.probability:.4f}\t{snippet}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="imdb-rnn", description="SimpleRNN sentiment models on IMDB")
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("predict", help="score review text with a trained variant")
+    p.add_argument("text", nargs="*", help="review text(s); none: read --file or stdin")
+    p.add_argument("--model", default="simple_rnn", help="variant name from params.yaml (default simple_rnn)")
+    p.add_argument("--file", help="a file with one review per line ('-' for stdin)")
+    p.add_argument("--project", default=".", help="project root holding params.yaml (default: .)")
+    p.set_defaults(func=_predict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
