@@ -206,7 +206,8 @@ def run(
     """
     start = time.monotonic()
     proc = subprocess.run(
-        [str(c) for c in cmd], cwd=cwd, env=tool_env(env), capture_output=True, text=True, timeout=timeout
+        [str(c) for c in cmd], cwd=cwd, env=tool_env(env), capture_output=True, text=True, timeout=timeout,
+        stdin=subprocess.DEVNULL,
     )
     proc.elapsed = time.monotonic() - start  # type: ignore[attr-defined]
     if check and proc.returncode != 0:

@@ -1,7 +1,9 @@
 """`dvc repro` end to end on a small archive: stages, reports, MLflow store, incremental reruns."""
 
 import json
-import os
+import socket
+import subprocess
+import time
 
 import numpy as np
 import pandas as pd
@@ -146,3 +148,63 @@ def test_second_repro_changes_nothing_and_one_variant_change_reruns_only_it(repr
     new = [r for r in runs_after if r.info.run_id not in {b.info.run_id for b in runs_before}]
     assert [r.data.tags["variant"] for r in new] == ["stacked_rnn"]
     assert new[0].data.params["model.units"] == "4"
+
+
+def test_predict_cli_scores_text_with_a_trained_variant(repro_repo):
+    repo, _ = repro_repo
+    proc = run(["imdb-rnn", "predict", "--project", repo, "--model", "simple_rnn",
+                "wonderful brilliant loved it", "awful boring waste"], repo)
+    lines = [line.split("\t") for line in proc.stdout.strip().splitlines()]
+    assert [line[2] for line in lines] == ["wonderful brilliant loved it", "awful boring waste"]
+    for label, probability, _ in lines:
+        assert label in ("pos", "neg") and 0.0 <= float(probability) <= 1.0
+        assert (label == "pos") == (float(probability) >= 0.5)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_mlflow_ui_serves_the_runs_metrics_and_figures(repro_repo):
+    """The real `mlflow ui` on 127.0.0.1 against the store the pipeline filled, read over REST."""
+    import requests
+
+    from helpers import tool_env
+
+    repo, _ = repro_repo
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        ["mlflow", "ui", "--backend-store-uri", f"sqlite:///{repo / 'mlflow.db'}",
+         "--host", "127.0.0.1", "--port", str(port)],
+        cwd=repo, env=tool_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if requests.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, "mlflow ui did not start"
+            time.sleep(0.5)
+        experiment = requests.get(f"{base}/api/2.0/mlflow/experiments/get-by-name",
+                                  params={"experiment_name": "imdb-rnn"}, timeout=10).json()["experiment"]
+        runs = requests.post(f"{base}/api/2.0/mlflow/runs/search",
+                             json={"experiment_ids": [experiment["experiment_id"]]}, timeout=10).json()["runs"]
+        by_variant = {
+            tag["value"]: run for run in runs for tag in run["data"].get("tags", []) if tag["key"] == "variant"
+        }
+        assert set(VARIANTS) <= set(by_variant)
+        for run_info in by_variant.values():
+            metrics = {m["key"] for m in run_info["data"]["metrics"]}
+            assert {"test_accuracy", "test_roc_auc", "val_accuracy", "best_epoch"} <= metrics
+            listed = requests.get(f"{base}/api/2.0/mlflow/artifacts/list",
+                                  params={"run_id": run_info["info"]["run_id"], "path": "plots"}, timeout=10).json()
+            assert {"plots/accuracy.png", "plots/roc.png"} <= {f["path"] for f in listed["files"]}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

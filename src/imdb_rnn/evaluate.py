@@ -88,8 +88,9 @@ def evaluate_variant(variant: str, params, data_dir, model_dir, report_dir) -> d
     test = load_npz(data_dir / "test.npz")
     history = pd.read_csv(report_dir / "history.csv")
 
-    with tracking.tracked_run(run_id=_existing_run(run_id), experiment_id=experiment_id,
-                              run_name=variant) as run:
+    existing = _existing_run(run_id)  # keep the train run's name; a new run gets the variant's
+    with tracking.tracked_run(run_id=existing, experiment_id=experiment_id,
+                              run_name=None if existing else variant) as run:
         prob = tracking.call_interruptibly(
             model.predict, np.asarray(test["x"], dtype=np.int32), batch_size=512, verbose=0
         ).ravel()

@@ -1,0 +1,94 @@
+"""Sweeps: a queued grid run two at a time lands in the workspace's MLflow store; new variants."""
+
+import json
+import time
+
+import pandas as pd
+import pytest
+import yaml
+
+from helpers import run, write_params
+from test_pipeline import TINY, experiment_runs, ran_stages
+
+ONE_VARIANT = {**TINY, "models": {"simple_rnn": TINY["models"]["simple_rnn"]}}
+
+
+@pytest.fixture(scope="module")
+def baseline_repo(tmp_path_factory, small_archive):
+    """A project with one tiny variant, reproduced and committed: the baseline for experiments."""
+    from conftest import make_project
+
+    repo = make_project(tmp_path_factory.mktemp("experiments"))
+    (repo / "params.yaml").write_text(yaml.safe_dump(
+        {**yaml.safe_load((repo / "params.yaml").read_text()), **ONE_VARIANT}, sort_keys=False))
+    env = {"IMDB_SOURCE": small_archive}
+    run(["dvc", "repro"], repo, env=env, timeout=600)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "baseline"], repo)
+    return repo, env
+
+
+def wait_for_queue(repo, env, timeout=420):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = run(["dvc", "queue", "status"], repo, env=env).stdout
+        if "Queued" not in status and "Running" not in status:
+            return status
+        time.sleep(3)
+    run(["dvc", "queue", "kill", "--all"], repo, env=env, check=False)
+    raise AssertionError(f"queue did not finish:\n{status}")
+
+
+def test_queued_grid_runs_two_at_a_time_and_maps_to_mlflow_runs(baseline_repo):
+    repo, env = baseline_repo
+    _, before = experiment_runs(repo)
+    run(["dvc", "exp", "run", "--queue", "-S", "models.simple_rnn.units=4,12"], repo, env=env)
+    run(["dvc", "queue", "start", "-j", "2"], repo, env=env)
+    try:
+        status = wait_for_queue(repo, env)
+    finally:
+        run(["dvc", "queue", "stop"], repo, env=env, check=False)
+    assert status.count("Success") == 2, status
+
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], repo, env=env).stdout)
+    experiments = {}
+    for exp in (e for entry in shown for e in entry.get("experiments") or []):
+        data = exp["revs"][0]["data"]
+        experiments[exp["name"]] = (
+            data["params"]["params.yaml"]["data"]["models"]["simple_rnn"]["units"],
+            data["metrics"]["reports/variants/simple_rnn/metrics.json"]["data"]["accuracy"],
+        )
+    assert sorted(units for units, _ in experiments.values()) == [4, 12]
+
+    _, after = experiment_runs(repo)
+    new = [r for r in after if r.info.run_id not in {b.info.run_id for b in before}]
+    by_name = {r.data.tags.get("dvc_exp_name"): r for r in new}
+    assert set(by_name) == set(experiments), (set(by_name), set(experiments))
+    for name, (units, accuracy) in experiments.items():
+        mlflow_run = by_name[name]
+        assert mlflow_run.info.status == "FINISHED"
+        assert mlflow_run.data.params["model.units"] == str(units)
+        assert mlflow_run.data.metrics["test_accuracy"] == pytest.approx(accuracy, abs=1e-6)
+        assert mlflow_run.info.run_name == f"{name}/simple_rnn"
+    # the temporary workspaces wrote no store of their own
+    assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))
+
+    names = sorted(experiments)
+    diff = json.loads(run(["dvc", "plots", "diff", *names, "--json"], repo, env=env).stdout)
+    points = diff["data"]["reports/variants/simple_rnn/history.csv"][0]["content"]["data"]["values"]
+    assert {point["rev"] for point in points} == set(names)
+    assert {point["epoch"] for point in points} == {"1", "2"}
+
+
+def test_adding_a_variant_is_one_params_entry(baseline_repo):
+    repo, env = baseline_repo
+    write_params(repo / "params.yaml",
+                 {"models": {"wide_rnn": {"embedding_dim": 8, "units": 16, "layers": 2}}})
+    proc = run(["dvc", "repro"], repo, env=env, timeout=600)
+    assert ran_stages(proc.stdout) == {"train@wide_rnn", "evaluate@wide_rnn", "report"}
+    summary = pd.read_csv(repo / "reports" / "summary.csv")
+    assert sorted(summary["variant"]) == ["simple_rnn", "wide_rnn"]
+    wide = summary.set_index("variant").loc["wide_rnn"]
+    assert wide["units"] == 16 and wide["layers"] == 2
+    _, runs = experiment_runs(repo)
+    assert "wide_rnn" in {r.data.tags["variant"] for r in runs}

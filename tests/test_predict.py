@@ -1,0 +1,65 @@
+"""`imdb-rnn predict`: same preprocessing as `prepare`, clear errors."""
+
+import io
+
+import numpy as np
+import pytest
+
+from imdb_rnn.config import DataParams, load_params
+from imdb_rnn.data import encode_texts, prepare_dataset, read_reviews
+from imdb_rnn.predict import PredictError, model_path, read_texts
+from helpers import REPO_ROOT, run
+
+
+def test_predict_preprocessing_equals_prepare(small_archive):
+    params = DataParams(max_features=200, maxlen=40)
+    prepared = prepare_dataset(small_archive, params)
+    test_texts = read_reviews(small_archive)["test"].texts
+    ours = encode_texts(test_texts, prepared.vocab, params.maxlen, params.padding, params.truncating)
+    np.testing.assert_array_equal(ours, prepared.arrays["test"]["x"])
+
+
+class FakeStdin(io.StringIO):
+    def __init__(self, text="", tty=False):
+        super().__init__(text)
+        self._tty = tty
+
+    def isatty(self):
+        return self._tty
+
+
+def test_read_texts_from_args_file_and_stdin(tmp_path):
+    assert read_texts(["Great film.", "  "], None, FakeStdin()) == ["Great film."]
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_text("first review\n\nsecond review\n", encoding="utf-8")
+    assert read_texts([], str(reviews), FakeStdin()) == ["first review", "second review"]
+    assert read_texts([], None, FakeStdin("piped one\npiped two\n")) == ["piped one", "piped two"]
+    assert read_texts([], "-", FakeStdin("dash\n")) == ["dash"]
+
+
+@pytest.mark.parametrize("stdin", [FakeStdin("", tty=True), FakeStdin("\n  \n")])
+def test_empty_input_is_an_error(stdin):
+    with pytest.raises(PredictError, match="no review text"):
+        read_texts([], None, stdin)
+
+
+def test_unknown_and_untrained_variants(tmp_path):
+    params = load_params(REPO_ROOT / "params.yaml")
+    with pytest.raises(PredictError) as err:
+        model_path(params, "nope", tmp_path)
+    assert "simple_rnn, stacked_rnn" in str(err.value)
+    with pytest.raises(PredictError, match=r"dvc repro train@stacked_rnn"):
+        model_path(params, "stacked_rnn", tmp_path)
+
+
+def test_cli_errors_are_one_line_and_exit_1(tmp_path):
+    (tmp_path / "params.yaml").write_text((REPO_ROOT / "params.yaml").read_text())
+    cases = {
+        ("--model", "nope", "text"): "known variants: simple_rnn, stacked_rnn",
+        ("--model", "simple_rnn", "text"): "dvc repro train@simple_rnn",
+        ("--model", "simple_rnn"): "no review text",
+    }
+    for args, expected in cases.items():
+        proc = run(["imdb-rnn", "predict", "--project", tmp_path, *args], tmp_path, check=False)
+        assert proc.returncode == 1, proc.stderr
+        assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ") and expected in proc.stderr
