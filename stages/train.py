@@ -27,7 +27,11 @@ def main(argv=None) -> int:
 
     from imdb_rnn.train import select_backend
 
-    select_backend(params.train.backend)
+    try:
+        select_backend(params.train.backend)
+    except ImportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     from imdb_rnn import tracking
     from imdb_rnn.data import DataError
     from imdb_rnn.train import DivergedError, train_variant

@@ -26,18 +26,18 @@ def _predict(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
+    from .evaluate import ModelFileError, load_keras_model  # keras itself is imported lazily
     from .train import select_backend
 
-    select_backend(params.train.backend)
-    from .data import load_vocab
-    from .evaluate import ModelFileError, load_keras_model
-    from .predict import predict
-
     try:
+        select_backend(params.train.backend)
         model = load_keras_model(path)
-    except ModelFileError as exc:
+    except (ImportError, ModelFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    from .data import load_vocab
+    from .predict import predict
+
     for p in predict(texts, model, load_vocab(vocab_file)):
         snippet = p.text if len(p.text) <= 60 else p.text[:57] + "..."
         print(f"{p.label}\t{p.probability:.4f}\t{snippet}")

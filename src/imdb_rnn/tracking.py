@@ -84,13 +84,20 @@ def setup(experiment: str, env=os.environ, root: Path | None = None) -> str:
     check_reachable(uri)
     mlflow.set_tracking_uri(uri)
     lock = FileLock(str(root / f"{STORE_FILE}.lock")) if uri.startswith("sqlite:") else contextlib.nullcontext()
-    with lock:
-        client = mlflow.MlflowClient()
-        found = client.get_experiment_by_name(experiment)
-        if found is not None:
-            return found.experiment_id
-        location = (root / ARTIFACTS_DIR).as_uri() if uri.startswith("sqlite:") else None
-        return client.create_experiment(experiment, artifact_location=location)
+    try:
+        with lock:
+            client = mlflow.MlflowClient()
+            found = client.get_experiment_by_name(experiment)
+            if found is not None:
+                return found.experiment_id
+            location = (root / ARTIFACTS_DIR).as_uri() if uri.startswith("sqlite:") else None
+            return client.create_experiment(experiment, artifact_location=location)
+    except mlflow.exceptions.MlflowException as exc:
+        # e.g. another web service that answers /health but is no MLflow server (404 on the API)
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        hint = ("check that MLFLOW_TRACKING_URI names an MLflow tracking server"
+                if uri.startswith(("http://", "https://")) else "check the store")
+        raise TrackingError(f"MLflow tracking store {uri} cannot be used ({reason}); {hint}") from None
 
 
 def git_commit(root: Path) -> str:

@@ -19,13 +19,18 @@ HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "sec
 
 
 class DivergedError(RuntimeError):
-    """Training loss became NaN or infinite; nothing is saved."""
+    """Training loss, validation loss or the weights became NaN or infinite; nothing is saved."""
 
 
 def select_backend(backend: str) -> None:
     """Choose the Keras backend; must run before ``keras`` is first imported."""
+    import importlib.util
+
     if "keras" in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") != backend:
         raise RuntimeError(f"keras already imported with another backend; cannot switch to {backend}")
+    if importlib.util.find_spec(backend) is None:
+        install = "pip install -e '.[jax]'" if backend == "jax" else "make install"
+        raise ImportError(f"train.backend is {backend} but {backend} is not installed; run `{install}`")
     os.environ["KERAS_BACKEND"] = backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -73,11 +78,14 @@ def _epoch_callback(result: FitResult, on_epoch: Callable[[dict], None] | None, 
             logs = logs or {}
             row = {"epoch": epoch + 1, **{k: float(logs[k]) for k in HISTORY_COLUMNS[1:5]},
                    "seconds": round(time.perf_counter() - self.started, 3)}
-            if not math.isfinite(row["loss"]):
-                raise DivergedError(
-                    f"training diverged: loss is {row['loss']} in epoch {epoch + 1}; "
-                    "lower train.learning_rate in params.yaml"
-                )
+            # val_loss too: it is computed after the epoch's last update, which the batch
+            # losses (computed before each update) never see
+            for key, name in (("loss", "loss"), ("val_loss", "validation loss")):
+                if not math.isfinite(row[key]):
+                    raise DivergedError(
+                        f"training diverged: {name} is {row[key]} in epoch {epoch + 1}; "
+                        "lower train.learning_rate in params.yaml"
+                    )
             result.history.append(row)
             if not row["val_accuracy"] <= result.best_val_accuracy:  # first epoch, or better
                 result.best_epoch, result.best_val_accuracy = row["epoch"], row["val_accuracy"]
@@ -100,16 +108,42 @@ def fit(model, train: dict, val: dict, train_params, on_epoch: Callable[[dict], 
     result = FitResult()
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
-    model.fit(
-        np.asarray(train["x"], dtype=np.int32), np.asarray(train["y"], dtype=np.float32),
-        validation_data=(np.asarray(val["x"], dtype=np.int32), np.asarray(val["y"], dtype=np.float32)),
-        epochs=train_params.epochs,
-        batch_size=train_params.batch_size,
-        shuffle=True,
-        verbose=verbose,
-        callbacks=[_epoch_callback(result, on_epoch, train_params.restore_best)],
-    )
+    val_x = np.asarray(val["x"], dtype=np.int32)
+    try:
+        model.fit(
+            np.asarray(train["x"], dtype=np.int32), np.asarray(train["y"], dtype=np.float32),
+            validation_data=(val_x, np.asarray(val["y"], dtype=np.float32)),
+            epochs=train_params.epochs,
+            batch_size=train_params.batch_size,
+            shuffle=True,
+            verbose=verbose,
+            callbacks=[_epoch_callback(result, on_epoch, train_params.restore_best)],
+        )
+    except DivergedError:
+        raise
+    except Exception as exc:
+        # A step whose gradients overflow can crash inside the optimizer before any loss is
+        # reported (rmsprop's sparse Embedding update raises InvalidArgumentError on NaN
+        # gradients): that is divergence too when the model now holds or computes NaN/inf.
+        what = _nonfinite(model, val_x[:32])
+        if what is None:
+            raise
+        raise DivergedError(
+            f"training diverged: the model's {what} became NaN or infinite "
+            f"({type(exc).__name__} in a training step); lower train.learning_rate in params.yaml"
+        ) from None
     return result
+
+
+def _nonfinite(model, sample: np.ndarray) -> str | None:
+    """Which of the model's weights or predictions (on ``sample``) are NaN/inf, else None."""
+    if not all(np.all(np.isfinite(w)) for w in model.get_weights()):
+        return "weights"
+    try:
+        prob = model.predict(sample, verbose=0)
+    except Exception:  # a model that cannot even predict is not known to be finite
+        return None
+    return None if np.all(np.isfinite(prob)) else "predictions"
 
 
 def write_history_csv(history: list[dict], path) -> None:
