@@ -223,13 +223,27 @@ def parse_params(raw: Any) -> Params:
     return Params(data=data, train=train, models=models, mlflow=mlflow)
 
 
+class _Loader(yaml.SafeLoader):
+    """Safe YAML, reading ``1e-05`` as a float as YAML 1.2 does (PyYAML's 1.1 rules read a string).
+
+    ``dvc exp run -S train.learning_rate=1e-5`` writes exactly that form.
+    """
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
 def load_params(path: str | os.PathLike = "params.yaml") -> Params:
-    """Read and validate a params file (``yaml.safe_load``: params are data, never code)."""
+    """Read and validate a params file (a safe loader: params are data, never code)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError([f"{path}: params file not found; run from the project root or pass --params"])
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 (a SafeLoader)
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 YAML"]) from None
     except yaml.YAMLError as exc:

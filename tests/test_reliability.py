@@ -1,0 +1,443 @@
+"""Faults a real run meets: signals mid-epoch, divergence, corrupt or foreign model files,
+nondeterminism, and a failing experiment in a DVC queue.
+
+Everything here is the real thing on small synthetic data: stage scripts and ``dvc`` as
+subprocesses, real SIGTERM/SIGINT, the MLflow store read back with ``MlflowClient``.
+
+The signal tests, the recovery ``dvc repro``, the determinism check and the queue share one
+project (module fixtures) so the whole module costs a few TensorFlow start-ups, not a dozen.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import make_project
+from helpers import REPO_ROOT, VENV_BIN, default_reviews, make_archive, run, tool_env
+
+VARIANT = "simple_rnn"
+# TINY-like params with one variant (``models`` replaced, not merged: write_params deep-merges)
+TINY = {
+    "data": {"max_features": 200, "maxlen": 40, "val_split": 0.2, "padding": "pre", "truncating": "pre",
+             "seed": 42},
+    "train": {"epochs": 2, "batch_size": 32, "optimizer": "rmsprop", "learning_rate": 0.001, "seed": 42,
+              "restore_best": True, "backend": "tensorflow", "unroll": True, "deterministic": True},
+    "models": {VARIANT: {"embedding_dim": 8, "units": 8, "layers": 1, "dropout": 0.0, "recurrent_dropout": 0.0}},
+    "mlflow": {"experiment": "imdb-rnn"},
+}
+# One epoch lasts ~2-4 s on a 2-core machine (60 steps of batch 8 over 200 time steps, not
+# unrolled) and there are 50 of them: a signal sent after the first epoch lands in training.
+SLOW = {
+    **TINY,
+    "data": {**TINY["data"], "maxlen": 200},
+    "train": {**TINY["train"], "epochs": 50, "batch_size": 8, "unroll": False},
+    "models": {VARIANT: {**TINY["models"][VARIANT], "embedding_dim": 32, "units": 32}},
+}
+SLOW_REVIEWS_PER_CLASS = 300  # 480 training reviews after the validation split
+
+# Never let a tracking server set in the caller's environment leak into these tests.
+LOCAL = {"MLFLOW_TRACKING_URI": None}
+# Library logging that is not the stage's own output: TensorFlow's C++ log lines, and MLflow's
+# INFO lines ("Creating initial MLflow database tables..." when a stage creates the store).
+LIBRARY_LOG_LINE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog|[EWIF]\d{4} \d\d:"
+    r"|\d{4}/\d\d/\d\d \d\d:\d\d:\d\d INFO mlflow\.)"
+)
+
+
+def write_yaml(path: Path, params: dict) -> None:
+    path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+
+
+def stage_stderr(text: str) -> list[str]:
+    """The non-empty stderr lines a stage printed itself (library log lines dropped)."""
+    return [line for line in text.splitlines() if line.strip() and not LIBRARY_LOG_LINE.match(line)]
+
+
+def ran_stages(output: str) -> set[str]:
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")}
+
+
+def client_for(repo: Path):
+    import mlflow
+
+    return mlflow.MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
+
+
+def variant_runs(repo: Path) -> list:
+    """Every run of the variant in the project's store (summary runs left out).
+
+    No store yet: no runs (opening one with MlflowClient would create it, racing the stage).
+    """
+    if not (repo / "mlflow.db").is_file():
+        return []
+    client = client_for(repo)
+    experiment = client.get_experiment_by_name("imdb-rnn")
+    if experiment is None:
+        return []
+    runs = client.search_runs([experiment.experiment_id], max_results=500)
+    return [r for r in runs if r.data.tags.get("variant") == VARIANT]
+
+
+def leftovers(repo: Path) -> list[Path]:
+    """Temp files and folders the atomic writers use (``.<name>.*`` beside the output)."""
+    found = []
+    for folder, pattern in ((repo / "models", f".{VARIANT}.*"),
+                            (repo / "reports" / "variants" / VARIANT, ".history.csv.*"),
+                            (repo / "reports" / "variants" / VARIANT, ".*.tmp")):
+        if folder.is_dir():
+            found += list(folder.glob(pattern))
+    return found
+
+
+def dvc_status(repo: Path) -> dict:
+    return json.loads(run(["dvc", "status", "--json"], repo, env=LOCAL).stdout or "{}")
+
+
+# --- 1. SIGTERM / SIGINT in the middle of an epoch ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def workflow(tmp_path_factory):
+    """A committed project whose data is prepared with SLOW params (training takes minutes)."""
+    archive = make_archive(tmp_path_factory.mktemp("archive") / "aclImdb_v1.tar.gz",
+                           default_reviews(SLOW_REVIEWS_PER_CLASS))
+    repo = make_project(tmp_path_factory.mktemp("reliability"))
+    write_yaml(repo / "params.yaml", SLOW)
+    run(["git", "commit", "-qam", "slow params"], repo)
+    env = {**LOCAL, "IMDB_SOURCE": archive}
+    run(["dvc", "repro", "prepare"], repo, env=env)
+    return repo, env
+
+
+# Keras verbose=2 prints a header when an epoch starts and one line when it ends
+EPOCH_START = re.compile(r"^Epoch \d+/\d+$", re.M)
+EPOCH_END = re.compile(r"^\d+/\d+ - .*val_accuracy", re.M)
+
+
+def wait_for(proc, out_path: Path, err_path: Path, ready, what: str, timeout: float = 180) -> str:
+    """Poll the process' stdout until ``ready(text)``; fail if it exits or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while not ready(text := out_path.read_text()):
+        assert proc.poll() is None, f"train exited early ({proc.returncode}):\n{err_path.read_text()}"
+        assert time.monotonic() < deadline, f"no {what} within {timeout} s:\n{text}"
+        time.sleep(0.1)
+    return text
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_mid_epoch_kills_the_run_and_leaves_no_output(workflow, signum, tmp_path):
+    repo, env = workflow
+    before = {r.info.run_id for r in variant_runs(repo)}
+    out_path, err_path = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        proc = subprocess.Popen([sys.executable, "stages/train.py", VARIANT], cwd=repo,
+                                env=tool_env({**env, "PYTHONUNBUFFERED": "1"}), stdout=out, stderr=err)
+    try:
+        # 1) a finished epoch on stdout (the store and the run exist by then); 2) the store shows
+        # the RUNNING run with >= 1 epoch of val_accuracy; 3) the next epoch has just started.
+        wait_for(proc, out_path, err_path, EPOCH_END.search, "finished epoch")
+        new = [r for r in variant_runs(repo) if r.info.run_id not in before]
+        assert len(new) == 1 and new[0].info.status == "RUNNING", [(r.info.run_id, r.info.status) for r in new]
+        run_id = new[0].info.run_id
+        assert client_for(repo).get_metric_history(run_id, "val_accuracy"), "no epoch logged to MLflow yet"
+        # the MLflow check took a while: wait for the next epoch to end and a fresh one to start
+        ended = len(EPOCH_END.findall(out_path.read_text()))
+        text = wait_for(proc, out_path, err_path, lambda t: len(EPOCH_END.findall(t)) > ended
+                        and len(EPOCH_START.findall(t)) > len(EPOCH_END.findall(t)), "new epoch")
+        started = len(EPOCH_START.findall(text))
+        time.sleep(0.2)  # into the epoch's batches (an epoch lasts seconds: 60 steps of batch 8)
+
+        proc.send_signal(signum)
+        sent = time.monotonic()
+        code = proc.wait(timeout=20)
+        stopped_in = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    stderr = err_path.read_text()
+    assert code == 130, f"exit {code} after {signum!r}:\n{stderr}"
+    assert "Traceback" not in stderr, stderr
+    assert stage_stderr(stderr)[-1].startswith("error: interrupted: training stopped"), stderr
+
+    r = client_for(repo).get_run(run_id)
+    assert r.info.status == "KILLED", r.info.status
+    assert r.info.end_time is not None
+    epochs_logged = len(client_for(repo).get_metric_history(run_id, "val_accuracy"))
+    # mid-epoch: the epoch under way when the signal came never finished
+    text = out_path.read_text()
+    assert len(EPOCH_START.findall(text)) == started and len(EPOCH_END.findall(text)) == started - 1, text
+    assert epochs_logged == started - 1, (epochs_logged, started)
+    assert not any(x.info.status == "RUNNING" for x in variant_runs(repo))
+
+    assert not (repo / "models" / VARIANT).exists()
+    assert not (repo / "reports" / "variants" / VARIANT / "history.csv").exists()
+    assert leftovers(repo) == []
+    # DVC sees the missing outputs: the train stage is not mistaken for up to date
+    assert f"train@{VARIANT}" in dvc_status(repo)
+    print(f"{signum!r} in epoch {started}: exit {code} {stopped_in:.1f} s after the signal")
+
+
+@pytest.fixture(scope="module")
+def reproduced(workflow):
+    """The same project after the interrupts: TINY params committed, then a full `dvc repro`."""
+    repo, env = workflow
+    write_yaml(repo / "params.yaml", TINY)
+    run(["git", "commit", "-qam", "tiny params"], repo)
+    proc = run(["dvc", "repro"], repo, env=env, timeout=600)
+    return repo, env, proc
+
+
+def test_repro_after_interrupted_training_trains_again_and_is_clean(reproduced):
+    repo, _, proc = reproduced
+    assert {f"train@{VARIANT}", f"evaluate@{VARIANT}", "report"} <= ran_stages(proc.stdout)
+    assert {p.name for p in (repo / "models" / VARIANT).iterdir()} == {"model.keras", "summary.txt", "run.json"}
+    assert pd.read_csv(repo / "reports" / "variants" / VARIANT / "history.csv")["epoch"].tolist() == [1, 2]
+    assert dvc_status(repo) == {}
+    assert leftovers(repo) == []
+    run_id = json.loads((repo / "models" / VARIANT / "run.json").read_text())["run_id"]
+    statuses = {r.info.run_id: r.info.status for r in variant_runs(repo)}
+    assert statuses.pop(run_id) == "FINISHED"
+    assert set(statuses.values()) <= {"KILLED"}  # the interrupted runs stay KILLED, none RUNNING
+
+
+# --- 4. determinism ---------------------------------------------------------------------
+
+
+def test_same_data_and_params_give_identical_metrics_and_history(reproduced, tmp_path):
+    """Train and evaluate again (same prepared data and params) into other folders: the test
+    metrics and every per-epoch loss/accuracy are bit-identical (timings excluded)."""
+    repo, env, _ = reproduced
+    models, reports = tmp_path / "models", tmp_path / "reports"
+    for stage in ("train", "evaluate"):
+        run([sys.executable, f"stages/{stage}.py", VARIANT, "--models", models, "--reports", reports], repo, env=env)
+    first, second = repo / "reports" / "variants" / VARIANT, reports / VARIANT
+    assert json.loads((second / "metrics.json").read_text()) == json.loads((first / "metrics.json").read_text())
+    assert (second / "metrics.json").read_bytes() == (first / "metrics.json").read_bytes()
+    h1, h2 = (pd.read_csv(d / "history.csv").drop(columns="seconds") for d in (first, second))
+    pd.testing.assert_frame_equal(h1, h2, check_exact=True)
+    assert (second / "roc.csv").read_bytes() == (first / "roc.csv").read_bytes()
+
+
+# --- 5. a failing queued experiment does not take the others down ---------------------------
+
+
+def queue_table(repo: Path) -> dict[str, str]:
+    """`dvc queue status`: experiment name -> status."""
+    out = run(["dvc", "queue", "status"], repo, env=LOCAL).stdout
+    rows = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[-1] in {"Queued", "Running", "Success", "Failed"} and parts[0] != "Task":
+            rows[parts[1]] = parts[-1]
+    return rows
+
+
+def test_failed_queued_experiment_leaves_the_other_intact(reproduced):
+    repo, env, _ = reproduced
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "tiny repro"], repo)
+
+    # sgd at 1e38 gives a NaN loss on the 2nd batch (learning_rate 1e4 does not diverge here:
+    # rmsprop, adam and sgd all keep a finite, if huge (~1e4), loss). DVC writes 1e38 as
+    # `1e+38` (YAML 1.2), see test_dvc_set_exponent_floats_pass_params_validation.
+    out = run(["dvc", "exp", "run", "--queue", "-S", "train.optimizer=sgd", "-S", "train.learning_rate=1e38"],
+              repo, env=env).stdout
+    bad_name = re.search(r"Queued experiment '([^']+)'", out).group(1)
+    out = run(["dvc", "exp", "run", "--queue", "-S", f"models.{VARIANT}.units=4"], repo, env=env).stdout
+    good_name = re.search(r"Queued experiment '([^']+)'", out).group(1)
+    assert queue_table(repo) == {bad_name: "Queued", good_name: "Queued"}
+
+    try:
+        run(["dvc", "queue", "start", "-j", "2"], repo, env=env)
+        deadline = time.monotonic() + 240
+        while True:
+            table = queue_table(repo)
+            if not {"Queued", "Running"} & set(table.values()):
+                break
+            assert time.monotonic() < deadline, f"queue not done in 240 s: {table}"
+            time.sleep(5)
+    finally:
+        run(["dvc", "queue", "stop", "--kill"], repo, env=env, check=False)
+    assert table == {bad_name: "Failed", good_name: "Success"}
+    logs = run(["dvc", "queue", "logs", bad_name], repo, env=env, check=False).stdout
+    assert "error: training diverged: loss is nan" in logs, logs[-2000:]
+
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], repo, env=env).stdout)
+    revs = {r.get("name"): r for commit in shown for e in commit.get("experiments") or [] for r in e["revs"]}
+    good = revs[good_name]["data"]
+    metrics = good["metrics"][f"reports/variants/{VARIANT}/metrics.json"]["data"]
+    assert set(metrics) == {"accuracy", "loss", "precision", "recall", "f1", "roc_auc"}
+    assert 0 <= metrics["accuracy"] <= 1
+    assert good["params"]["params.yaml"]["data"]["models"][VARIANT]["units"] == 4
+
+    # queued runs log into the workspace's store (found from the temp workspace's path)
+    by_exp = {}
+    for r in variant_runs(repo):
+        by_exp.setdefault(r.data.tags.get("dvc_exp_name"), []).append(r)
+    assert [r.info.status for r in by_exp[bad_name]] == ["FAILED"]
+    assert [r.info.status for r in by_exp[good_name]] == ["FINISHED"]
+    good_run = by_exp[good_name][0]
+    assert good_run.data.params["model.units"] == "4"
+    assert good_run.data.metrics["test_accuracy"] == pytest.approx(metrics["accuracy"], abs=1e-6)
+
+
+def test_dvc_set_exponent_floats_pass_params_validation(tmp_path, small_archive):
+    """`dvc exp run -S train.learning_rate=1e-5` (a routine sweep value) writes `1e-05`, a float
+    in YAML 1.2 but a string to PyYAML's 1.1 rules: params validation must read it as 1e-05.
+    (``prepare`` validates the whole params file, so it is enough to reproduce.)"""
+    repo = make_project(tmp_path)
+    write_yaml(repo / "params.yaml", TINY)
+    run(["git", "commit", "-qam", "tiny params"], repo)
+    proc = run(["dvc", "exp", "run", "-S", "train.learning_rate=1e-5", "prepare"], repo,
+               env={**LOCAL, "IMDB_SOURCE": small_archive}, check=False, timeout=300)
+    assert re.search(r"^  learning_rate: 1e-05$", (repo / "params.yaml").read_text(), re.M)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "Running stage 'prepare'" in proc.stdout
+
+    from imdb_rnn.config import load_params
+
+    assert load_params(repo / "params.yaml").train.learning_rate == 1e-5
+
+
+# --- 2. divergence ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def prepared_project(tmp_path_factory, small_archive):
+    """A project with prepared TINY data (stage script run directly: no download stage needed)."""
+    repo = make_project(tmp_path_factory.mktemp("diverge"))
+    write_yaml(repo / "params.yaml", TINY)
+    run([sys.executable, "stages/prepare.py", "--archive", small_archive], repo, env=LOCAL)
+    return repo
+
+
+DIVERGING = {
+    # rmsprop (the default) at 1e20: the 2nd forward pass overflows float32, the gradients are
+    # NaN and Keras' sparse Embedding update raises InvalidArgumentError before any non-finite
+    # loss is reported; the weights are NaN afterwards.
+    "rmsprop-lr1e20-optimizer-crash": {"learning_rate": 1e20},
+    # sgd at 1e38 with one step per epoch and one epoch: the only batch loss (computed before
+    # the update) is finite; the updated model predicts NaN, seen in the validation loss.
+    "sgd-lr1e38-single-step": {"optimizer": "sgd", "learning_rate": 1e38, "epochs": 1, "batch_size": 64},
+}
+
+
+@pytest.mark.parametrize("overrides", DIVERGING.values(), ids=DIVERGING.keys())
+def test_divergence_fails_with_one_line_and_writes_nothing(prepared_project, overrides, tmp_path):
+    repo = prepared_project
+    params = json.loads(json.dumps(TINY))
+    params["train"].update(overrides)
+    write_yaml(tmp_path / "params.yaml", params)
+    before = {r.info.run_id for r in variant_runs(repo)}
+
+    proc = run([sys.executable, "stages/train.py", VARIANT, "--params", tmp_path / "params.yaml"], repo,
+               env=LOCAL, check=False, timeout=300)
+    lines = stage_stderr(proc.stderr)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert len(lines) == 1 and lines[0].startswith("error: training diverged"), proc.stderr[-3000:]
+    assert "train.learning_rate" in lines[0]
+    print(lines[0])
+
+    new = [r for r in variant_runs(repo) if r.info.run_id not in before]
+    assert [r.info.status for r in new] == ["FAILED"]
+    assert not (repo / "models" / VARIANT).exists()
+    assert not (repo / "reports" / "variants" / VARIANT / "history.csv").exists()
+    assert leftovers(repo) == []
+
+
+# --- 3. predict on a corrupted or foreign model file ---------------------------------------
+
+MODEL_BUILDER = textwrap.dedent(
+    """
+    import os, sys
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    import keras
+    marker, folder = sys.argv[1], sys.argv[2]
+
+    def model(foreign):
+        inputs = keras.Input(shape=(40,), dtype="int32")
+        x = keras.layers.Embedding(200, 8)(inputs)
+        if foreign:  # code that runs whenever the layer is called: here, it drops a marker file
+            x = keras.layers.Lambda(lambda t: (open({marker!r}, "w").close(), t * 2)[1], name="foreign")(x)
+        x = keras.layers.SimpleRNN(8)(x)
+        return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
+
+    model(False).save(os.path.join(folder, "valid.keras"))
+    model(True).save(os.path.join(folder, "lambda.keras"))
+    os.remove(marker)  # building the model ran the lambda once
+    # a real model file whose lambda runs as soon as it is loaded without safe mode
+    keras.saving.load_model(os.path.join(folder, "lambda.keras"), safe_mode=False, compile=False)
+    assert os.path.exists(marker), "the unsafe load did not run the lambda"
+    os.remove(marker)
+    print("built")
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory):
+    """A valid ``.keras`` model and one with a Lambda layer, plus the lambda's marker path."""
+    folder = tmp_path_factory.mktemp("model_files")
+    marker = folder / "lambda-ran"
+    script = folder / "build.py"
+    script.write_text(MODEL_BUILDER.format(marker=str(marker)))
+    built = run([sys.executable, script, marker, folder], folder, env=LOCAL, timeout=180)
+    assert "built" in built.stdout and not marker.exists()
+    return folder, marker
+
+
+@pytest.fixture(scope="module")
+def predict_project(tmp_path_factory, small_archive):
+    """params.yaml and the vocabulary `imdb-rnn predict` needs (prepare run directly)."""
+    root = tmp_path_factory.mktemp("predict")
+    write_yaml(root / "params.yaml", TINY)
+    run([sys.executable, REPO_ROOT / "stages" / "prepare.py", "--archive", small_archive,
+         "--out", root / "data" / "prepared", "--report", root / "reports" / "data.json",
+         "--params", root / "params.yaml"], root, env=LOCAL)
+    (root / "models" / VARIANT).mkdir(parents=True)
+    return root
+
+
+def garbage(_folder: Path) -> bytes:
+    return b"PK\x03\x04 not a model " + bytes(range(256)) * 8  # zip magic, then noise
+
+
+def truncated(folder: Path) -> bytes:
+    data = (folder / "valid.keras").read_bytes()  # a copy cut short (full disk, killed copy)
+    return data[: len(data) // 2]
+
+
+def with_lambda(folder: Path) -> bytes:
+    return (folder / "lambda.keras").read_bytes()
+
+
+@pytest.mark.parametrize("content", [garbage, truncated, with_lambda], ids=["garbage", "truncated", "lambda"])
+def test_predict_refuses_a_corrupt_or_foreign_model(predict_project, model_files, content):
+    folder, marker = model_files
+    model = predict_project / "models" / VARIANT / "model.keras"
+    model.write_bytes(content(folder))
+    proc = run([VENV_BIN / "imdb-rnn", "predict", "--project", predict_project, "--model", VARIANT,
+                "great film"], predict_project, env=LOCAL, check=False, timeout=120)
+    lines = stage_stderr(proc.stderr)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"error: {model} is not a loadable Keras model"), proc.stderr
+    assert proc.stdout == ""
+    if content is with_lambda:
+        assert "lambda" in lines[0].lower(), lines[0]  # Keras' safe mode names what it refused
+        assert not marker.exists(), "predict executed the model's embedded lambda"
+    else:  # not Keras' "File not found" for a file that is there
+        assert "not a .keras zip archive: corrupt or truncated" in lines[0], lines[0]
+    print(lines[0])

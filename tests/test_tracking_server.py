@@ -1,0 +1,294 @@
+"""The pipeline against a real `mlflow server` on 127.0.0.1, and against servers that do not answer.
+
+The server is the venv's ``mlflow server`` binary with a SQLite backend and a local artifacts
+folder, bound to 127.0.0.1 on a free port, checked through ``GET /health`` and always stopped
+(its whole process group) when the module ends.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from conftest import make_project
+from helpers import VENV_BIN, run, tool_env
+
+VARIANT = "simple_rnn"
+TINY = {  # one variant: the models mapping is replaced, not merged
+    "data": {"max_features": 200, "maxlen": 40, "val_split": 0.2, "padding": "pre", "truncating": "pre",
+             "seed": 42},
+    "train": {"epochs": 2, "batch_size": 32, "optimizer": "rmsprop", "learning_rate": 0.001, "seed": 42,
+              "restore_best": True, "backend": "tensorflow", "unroll": True, "deterministic": True},
+    "models": {VARIANT: {"embedding_dim": 8, "units": 8, "layers": 1, "dropout": 0.0, "recurrent_dropout": 0.0}},
+    "mlflow": {"experiment": "imdb-rnn"},
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tiny_project(tmp_path: Path) -> Path:
+    repo = make_project(tmp_path)
+    (repo / "params.yaml").write_text(yaml.safe_dump(TINY, sort_keys=False), encoding="utf-8")
+    run(["git", "commit", "-qam", "tiny params, one variant"], repo)
+    return repo
+
+
+def group_pids(pgid: int) -> list[int]:
+    """Every live process in the process group ``pgid`` (the server and what it spawned)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
+def listening_sockets(pids: list[int]) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket in LISTEN state that one of ``pids`` holds."""
+    inodes = set()
+    for pid in pids:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            continue
+    found = set()
+    for table, size in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 16)):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            local, state, inode = cols[1], cols[3], cols[9]
+            if state != "0A" or inode not in inodes:  # 0A: LISTEN
+                continue
+            hex_addr, hex_port = local.split(":")
+            raw = bytes.fromhex(hex_addr)
+            # /proc prints each 32-bit word in host (little-endian) order
+            raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+            found.add((str(ipaddress.ip_address(raw)), int(hex_port, 16)))
+    return found
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the server's process group (it runs uvicorn as a child), SIGKILL if it lingers."""
+    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + wait
+        while group_pids(proc.pid) and time.monotonic() < deadline:
+            proc.poll()
+            time.sleep(0.2)
+        if not group_pids(proc.pid):
+            break
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mlflow_server")
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    log = open(root / "server.log", "w")
+    cmd = [VENV_BIN / "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+           "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
+           "--artifacts-destination", str(root / "server-artifacts")]
+    # The GenAI job runner (six huey consumers) is no part of tracking; off, the server starts
+    # ~10 s sooner on a small machine.
+    env = tool_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_TRACKING_URI": None})
+    proc = subprocess.Popen([str(c) for c in cmd], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)  # its own process group, stopped as a whole
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, "mlflow server exited:\n" + (root / "server.log").read_text()
+            try:
+                if requests.get(f"{uri}/health", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "no /health 200 in 60 s:\n" + (root / "server.log").read_text()
+            time.sleep(0.5)
+        yield {"uri": uri, "port": port, "root": root, "proc": proc}
+    finally:
+        stop_group(proc)
+        log.close()
+
+
+def test_server_listens_on_loopback_only(mlflow_server):
+    pids = group_pids(mlflow_server["proc"].pid)
+    assert mlflow_server["proc"].pid in pids
+    assert listening_sockets(pids) == {("127.0.0.1", mlflow_server["port"])}
+    # and a non-loopback address of this machine, if it has one, is refused on that port
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # TEST-NET: no packet is sent; picks the outbound address
+            own = s.getsockname()[0]
+        except OSError:
+            own = None
+    if own and not ipaddress.ip_address(own).is_loopback:
+        with pytest.raises(OSError):
+            socket.create_connection((own, mlflow_server["port"]), timeout=2).close()
+
+
+def test_repro_logs_everything_to_the_server(mlflow_server, tmp_path, small_archive):
+    import mlflow
+
+    uri, server_root = mlflow_server["uri"], mlflow_server["root"]
+    repo = tiny_project(tmp_path)
+    proc = run(["dvc", "repro"], repo, env={"MLFLOW_TRACKING_URI": uri, "IMDB_SOURCE": small_archive}, timeout=600)
+    assert f"Running stage 'evaluate@{VARIANT}'" in proc.stdout
+
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("imdb-rnn")
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id])
+    (r,) = [x for x in runs if x.data.tags.get("variant") == VARIANT]
+    assert r.info.status == "FINISHED"
+    assert r.info.run_id == json.loads((repo / "models" / VARIANT / "run.json").read_text())["run_id"]
+    assert r.data.params["data.maxlen"] == "40" and r.data.params["model.units"] == "8"
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds"):
+        assert [m.step for m in client.get_metric_history(r.info.run_id, key)] == [1, 2], key
+    metrics = json.loads((repo / "reports" / "variants" / VARIANT / "metrics.json").read_text())
+    for key, value in metrics.items():
+        assert r.data.metrics[f"test_{key}"] == pytest.approx(value, abs=1e-6), key
+
+    plots = {a.path for a in client.list_artifacts(r.info.run_id, "plots")}
+    assert plots == {f"plots/{n}.png" for n in ("accuracy", "loss", "confusion", "roc")}
+    assert {"model_summary.txt", "plots", "reports"} <= {a.path for a in client.list_artifacts(r.info.run_id)}
+    # MLflow 3 keeps the model as a LoggedModel whose source is the run (runs:/<id>/model)
+    assert [o.model_id for o in r.outputs.model_outputs] != []
+    (logged,) = client.search_logged_models([experiment.experiment_id],
+                                            filter_string=f"source_run_id = '{r.info.run_id}'")
+    assert logged.name == "model" and logged.model_id in [o.model_id for o in r.outputs.model_outputs]
+    assert {"MLmodel", "data"} <= {a.path for a in client.list_logged_model_artifacts(logged.model_id)}
+    keras_file = Path(mlflow.artifacts.download_artifacts(
+        artifact_uri=f"{logged.artifact_location}/data/model.keras", tracking_uri=uri,
+        dst_path=str(tmp_path / "download")))
+    assert keras_file.read_bytes()[:4] == b"PK\x03\x04"  # the saved model, served back
+
+    summary = [x for x in runs if x.data.tags.get("summary") == "true"]
+    assert len(summary) == 1 and summary[0].info.status == "FINISHED"
+
+    # nothing went to a local store; the files are in the server's artifacts folder
+    for local in ("mlflow.db", "mlflow.db.lock", "mlartifacts"):
+        assert not (repo / local).exists(), local
+    stored = {p.relative_to(server_root / "server-artifacts").as_posix()
+              for p in (server_root / "server-artifacts").rglob("*") if p.is_file()}
+    for name in ("accuracy", "loss", "confusion", "roc"):
+        assert any(s.endswith(f"{r.info.run_id}/artifacts/plots/{name}.png") for s in stored), name
+    assert any(s.endswith(f"{logged.model_id}/artifacts/data/model.keras") for s in stored), sorted(stored)
+
+
+def silent_server():
+    """A TCP server that accepts connections and never answers (a hung tracking server)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept():
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(sock.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+
+    def close():
+        stop.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        sock.close()
+
+    return f"http://127.0.0.1:{sock.getsockname()[1]}", close
+
+
+def not_mlflow_server():
+    """Some other web service on the port: /health says 200, every MLflow API call 404."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            ok = self.path == "/health"
+            self.send_response(200 if ok else 404)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.wfile.write(b"OK" if ok else b"Not Found")
+
+        do_POST = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def close():
+        server.shutdown()
+        server.server_close()
+
+    return f"http://127.0.0.1:{server.server_address[1]}", close
+
+
+@pytest.fixture(scope="module")
+def prepared_repo(tmp_path_factory, small_archive):
+    repo = tiny_project(tmp_path_factory.mktemp("server_down"))
+    run(["dvc", "repro", "prepare"], repo, env={"IMDB_SOURCE": small_archive, "MLFLOW_TRACKING_URI": None})
+    return repo
+
+
+@pytest.mark.parametrize("kind", ["closed-port", "hangs", "not-mlflow"])
+def test_train_fails_fast_naming_the_uri_when_the_server_does_not_answer(prepared_repo, kind):
+    repo = prepared_repo
+    if kind == "closed-port":
+        uri, close = f"http://127.0.0.1:{free_port()}", lambda: None
+    else:
+        uri, close = silent_server() if kind == "hangs" else not_mlflow_server()
+    try:
+        start = time.monotonic()
+        proc = run([sys.executable, "stages/train.py", VARIANT], repo, env={"MLFLOW_TRACKING_URI": uri},
+                   check=False, timeout=60)
+        elapsed = time.monotonic() - start
+    finally:
+        close()
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert elapsed < 10, f"took {elapsed:.1f} s"
+    assert len(lines) == 1 and lines[0].startswith("error: ") and uri in lines[0], proc.stderr
+    assert not (repo / "models").exists()
+    assert not (repo / "mlflow.db").exists()  # no local store as a silent fallback
+    print(f"{kind}: {elapsed:.1f} s: {lines[0]}")
