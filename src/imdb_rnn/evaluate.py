@@ -50,13 +50,19 @@ def label_table(y_true: np.ndarray, prob: np.ndarray, threshold: float = 0.5):
 
 def load_keras_model(path):
     """Load a saved ``.keras`` model in Keras' safe mode (no arbitrary code), with a clear error."""
+    import zipfile
     from pathlib import Path
-
-    import keras
 
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"no model at {path}")
+    if not zipfile.is_zipfile(path):  # Keras would call it "File not found", which misleads
+        raise ModelFileError(
+            f"{path} is not a loadable Keras model (not a .keras zip archive: corrupt or truncated); "
+            "retrain it with `dvc repro`"
+        )
+    import keras
+
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors, ... for bad files
