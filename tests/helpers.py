@@ -146,6 +146,18 @@ def file_member(name: str, data: bytes = b"pwned\n") -> tuple[tarfile.TarInfo, b
 
 # --- params ------------------------------------------------------------------------------
 
+# Complete tiny params with one variant (write a whole file with it: write_params deep-merges,
+# so it cannot remove the repository's other variants).
+ONE_VARIANT = {
+    "data": {"max_features": 200, "maxlen": 40, "val_split": 0.2, "padding": "pre", "truncating": "pre",
+             "seed": 42},
+    "train": {"epochs": 2, "batch_size": 32, "optimizer": "rmsprop", "learning_rate": 0.001, "seed": 42,
+              "restore_best": True, "backend": "tensorflow", "unroll": True, "deterministic": True},
+    "models": {"simple_rnn": {"embedding_dim": 8, "units": 8, "layers": 1, "dropout": 0.0,
+                              "recurrent_dropout": 0.0}},
+    "mlflow": {"experiment": "imdb-rnn"},
+}
+
 
 def deep_merge(base: Any, overrides: Any) -> Any:
     """``overrides`` merged into a copy of ``base``: mappings recursively, anything else replaced."""

@@ -24,18 +24,10 @@ import pytest
 import yaml
 
 from conftest import make_project
-from helpers import REPO_ROOT, VENV_BIN, default_reviews, make_archive, run, tool_env
+from helpers import ONE_VARIANT, REPO_ROOT, VENV_BIN, default_reviews, make_archive, run, tool_env
 
 VARIANT = "simple_rnn"
-# TINY-like params with one variant (``models`` replaced, not merged: write_params deep-merges)
-TINY = {
-    "data": {"max_features": 200, "maxlen": 40, "val_split": 0.2, "padding": "pre", "truncating": "pre",
-             "seed": 42},
-    "train": {"epochs": 2, "batch_size": 32, "optimizer": "rmsprop", "learning_rate": 0.001, "seed": 42,
-              "restore_best": True, "backend": "tensorflow", "unroll": True, "deterministic": True},
-    "models": {VARIANT: {"embedding_dim": 8, "units": 8, "layers": 1, "dropout": 0.0, "recurrent_dropout": 0.0}},
-    "mlflow": {"experiment": "imdb-rnn"},
-}
+TINY = ONE_VARIANT
 # One epoch lasts ~2-4 s on a 2-core machine (60 steps of batch 8 over 200 time steps, not
 # unrolled) and there are 50 of them: a signal sent after the first epoch lands in training.
 SLOW = {

@@ -23,17 +23,10 @@ import requests
 import yaml
 
 from conftest import make_project
-from helpers import VENV_BIN, run, tool_env
+from helpers import ONE_VARIANT, VENV_BIN, run, tool_env
 
 VARIANT = "simple_rnn"
-TINY = {  # one variant: the models mapping is replaced, not merged
-    "data": {"max_features": 200, "maxlen": 40, "val_split": 0.2, "padding": "pre", "truncating": "pre",
-             "seed": 42},
-    "train": {"epochs": 2, "batch_size": 32, "optimizer": "rmsprop", "learning_rate": 0.001, "seed": 42,
-              "restore_best": True, "backend": "tensorflow", "unroll": True, "deterministic": True},
-    "models": {VARIANT: {"embedding_dim": 8, "units": 8, "layers": 1, "dropout": 0.0, "recurrent_dropout": 0.0}},
-    "mlflow": {"experiment": "imdb-rnn"},
-}
+TINY = ONE_VARIANT
 
 
 def free_port() -> int:
