@@ -36,15 +36,6 @@ def project_root(start: Path | None = None) -> Path:
     raise TrackingError(f"no dvc.yaml above {path}; run from inside the project")
 
 
-def workspace_root(start: Path | None = None) -> Path:
-    """The folder holding ``dvc.yaml`` this code runs in (a temp workspace for queued exps)."""
-    path = (start or Path(__file__)).resolve()
-    for candidate in [path, *path.parents]:
-        if (candidate / "dvc.yaml").is_file():
-            return candidate
-    raise TrackingError(f"no dvc.yaml above {path}; run from inside the project")
-
-
 def tracking_uri(env=os.environ, root: Path | None = None) -> str:
     """``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<project root>/mlflow.db``."""
     uri = env.get("MLFLOW_TRACKING_URI", "").strip()
