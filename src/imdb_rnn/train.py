@@ -184,7 +184,7 @@ def train_variant(variant: str, params, data_dir: Path, model_dir: Path, report_
 
     from . import tracking
     from .data import load_npz, replace_dir
-    from .model import build_model, compile_model, recurrent_params, summary_text
+    from .model import build_model, compile_model, inference_copy, recurrent_params, summary_text
 
     model_params = params.model(variant)
     experiment_id = tracking.setup(params.mlflow.experiment)
@@ -198,7 +198,7 @@ def train_variant(variant: str, params, data_dir: Path, model_dir: Path, report_
         model = build_model(variant, model_params, params.data.max_features, params.data.maxlen,
                             unroll=params.train.unroll)
         compile_model(model, params.train.optimizer, params.train.learning_rate)
-        summary = summary_text(model)
+        summary = summary_text(inference_copy(model))  # the saved model's layers, as in the lesson
         print(summary)
         mlflow.log_text(summary, "model_summary.txt")
         mlflow.log_params({"param_count": model.count_params(), "recurrent_param_count": recurrent_params(model)})
@@ -213,6 +213,7 @@ def train_variant(variant: str, params, data_dir: Path, model_dir: Path, report_
         mlflow.log_metrics({"best_epoch": result.best_epoch, "best_val_accuracy": result.best_val_accuracy,
                             "train_seconds": sum(r["seconds"] for r in result.history)})
 
+        model = inference_copy(model)
         tmp = Path(tempfile.mkdtemp(dir=_parent(model_dir), prefix=f".{model_dir.name}."))
         try:
             model.save(tmp / "model.keras")
