@@ -1,37 +1,16 @@
 """DVC stage `train`: fit one model variant, save it, record the run in MLflow."""
 
-import argparse
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))  # this workspace's code, also in DVC temp workspaces
 
-from imdb_rnn.config import ConfigError, load_params  # noqa: E402
+from imdb_rnn import variant_stage  # noqa: E402
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("variant", help="a key of `models:` in params.yaml")
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--data", default="data/prepared")
-    parser.add_argument("--models", default="models")
-    parser.add_argument("--reports", default="reports/variants")
-    args = parser.parse_args(argv)
-    try:
-        params = load_params(args.params)
-        params.model(args.variant)
-    except ConfigError as exc:
-        print("\n".join(f"error: {p}" for p in exc.problems), file=sys.stderr)
-        return 1
-
-    from imdb_rnn.train import select_backend
-
-    try:
-        select_backend(params.train.backend)
-    except ImportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    args, params = variant_stage.start(__doc__, argv)
     from imdb_rnn import tracking
     from imdb_rnn.data import DataError
     from imdb_rnn.train import DivergedError, train_variant
