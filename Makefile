@@ -24,6 +24,7 @@ test: install
 	python -m pytest
 
 bench: install
+	dvc repro prepare
 	python bench/benchmark.py
 
 clean-venv:
