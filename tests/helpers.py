@@ -11,6 +11,7 @@ import copy
 import io
 import os
 import random
+import signal
 import subprocess
 import sys
 import tarfile
@@ -203,6 +204,16 @@ def tool_env(env: Mapping[str, str | None] | None = None) -> dict[str, str]:
         else:
             out[key] = str(value)
     return out
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a child that a test interrupts with SIGINT.
+
+    A shell without job control starts background jobs with SIGINT ignored, and a child inherits
+    that (Python then installs no KeyboardInterrupt handler): restore the default, so the test
+    sends the signal a user's Ctrl-C sends, however the suite itself was started.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run(

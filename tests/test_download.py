@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from helpers import default_sigint
 
 from imdb_rnn.download import (
     OFFICIAL_MD5,
@@ -324,7 +325,7 @@ def test_stage_interrupted_mid_download_leaves_nothing(server: Server, tmp_path:
     env = {**os.environ, "IMDB_SOURCE": server.url}
     proc = subprocess.Popen(
         [sys.executable, str(STAGE), str(out)], env=env, cwd=tmp_path,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint,
     )
     try:
         assert server.half_sent.wait(15)

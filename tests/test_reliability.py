@@ -24,7 +24,8 @@ import pytest
 import yaml
 
 from conftest import make_project
-from helpers import ONE_VARIANT, REPO_ROOT, VENV_BIN, default_reviews, make_archive, run, tool_env
+from helpers import (ONE_VARIANT, REPO_ROOT, VENV_BIN, default_reviews, default_sigint, make_archive, run,
+                     tool_env)
 
 VARIANT = "simple_rnn"
 TINY = ONE_VARIANT
@@ -135,7 +136,8 @@ def test_signal_mid_epoch_kills_the_run_and_leaves_no_output(workflow, signum, t
     out_path, err_path = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     with open(out_path, "w") as out, open(err_path, "w") as err:
         proc = subprocess.Popen([sys.executable, "stages/train.py", VARIANT], cwd=repo,
-                                env=tool_env({**env, "PYTHONUNBUFFERED": "1"}), stdout=out, stderr=err)
+                                env=tool_env({**env, "PYTHONUNBUFFERED": "1"}), stdout=out, stderr=err,
+                                preexec_fn=default_sigint)
     try:
         # 1) a finished epoch on stdout (the store and the run exist by then); 2) the store shows
         # the RUNNING run with >= 1 epoch of val_accuracy; 3) the next epoch has just started.
@@ -242,10 +244,9 @@ def test_failed_queued_experiment_leaves_the_other_intact(reproduced):
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "tiny repro"], repo)
 
-    # sgd at 1e38 gives a NaN loss on the 2nd batch (learning_rate 1e4 does not diverge here:
-    # rmsprop, adam and sgd all keep a finite, if huge (~1e4), loss). DVC writes 1e38 as
-    # `1e+38` (YAML 1.2), see test_dvc_set_exponent_floats_pass_params_validation.
-    out = run(["dvc", "exp", "run", "--queue", "-S", "train.optimizer=sgd", "-S", "train.learning_rate=1e38"],
+    # DIVERGING_LR makes the first update overflow (see DIVERGING); DVC writes it as `3e+38`
+    # (YAML 1.2), see test_dvc_set_exponent_floats_pass_params_validation.
+    out = run(["dvc", "exp", "run", "--queue", "-S", f"train.learning_rate={DIVERGING_LR:g}"],
               repo, env=env).stdout
     bad_name = re.search(r"Queued experiment '([^']+)'", out).group(1)
     out = run(["dvc", "exp", "run", "--queue", "-S", f"models.{VARIANT}.units=4"], repo, env=env).stdout
@@ -265,7 +266,7 @@ def test_failed_queued_experiment_leaves_the_other_intact(reproduced):
         run(["dvc", "queue", "stop", "--kill"], repo, env=env, check=False)
     assert table == {bad_name: "Failed", good_name: "Success"}
     logs = run(["dvc", "queue", "logs", bad_name], repo, env=env, check=False).stdout
-    assert "error: training diverged: loss is nan" in logs, logs[-2000:]
+    assert any(DIVERGED_LINE.match(line) for line in logs.splitlines()), logs[-2000:]
 
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo, env=env).stdout)
     revs = {r.get("name"): r for commit in shown for e in commit.get("experiments") or [] for r in e["revs"]}
@@ -316,15 +317,39 @@ def prepared_project(tmp_path_factory, small_archive):
     return repo
 
 
+# rmsprop's first update is lr * g / sqrt(0.1 * g**2 + 1e-7), at least 1.4 * lr for every weight
+# whose gradient |g| >= 5e-4: with lr 3e38 that exceeds float32's largest number (3.4e38) by far,
+# so the first update makes those weights +-inf on any IEEE-754 machine, whatever the order of
+# operations. (A merely large rate, e.g. 1e4, does not diverge: the loss stays finite.)
+DIVERGING_LR = 3e38
 DIVERGING = {
-    # rmsprop (the default) at 1e20: the 2nd forward pass overflows float32, the gradients are
-    # NaN and Keras' sparse Embedding update raises InvalidArgumentError before any non-finite
-    # loss is reported; the weights are NaN afterwards.
-    "rmsprop-lr1e20-optimizer-crash": {"learning_rate": 1e20},
-    # sgd at 1e38 with one step per epoch and one epoch: the only batch loss (computed before
-    # the update) is finite; the updated model predicts NaN, seen in the validation loss.
-    "sgd-lr1e38-single-step": {"optimizer": "sgd", "learning_rate": 1e38, "epochs": 1, "batch_size": 64},
+    "rmsprop-lr3e38": {"learning_rate": DIVERGING_LR},
+    # one epoch of one step: the only batch loss is computed before the update, so it is finite
+    "rmsprop-lr3e38-single-step": {"learning_rate": DIVERGING_LR, "epochs": 1, "batch_size": 1024},
 }
+# the one-line message, whichever non-finite value was seen first
+DIVERGED_LINE = re.compile(r"^error: training diverged: .*\b(nan|inf|NaN or inf)\b.*train\.learning_rate")
+
+PROVE_DIVERGENCE = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    sys.path.insert(0, "src")
+    from imdb_rnn.config import load_params
+    from imdb_rnn.data import load_npz
+    from imdb_rnn.model import build_model, compile_model
+    from imdb_rnn.train import seed_everything
+    params = load_params(sys.argv[1])
+    train, t = load_npz("data/prepared/train.npz"), params.train
+    seed_everything(t.seed, t.deterministic)
+    model = build_model("m", params.model("simple_rnn"), params.data.max_features, params.data.maxlen, t.unroll)
+    compile_model(model, t.optimizer, t.learning_rate)
+    rows = np.random.default_rng(0).permutation(len(train["y"]))[: t.batch_size]  # a first batch
+    x, y = train["x"][rows].astype("int32"), train["y"][rows].astype("float32")
+    loss = float(np.asarray(model.train_on_batch(x, y)).ravel()[0])  # one step, plain Keras
+    print(json.dumps({"loss": loss, "finite_weights": all(bool(np.isfinite(w).all()) for w in model.get_weights())}))
+    """
+)
 
 
 @pytest.mark.parametrize("overrides", DIVERGING.values(), ids=DIVERGING.keys())
@@ -333,14 +358,19 @@ def test_divergence_fails_with_one_line_and_writes_nothing(prepared_project, ove
     params = json.loads(json.dumps(TINY))
     params["train"].update(overrides)
     write_yaml(tmp_path / "params.yaml", params)
+    # first prove that these settings really diverge here: one plain Keras step leaves
+    # non-finite weights (its loss, computed before the update, is finite)
+    (tmp_path / "prove.py").write_text(PROVE_DIVERGENCE)
+    proof = json.loads(run([sys.executable, tmp_path / "prove.py", tmp_path / "params.yaml"], repo,
+                           env=LOCAL).stdout.strip().splitlines()[-1])
+    assert proof["finite_weights"] is False, proof
     before = {r.info.run_id for r in variant_runs(repo)}
 
     proc = run([sys.executable, "stages/train.py", VARIANT, "--params", tmp_path / "params.yaml"], repo,
                env=LOCAL, check=False, timeout=300)
     lines = stage_stderr(proc.stderr)
     assert proc.returncode == 1, proc.stderr[-3000:]
-    assert len(lines) == 1 and lines[0].startswith("error: training diverged"), proc.stderr[-3000:]
-    assert "train.learning_rate" in lines[0]
+    assert len(lines) == 1 and DIVERGED_LINE.match(lines[0]), proc.stderr[-3000:]
     print(lines[0])
 
     new = [r for r in variant_runs(repo) if r.info.run_id not in before]

@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+LOWER_LR = "lower train.learning_rate in params.yaml"
 
 
 class DivergedError(RuntimeError):
@@ -57,7 +58,7 @@ def _epoch_callback(result: FitResult, on_epoch: Callable[[dict], None] | None, 
     import keras
 
     class EpochRecorder(keras.callbacks.Callback):
-        """Times epochs, records history, keeps the best weights, stops at once on NaN loss."""
+        """Times epochs, records history, keeps the best weights, stops on non-finite loss or weights."""
 
         def __init__(self):
             super().__init__()
@@ -69,23 +70,20 @@ def _epoch_callback(result: FitResult, on_epoch: Callable[[dict], None] | None, 
         def on_train_batch_end(self, batch, logs=None):
             loss = (logs or {}).get("loss")
             if loss is not None and not math.isfinite(float(loss)):
-                raise DivergedError(
-                    f"training diverged: loss is {float(loss)} at batch {batch + 1}; "
-                    "lower train.learning_rate in params.yaml"
-                )
+                raise DivergedError(f"training diverged: loss is {float(loss)} at batch {batch + 1}; {LOWER_LR}")
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
             row = {"epoch": epoch + 1, **{k: float(logs[k]) for k in HISTORY_COLUMNS[1:5]},
                    "seconds": round(time.perf_counter() - self.started, 3)}
-            # val_loss too: it is computed after the epoch's last update, which the batch
-            # losses (computed before each update) never see
-            for key, name in (("loss", "loss"), ("val_loss", "validation loss")):
-                if not math.isfinite(row[key]):
-                    raise DivergedError(
-                        f"training diverged: {name} is {row[key]} in epoch {epoch + 1}; "
-                        "lower train.learning_rate in params.yaml"
-                    )
+            # Each batch loss is computed before its update, so the epoch's last update can
+            # overflow the weights unseen by any loss: the weights are checked too.
+            for what, value in (("loss", row["loss"]), ("validation loss", row["val_loss"])):
+                if not math.isfinite(value):
+                    raise DivergedError(f"training diverged: {what} is {value} in epoch {epoch + 1}; {LOWER_LR}")
+            if not all(np.all(np.isfinite(w)) for w in self.model.get_weights()):
+                raise DivergedError(f"training diverged: the weights hold NaN or inf after epoch {epoch + 1}; "
+                                    f"{LOWER_LR}")
             result.history.append(row)
             if not row["val_accuracy"] <= result.best_val_accuracy:  # first epoch, or better
                 result.best_epoch, result.best_val_accuracy = row["epoch"], row["val_accuracy"]
@@ -109,41 +107,16 @@ def fit(model, train: dict, val: dict, train_params, on_epoch: Callable[[dict], 
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     val_x = np.asarray(val["x"], dtype=np.int32)
-    try:
-        model.fit(
-            np.asarray(train["x"], dtype=np.int32), np.asarray(train["y"], dtype=np.float32),
-            validation_data=(val_x, np.asarray(val["y"], dtype=np.float32)),
-            epochs=train_params.epochs,
-            batch_size=train_params.batch_size,
-            shuffle=True,
-            verbose=verbose,
-            callbacks=[_epoch_callback(result, on_epoch, train_params.restore_best)],
-        )
-    except DivergedError:
-        raise
-    except Exception as exc:
-        # A step whose gradients overflow can crash inside the optimizer before any loss is
-        # reported (rmsprop's sparse Embedding update raises InvalidArgumentError on NaN
-        # gradients): that is divergence too when the model now holds or computes NaN/inf.
-        what = _nonfinite(model, val_x[:32])
-        if what is None:
-            raise
-        raise DivergedError(
-            f"training diverged: the model's {what} became NaN or infinite "
-            f"({type(exc).__name__} in a training step); lower train.learning_rate in params.yaml"
-        ) from None
+    model.fit(
+        np.asarray(train["x"], dtype=np.int32), np.asarray(train["y"], dtype=np.float32),
+        validation_data=(val_x, np.asarray(val["y"], dtype=np.float32)),
+        epochs=train_params.epochs,
+        batch_size=train_params.batch_size,
+        shuffle=True,
+        verbose=verbose,
+        callbacks=[_epoch_callback(result, on_epoch, train_params.restore_best)],
+    )
     return result
-
-
-def _nonfinite(model, sample: np.ndarray) -> str | None:
-    """Which of the model's weights or predictions (on ``sample``) are NaN/inf, else None."""
-    if not all(np.all(np.isfinite(w)) for w in model.get_weights()):
-        return "weights"
-    try:
-        prob = model.predict(sample, verbose=0)
-    except Exception:  # a model that cannot even predict is not known to be finite
-        return None
-    return None if np.all(np.isfinite(prob)) else "predictions"
 
 
 def write_history_csv(history: list[dict], path) -> None:
