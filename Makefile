@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install repro test bench clean-venv
+.PHONY: install repro test test-fast lint format bench clean-venv
 
 install: $(VENV)/.installed
 
@@ -22,6 +22,17 @@ repro: install
 
 test: install
 	python -m pytest
+
+test-fast: install  # the inner loop: everything but real pipelines, queues, servers, browsers, signals
+	python -m pytest -m "not slow"
+
+lint: install
+	ruff check .
+	ruff format --check .
+
+format: install
+	ruff check --fix .
+	ruff format .
 
 bench: install
 	dvc repro prepare

@@ -35,11 +35,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))  # this workspace's code, as the stages use it
 
-from imdb_rnn.config import ConfigError, load_params  # noqa: E402
-from imdb_rnn.data import atomic_path, load_npz  # noqa: E402
-from imdb_rnn.train import select_backend  # noqa: E402
+from imdb_rnn import paths  # noqa: E402
+from imdb_rnn.backend import select_backend  # noqa: E402
+from imdb_rnn.config import load_params  # noqa: E402
+from imdb_rnn.errors import ImdbRnnError, print_error  # noqa: E402
+from imdb_rnn.files import load_npz, write_text  # noqa: E402
 
-PREPARED = ROOT / "data" / "prepared"
+PREPARED = ROOT / paths.PREPARED
 RUNS = {"plain": "plain (lesson)", "pipeline": "pipeline"}
 STEADY_RATIO_MAX = 0.5  # pipeline steady epoch at most half the plain one
 ACC_GAP_MIN = -0.01  # pipeline best val accuracy at most one point below plain
@@ -48,7 +50,7 @@ PREPARE_RUNS = 3  # prepare is timed this many times; the median counts
 REPRO_MAX_S = 5.0
 
 
-class BenchError(RuntimeError):
+class BenchError(ImdbRnnError):
     """A measurement could not be taken; the message says why and what to do."""
 
 
@@ -375,7 +377,7 @@ def parse_args(argv=None):
     parser.add_argument("--seeds", type=int_at_least(1), default=1, help="fits per run, seeds train.seed, +1, ...")
     parser.add_argument("--limit", type=int_at_least(4),
                         help="quick trial: N train and N/4 validation reviews (N divisible by 4)")
-    parser.add_argument("--archive", type=Path, default=ROOT / "data" / "raw" / "aclImdb_v1.tar.gz",
+    parser.add_argument("--archive", type=Path, default=ROOT / paths.RAW_ARCHIVE,
                         help="IMDB archive the prepare measurement reads (default: data/raw/aclImdb_v1.tar.gz)")
     parser.add_argument("--out", type=Path, help="report path (default reports/benchmark.md, "
                         "reports/benchmark-partial.md with --limit)")
@@ -392,7 +394,7 @@ def main(argv=None) -> int:
     """Measure everything, then print and write the report; 1 on a failed measurement."""
     args = parse_args(argv)
     try:
-        params = load_params(ROOT / "params.yaml")
+        params = load_params(ROOT / paths.PARAMS)
         if args.worker:
             worker(args, params)
             return 0
@@ -407,13 +409,12 @@ def main(argv=None) -> int:
                       for kind in RUNS}
             for variant in args.variants
         }
-    except (BenchError, ConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except ImdbRnnError as exc:
+        print_error(exc)
         return 1
     report = render(args, params, results)
-    out = args.out or ROOT / "reports" / ("benchmark-partial.md" if args.limit else "benchmark.md")
-    with atomic_path(out) as tmp:
-        tmp.write_text(report, encoding="utf-8")
+    out = args.out or ROOT / paths.REPORTS / ("benchmark-partial.md" if args.limit else "benchmark.md")
+    write_text(out, report)
     print(report)
     log(f"wrote {out}")
     return 0

@@ -1,24 +1,29 @@
-"""Shared test helpers: synthetic aclImdb archives, params overrides, subprocess runs.
+"""The one module of shared test helpers: synthetic archives, throw-away projects, params,
+subprocess runs, MLflow queries, and reference implementations the library is checked against.
 
-Import from test modules as ``from helpers import make_archive, run, write_params, REPO_ROOT``
-(pytest puts ``tests/`` on ``sys.path``: it has no ``__init__.py``). ``conftest.py`` exposes
-the same things as fixtures.
+Import from test modules as ``from helpers import make_archive, run, ...`` (pytest puts ``tests/``
+on ``sys.path``: it has no ``__init__.py``). ``conftest.py`` holds only fixtures.
 """
 
 from __future__ import annotations
 
 import copy
 import io
+import itertools
 import os
 import random
+import re
+import shutil
 import signal
 import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
+import numpy as np
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -188,9 +193,11 @@ def write_params(path: str | os.PathLike, overrides: Mapping[str, Any]) -> dict:
 def tool_env(env: Mapping[str, str | None] | None = None) -> dict[str, str]:
     """The environment for tools: venv ``bin`` first in PATH, telemetry off, plus ``env``.
 
-    A ``None`` value in ``env`` removes that variable.
+    A ``None`` value in ``env`` removes that variable. ``MLFLOW_TRACKING_URI`` is dropped unless
+    ``env`` sets it: a caller's server, or one set in-process (``mlflow.set_tracking_uri`` exports
+    it), must not capture a test project's runs.
     """
-    out = dict(os.environ)
+    out = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     out["PATH"] = os.pathsep.join([str(VENV_BIN), out.get("PATH", "")])
     out.update(
         MLFLOW_DISABLE_TELEMETRY="true",
@@ -239,3 +246,129 @@ def run(
             f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
         )
     return proc
+
+
+def start_queue(repo: Path, env: Mapping[str, str | None] | None = None, jobs: int = 2) -> None:
+    """`dvc queue start -j N`. Its workers outlive it and inherit its stdout/stderr, so capturing
+    them would wait for the whole queue: the output goes nowhere instead."""
+    proc = subprocess.run(["dvc", "queue", "start", "-j", str(jobs)], cwd=repo, env=tool_env(env),
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+    assert proc.returncode == 0, f"dvc queue start exited {proc.returncode}"
+
+
+def wait_until(ready, what: str, timeout: float = 60, interval: float = 0.05):
+    """Poll ``ready()`` until it returns a truthy value (returned); fail naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not (value := ready()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(interval)
+    return value
+
+
+# --- projects ----------------------------------------------------------------------------
+
+PROJECT_FILES = ("dvc.yaml", "params.yaml", ".gitignore", ".dvcignore")
+PROJECT_DIRS = ("stages", "src")
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".pytest_cache")
+
+# Two tiny variants, deep-merged into the repository's params by write_params.
+TINY = {
+    "data": {"max_features": 200, "maxlen": 40},
+    "train": {"epochs": 2, "batch_size": 32},
+    "models": {
+        "simple_rnn": {"embedding_dim": 8, "units": 8, "layers": 1},
+        "stacked_rnn": {"embedding_dim": 8, "units": 8, "layers": 2},
+    },
+}
+
+
+def make_project(folder: Path) -> Path:
+    """Copy the project's pipeline files into ``folder`` and make it a committed git + DVC repo."""
+    for name in PROJECT_FILES:
+        shutil.copy2(REPO_ROOT / name, folder / name)
+    for name in PROJECT_DIRS:
+        shutil.copytree(REPO_ROOT / name, folder / name, ignore=_IGNORE)
+    run(["git", "init", "-q"], folder)
+    run(["git", "config", "user.name", "Test User"], folder)
+    run(["git", "config", "user.email", "test@example.com"], folder)
+    run(["git", "config", "commit.gpgsign", "false"], folder)
+    run(["dvc", "init", "-q"], folder)
+    run(["dvc", "config", "core.analytics", "false"], folder)
+    run(["git", "add", "-A"], folder)
+    run(["git", "commit", "-q", "-m", "test project"], folder)
+    return folder
+
+
+def write_yaml(path: Path, data: dict) -> None:
+    """Write a whole params file (write_params merges instead)."""
+    Path(path).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+def ran_stages(output: str) -> set[str]:
+    """The stages a `dvc repro` / `dvc exp run` output says it ran."""
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")}
+
+
+# Native log lines no user can act on: stages filter them (backend.filter_native_stderr).
+NATIVE_NOISE = re.compile(r"absl::InitializeLog|oneDNN custom operations|use_unbounded_threadpool|INFO mlflow")
+
+
+def stage_stderr(text: str) -> list[str]:
+    """The non-empty stderr lines of a stage: what it printed itself, as nothing else may appear."""
+    return [line for line in text.splitlines() if line.strip()]
+
+
+# --- MLflow -------------------------------------------------------------------------------
+
+
+def mlflow_client(repo: Path):
+    """A client on a project's default SQLite store."""
+    import mlflow
+
+    return mlflow.MlflowClient(tracking_uri=f"sqlite:///{Path(repo) / 'mlflow.db'}")
+
+
+def experiment_runs(repo: Path, name: str = "imdb-rnn", summary: bool = False):
+    """(client, runs): the variant runs (or, with ``summary``, the summary runs) of the experiment."""
+    client = mlflow_client(repo)
+    experiment = client.get_experiment_by_name(name)
+    assert experiment is not None, "the pipeline created no MLflow experiment"
+    runs = client.search_runs([experiment.experiment_id], max_results=500)
+    return client, [r for r in runs if (r.data.tags.get("summary") == "true") == summary]
+
+
+# --- references the library is checked against ---------------------------------------------
+
+
+def tokenize(text: str) -> list[str]:
+    """Tokens of one review through the library's batch tokenizer."""
+    from imdb_rnn.text import tokenize_batch
+
+    flat, _ = tokenize_batch([text], workers=1)
+    return flat.to_pylist()
+
+
+def pad(sequences: list[list[int]], maxlen: int, padding: str = "pre", truncating: str = "pre") -> np.ndarray:
+    """The library's ``pad_flat`` on lists of ids (to compare with ``keras.utils.pad_sequences``)."""
+    from imdb_rnn.text import pad_flat
+
+    lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
+    flat = np.fromiter(itertools.chain.from_iterable(sequences), dtype=np.int32, count=int(lengths.sum()))
+    return pad_flat(flat, lengths, maxlen, padding, truncating)
+
+
+def simple_rnn_reference(inputs: np.ndarray, W: np.ndarray, U: np.ndarray, b: np.ndarray,
+                         return_sequences: bool = False) -> np.ndarray:
+    """The lesson's SimpleRNN as a plain loop: ``output_t = tanh(W·input_t + U·state_t + b)``.
+
+    ``inputs`` is (timesteps, input_features); the state starts at zeros (Keras stores ``W.T``
+    as ``kernel`` and ``U.T`` as ``recurrent_kernel``).
+    """
+    state_t = np.zeros((W.shape[0],), dtype=np.float64)
+    outputs = []
+    for input_t in inputs:
+        output_t = np.tanh(W @ input_t + U @ state_t + b)
+        outputs.append(output_t)
+        state_t = output_t
+    return np.stack(outputs) if return_sequences else state_t

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import copy
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import yaml
 
 from helpers import REPO_ROOT, run
 from imdb_rnn.config import (
-    ConfigError,
     DataParams,
     ModelParams,
     Params,
@@ -20,6 +20,7 @@ from imdb_rnn.config import (
     load_params,
     parse_params,
 )
+from imdb_rnn.errors import ConfigError
 
 PREPARE = REPO_ROOT / "stages" / "prepare.py"
 
@@ -144,7 +145,8 @@ BAD = [
     ("variant-dash", _rename_variant("bad-name"), "models.bad-name", None, "letters, digits and _"),
     ("variant-not-mapping", _set("models", "simple_rnn", value="big"), "models.simple_rnn", "'big'", "mapping"),
     ("units-0", _set("models", "simple_rnn", "units", value=0), "models.simple_rnn.units", "0", "integer >= 1"),
-    ("layers-string", _set("models", "stacked_rnn", "layers", value="4"), "models.stacked_rnn.layers", "'4'", "integer >= 1"),
+    ("layers-string", _set("models", "stacked_rnn", "layers", value="4"), "models.stacked_rnn.layers", "'4'",
+     "integer >= 1"),
     ("dropout-1", _set("models", "simple_rnn", "dropout", value=1.0), "models.simple_rnn.dropout", "1.0", "[0, 1)"),
     ("recurrent_dropout-negative", _set("models", "simple_rnn", "recurrent_dropout", value=-0.1),
      "models.simple_rnn.recurrent_dropout", "-0.1", "[0, 1)"),

@@ -18,16 +18,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from helpers import default_sigint
 
-from imdb_rnn.download import (
-    OFFICIAL_MD5,
-    OFFICIAL_URL,
-    DownloadError,
-    fetch,
-    md5_of,
-    resolve_source,
-)
+from helpers import default_sigint
+from imdb_rnn.download import OFFICIAL_MD5, OFFICIAL_URL, fetch, resolve_source
+from imdb_rnn.errors import DownloadError
+from imdb_rnn.files import file_md5
 
 REPO = Path(__file__).resolve().parents[1]
 STAGE = REPO / "stages" / "download.py"
@@ -140,7 +135,7 @@ def closed_port_url() -> str:
 
 
 def _leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".part"))
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp"))
 
 
 # --- resolve_source -----------------------------------------------------------------
@@ -165,7 +160,7 @@ def test_http_download_is_byte_identical_and_verified(server: Server, tmp_path: 
     dest = tmp_path / "new" / "dir" / "aclImdb_v1.tar.gz"  # parent does not exist yet
     assert fetch(server.url, dest, server.md5, **FAST) == dest
     assert dest.read_bytes() == server.archive
-    assert md5_of(dest) == server.md5
+    assert file_md5(dest) == server.md5
     assert server.requests == 1
     assert _leftovers(dest.parent) == []
     with tarfile.open(dest) as tar:
@@ -237,7 +232,7 @@ def test_md5_mismatch_fails_without_retry_and_names_both(server: Server, tmp_pat
 
 def test_md5_is_case_insensitive(server: Server, tmp_path: Path):
     fetch(server.url, tmp_path / "a.tar.gz", server.md5.upper(), **FAST)
-    assert md5_of(tmp_path / "a.tar.gz") == server.md5
+    assert file_md5(tmp_path / "a.tar.gz") == server.md5
 
 
 def test_failed_download_does_not_clobber_existing_dest(server: Server, tmp_path: Path):
@@ -264,7 +259,7 @@ def test_unreachable_host_names_url_and_fix(closed_port_url: str, tmp_path: Path
 
 
 def test_local_path_and_file_url(archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    md5 = md5_of(archive)
+    md5 = file_md5(archive)
     fetch(str(archive), tmp_path / "abs.tar.gz", md5, progress=False)
     fetch(archive.as_uri(), tmp_path / "uri.tar.gz", md5, progress=False)
     monkeypatch.chdir(archive.parent)  # relative paths resolve against the cwd
@@ -276,7 +271,7 @@ def test_local_path_and_file_url(archive: Path, tmp_path: Path, monkeypatch: pyt
 
 def test_local_md5_mismatch(archive: Path, tmp_path: Path):
     dest = tmp_path / "a.tar.gz"
-    with pytest.raises(DownloadError, match=md5_of(archive)):
+    with pytest.raises(DownloadError, match=file_md5(archive)):
         fetch(str(archive), dest, "1" * 32, progress=False)
     assert not dest.exists() and _leftovers(tmp_path) == []
 
@@ -332,7 +327,7 @@ def test_stage_interrupted_mid_download_leaves_nothing(server: Server, tmp_path:
         deadline = time.monotonic() + 10
         while not _leftovers(tmp_path) and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert _leftovers(tmp_path), "the download should be writing a .part file"
+        assert _leftovers(tmp_path), "the download should be writing a temp file"
         time.sleep(0.2)  # let the client get into the blocking read
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=15)

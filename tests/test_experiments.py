@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import run, write_params
-from test_pipeline import TINY, experiment_runs, ran_stages
+from helpers import TINY, experiment_runs, make_project, ran_stages, run, start_queue, write_params
+
+pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
 
 ONE_VARIANT = {**TINY, "models": {"simple_rnn": TINY["models"]["simple_rnn"]}}
 
@@ -16,8 +17,6 @@ ONE_VARIANT = {**TINY, "models": {"simple_rnn": TINY["models"]["simple_rnn"]}}
 @pytest.fixture(scope="module")
 def baseline_repo(tmp_path_factory, small_archive):
     """A project with one tiny variant, reproduced and committed: the baseline for experiments."""
-    from conftest import make_project
-
     repo = make_project(tmp_path_factory.mktemp("experiments"))
     (repo / "params.yaml").write_text(yaml.safe_dump(
         {**yaml.safe_load((repo / "params.yaml").read_text()), **ONE_VARIANT}, sort_keys=False))
@@ -43,7 +42,7 @@ def test_queued_grid_runs_two_at_a_time_and_maps_to_mlflow_runs(baseline_repo):
     repo, env = baseline_repo
     _, before = experiment_runs(repo)
     run(["dvc", "exp", "run", "--queue", "-S", "models.simple_rnn.units=4,12"], repo, env=env)
-    run(["dvc", "queue", "start", "-j", "2"], repo, env=env)
+    start_queue(repo, env)
     try:
         status = wait_for_queue(repo, env)
     finally:

@@ -9,10 +9,17 @@ import keras
 import numpy as np
 import pytest
 
+from helpers import REPO_ROOT, run, simple_rnn_reference
 from imdb_rnn.config import ModelParams, load_params
-from imdb_rnn.model import (build_model, compile_model, inference_copy, make_optimizer, recurrent_params,
-                            simple_rnn_reference, summary_text, unrolled_simple_rnn_class)
-from helpers import REPO_ROOT, run
+from imdb_rnn.model import (
+    build_model,
+    compile_model,
+    inference_copy,
+    make_optimizer,
+    recurrent_params,
+    summary_text,
+    unrolled_simple_rnn_class,
+)
 
 
 @pytest.mark.parametrize(
@@ -88,7 +95,7 @@ def test_unrolled_simple_rnn_matches_keras_outputs_and_gradients(layers):
     import tensorflow as tf
 
     plain, hoisted = _twin_models(layers)
-    assert [type(l) for l in hoisted.layers][1:-1] == [unrolled_simple_rnn_class()] * layers
+    assert [type(layer) for layer in hoisted.layers][1:-1] == [unrolled_simple_rnn_class()] * layers
     assert type(plain.layers[1]) is keras.layers.SimpleRNN
     for a, b in zip(plain.get_weights(), hoisted.get_weights()):
         np.testing.assert_array_equal(a, b)
@@ -120,9 +127,9 @@ def test_inference_copy_is_the_lessons_model_with_the_trained_weights(tmp_path):
     x = np.random.default_rng(2).integers(0, 50, size=(8, 9)).astype("int32")
     hoisted.fit(x, np.arange(8) % 2, epochs=1, verbose=0)
     copy = inference_copy(hoisted)
-    assert [type(l).__name__ for l in copy.layers] == ["Embedding", "SimpleRNN", "SimpleRNN", "Dense"]
-    assert [l.name for l in copy.layers] == [l.name for l in hoisted.layers] and copy.name == "m"
-    assert all(l.unroll for l in copy.layers[1:3])
+    assert [type(layer).__name__ for layer in copy.layers] == ["Embedding", "SimpleRNN", "SimpleRNN", "Dense"]
+    assert [layer.name for layer in copy.layers] == [layer.name for layer in hoisted.layers] and copy.name == "m"
+    assert all(layer.unroll for layer in copy.layers[1:3])
     assert not copy.compiled  # no optimizer state or training-only optimizer class in the file
     np.testing.assert_allclose(copy.predict(x, verbose=0), hoisted.predict(x, verbose=0), rtol=1e-6)
     copy.save(tmp_path / "model.keras")

@@ -9,43 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import run, write_params
+from helpers import NATIVE_NOISE, TINY, experiment_runs, make_project, ran_stages, run, write_params
 
-TINY = {
-    "data": {"max_features": 200, "maxlen": 40},
-    "train": {"epochs": 2, "batch_size": 32},
-    "models": {
-        "simple_rnn": {"embedding_dim": 8, "units": 8, "layers": 1},
-        "stacked_rnn": {"embedding_dim": 8, "units": 8, "layers": 2},
-    },
-}
+pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
+
 VARIANTS = ("simple_rnn", "stacked_rnn")
-
-
-def ran_stages(output: str) -> set[str]:
-    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")}
-
-
-def mlflow_client(repo):
-    import mlflow
-
-    return mlflow.MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
-
-
-def experiment_runs(repo, name="imdb-rnn", summary=False):
-    """The variant runs (or, with ``summary``, the summary runs) of the experiment."""
-    client = mlflow_client(repo)
-    experiment = client.get_experiment_by_name(name)
-    assert experiment is not None, "the pipeline created no MLflow experiment"
-    runs = client.search_runs([experiment.experiment_id], max_results=100)
-    return client, [r for r in runs if (r.data.tags.get("summary") == "true") == summary]
 
 
 @pytest.fixture(scope="module")
 def repro_repo(tmp_path_factory, small_archive):
     """One full `dvc repro` in a fresh project, shared by the read-only checks below."""
-    from conftest import make_project
-
     repo = make_project(tmp_path_factory.mktemp("pipeline"))
     write_params(repo / "params.yaml", TINY)
     run(["git", "commit", "-qam", "tiny params"], repo)
@@ -57,6 +30,8 @@ def test_repro_runs_every_stage_and_writes_outputs(repro_repo):
     repo, proc = repro_repo
     expected = {"download", "prepare", "report"} | {f"{s}@{v}" for s in ("train", "evaluate") for v in VARIANTS}
     assert ran_stages(proc.stdout) == expected
+    noise = [line for line in (proc.stdout + proc.stderr).splitlines() if NATIVE_NOISE.search(line)]
+    assert noise == [], noise  # the stages print what a user can act on, nothing of TensorFlow's start-up
     for variant in VARIANTS:
         model_dir, report_dir = repo / "models" / variant, repo / "reports" / "variants" / variant
         assert {p.name for p in model_dir.iterdir()} == {"model.keras", "summary.txt", "run.json"}
@@ -208,3 +183,4 @@ def test_mlflow_ui_serves_the_runs_metrics_and_figures(repro_repo):
     finally:
         server.terminate()
         server.wait(timeout=30)
+

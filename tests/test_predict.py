@@ -5,10 +5,13 @@ import io
 import numpy as np
 import pytest
 
-from imdb_rnn.config import DataParams, load_params
-from imdb_rnn.data import encode_texts, prepare_dataset, read_reviews
-from imdb_rnn.predict import PredictError, model_path, read_texts
 from helpers import REPO_ROOT, run
+from imdb_rnn.archive import read_reviews
+from imdb_rnn.config import DataParams, load_params
+from imdb_rnn.dataset import prepare_dataset
+from imdb_rnn.errors import ConfigError, PredictError
+from imdb_rnn.predict import model_path, read_texts
+from imdb_rnn.text import encode_texts
 
 
 def test_predict_preprocessing_equals_prepare(small_archive):
@@ -45,7 +48,7 @@ def test_empty_input_is_an_error(stdin):
 
 def test_unknown_and_untrained_variants(tmp_path):
     params = load_params(REPO_ROOT / "params.yaml")
-    with pytest.raises(PredictError) as err:
+    with pytest.raises(ConfigError) as err:
         model_path(params, "nope", tmp_path)
     assert "simple_rnn, stacked_rnn" in str(err.value)
     with pytest.raises(PredictError, match=r"dvc repro train@stacked_rnn"):
@@ -55,7 +58,7 @@ def test_unknown_and_untrained_variants(tmp_path):
 def test_cli_errors_are_one_line_and_exit_1(tmp_path):
     (tmp_path / "params.yaml").write_text((REPO_ROOT / "params.yaml").read_text())
     cases = {
-        ("--model", "nope", "text"): "known variants: simple_rnn, stacked_rnn",
+        ("--model", "nope", "text"): "known variants are simple_rnn, stacked_rnn",
         ("--model", "simple_rnn", "text"): "dvc repro train@simple_rnn",
         ("--model", "simple_rnn"): "no review text",
     }

@@ -7,10 +7,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 
 from helpers import run, write_params
-from imdb_rnn.data import load_npz, load_vocab
+from imdb_rnn.dataset import load_vocab
+from imdb_rnn.files import load_npz
+
+pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
 
 SMALL = {"data": {"maxlen": 40, "max_features": 200}}
 PREPARED = ("train.npz", "val.npz", "test.npz", "vocab.json")

@@ -4,21 +4,21 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
-from imdb_rnn import tracking
 from helpers import REPO_ROOT, tool_env
+from imdb_rnn import paths, tracking
+from imdb_rnn.errors import TrackingError
 
 
 def test_project_root_is_the_workspace_even_from_dvc_temp_workspaces(tmp_path):
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     nested = tmp_path / "src" / "imdb_rnn"
     nested.mkdir(parents=True)
-    assert tracking.project_root(nested / "tracking.py") == tmp_path
+    assert paths.project_root(nested / "tracking.py") == tmp_path
     temp_ws = tmp_path / ".dvc" / "tmp" / "exps" / "tmpab12cd" / "src" / "imdb_rnn" / "tracking.py"
-    assert tracking.project_root(temp_ws) == tmp_path
+    assert paths.project_root(temp_ws) == tmp_path
 
 
 def test_default_uri_is_sqlite_at_root_and_env_overrides(tmp_path):
@@ -35,7 +35,7 @@ def test_unreachable_server_fails_fast_with_the_uri():
         port = s.getsockname()[1]
     uri = f"http://127.0.0.1:{port}"
     start = time.monotonic()
-    with pytest.raises(tracking.TrackingError, match=uri) as err:
+    with pytest.raises(TrackingError, match=uri) as err:
         tracking.check_reachable(uri)
     assert time.monotonic() - start < 5
     assert "MLFLOW_TRACKING_URI" in str(err.value) and "\n" not in str(err.value)
@@ -48,8 +48,10 @@ WRITER = textwrap.dedent(
     sys.path.insert(0, {src!r})
     import mlflow
     from imdb_rnn import tracking
-    root, name, start_at = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3])
-    time.sleep(max(0.0, start_at - time.time()))  # both processes open the new store together
+    root, name = Path(sys.argv[1]), sys.argv[2]
+    (root / f"{{name}}.ready").touch()  # a barrier: both processes open the new store together
+    while len(list(root.glob("*.ready"))) < 2:
+        time.sleep(0.001)
     experiment_id = tracking.setup("race", env={{}}, root=root)
     with tracking.tracked_run(experiment_id=experiment_id, run_name=name, tags={{"writer": name}}):
         for step in range(1, 21):
@@ -62,9 +64,8 @@ def test_two_processes_on_a_new_store_lose_nothing(tmp_path):
     """Two real processes create the store at the same moment and log 20 steps each."""
     script = tmp_path / "writer.py"
     script.write_text(WRITER.format(src=str(REPO_ROOT / "src")))
-    start_at = time.time() + 6  # after both interpreters have imported mlflow
     procs = [
-        subprocess.Popen([sys.executable, str(script), str(tmp_path), name, str(start_at)],
+        subprocess.Popen([sys.executable, str(script), str(tmp_path), name],
                          env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for name in ("a", "b")
     ]

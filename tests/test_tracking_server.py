@@ -22,8 +22,9 @@ import pytest
 import requests
 import yaml
 
-from conftest import make_project
-from helpers import ONE_VARIANT, VENV_BIN, run, tool_env
+from helpers import ONE_VARIANT, VENV_BIN, make_project, run, tool_env
+
+pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
 
 VARIANT = "simple_rnn"
 TINY = ONE_VARIANT
@@ -70,7 +71,7 @@ def listening_sockets(pids: list[int]) -> set[tuple[str, int]]:
         except OSError:
             continue
     found = set()
-    for table, size in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 16)):
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
         except OSError:
@@ -109,7 +110,7 @@ def mlflow_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("mlflow_server")
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
-    log = open(root / "server.log", "w")
+    log = open(root / "server.log", "w")  # noqa: SIM115 (the server writes it until stopped)
     cmd = [VENV_BIN / "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
            "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
            "--artifacts-destination", str(root / "server-artifacts")]

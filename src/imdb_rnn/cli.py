@@ -6,39 +6,30 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import paths
+from .errors import PredictError, run_cli
+
 
 def _predict(args) -> int:
-    from .config import ConfigError, load_params
-    from .predict import PredictError, model_path, read_texts
+    from .config import load_params
+    from .predict import model_path, read_texts
 
     root = Path(args.project).resolve()
-    try:
-        params = load_params(root / "params.yaml")
-        texts = read_texts(args.text, args.file, sys.stdin)
-        path = model_path(params, args.model, root / "models")
-        vocab_file = root / "data" / "prepared" / "vocab.json"
-        if not vocab_file.is_file():
-            raise PredictError(f"{vocab_file} is missing; run `dvc repro prepare`")
-    except ConfigError as exc:
-        print("\n".join(f"error: {p}" for p in exc.problems), file=sys.stderr)
-        return 1
-    except PredictError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    params = load_params(root / paths.PARAMS)
+    texts = read_texts(args.text, args.file, sys.stdin)
+    path = model_path(params, args.model, root / paths.MODELS)
+    vocab_file = root / paths.VOCAB
+    if not vocab_file.is_file():
+        raise PredictError(f"{vocab_file} is missing; run `dvc repro prepare`")
 
-    from .evaluate import ModelFileError, load_keras_model  # keras itself is imported lazily
-    from .train import select_backend
+    from .backend import select_backend
 
-    try:
-        select_backend(params.train.backend)
-        model = load_keras_model(path)
-    except (ImportError, ModelFileError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    from .data import load_vocab
+    select_backend(params.train.backend)
+    from .dataset import load_vocab
+    from .model import load_model
     from .predict import predict
 
-    for p in predict(texts, model, load_vocab(vocab_file)):
+    for p in predict(texts, load_model(path), load_vocab(vocab_file)):
         snippet = p.text if len(p.text) <= 60 else p.text[:57] + "..."
         print(f"{p.label}\t{p.probability:.4f}\t{snippet}")
     return 0
@@ -58,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    return run_cli(lambda: args.func(args), interrupted=f"{args.command} stopped")
 
 
 if __name__ == "__main__":

@@ -9,24 +9,19 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
+
+from .errors import ConfigError
 
 PADDING_MODES = ("pre", "post")
 OPTIMIZERS = ("rmsprop", "adam", "sgd", "adagrad", "nadam")
 BACKENDS = ("tensorflow", "jax")
 VARIANT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class ConfigError(ValueError):
-    """Invalid params: ``problems`` holds one line per bad key."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("\n".join(problems))
 
 
 @dataclass(frozen=True)

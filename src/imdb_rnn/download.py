@@ -10,23 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import os
-import shutil
-import tempfile
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import IO, Callable, Iterable, Mapping
+from typing import IO
 
 import requests
 import urllib3
 from tqdm import tqdm
 
+from .errors import DownloadError
+from .files import CHUNK_SIZE, atomic_file
+
 OFFICIAL_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 OFFICIAL_MD5 = "7c2ac02c03563afcf9b574c7e56c153a"
 
-CHUNK_SIZE = 1 << 20  # 1 MiB: few syscalls, bounded memory
 _FIX_HINT = "set IMDB_SOURCE to a mirror URL or a local copy of aclImdb_v1.tar.gz"
 
 # Errors after which a fresh attempt may well succeed (network hiccups, cut-off bodies).
@@ -39,14 +39,6 @@ _TRANSIENT_ERRORS = (
     ConnectionError,  # builtin: reset/aborted sockets
     TimeoutError,
 )
-
-
-class DownloadError(RuntimeError):
-    """A download that cannot succeed as configured; the message says what to change."""
-
-    def __init__(self, message: str) -> None:
-        # One line keeps DVC/CI logs readable and makes `error: ...` greppable.
-        super().__init__(" ".join(str(message).split()))
 
 
 class _Transient(Exception):
@@ -65,15 +57,6 @@ def resolve_source(env: Mapping[str, str]) -> tuple[str, str | None]:
     else:
         md5 = OFFICIAL_MD5 if source == OFFICIAL_URL else None
     return source, md5
-
-
-def md5_of(path: str | os.PathLike[str]) -> str:
-    """Hex md5 of a file, read in chunks so large archives need little memory."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK_SIZE), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def fetch(
@@ -107,7 +90,7 @@ def fetch(
 
     def copy(out: IO[bytes]) -> str:
         try:
-            src = open(path, "rb")
+            src = open(path, "rb")  # noqa: SIM115 (closed by the with below)
         except OSError as exc:
             raise DownloadError(f"cannot read {path}: {exc}; {_FIX_HINT}") from exc
         with src:
@@ -197,39 +180,12 @@ def _write_atomically(
     Any exception (KeyboardInterrupt included) removes the temp file, so ``dest``
     is either untouched or the full, checked archive.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tempfile.NamedTemporaryFile(
-        dir=dest.parent, delete=False, prefix="." + dest.name + ".", suffix=".part"
-    )
-    tmp_path = Path(tmp.name)
-    try:
-        with tmp:
-            actual = fill(tmp)
-            tmp.flush()
-            os.fsync(tmp.fileno())
+    with atomic_file(dest) as tmp:
+        with open(tmp, "wb") as out:
+            actual = fill(out)
         if md5 is not None and actual != md5.lower():
             raise DownloadError(
                 f"md5 mismatch for {source}: expected {md5.lower()}, got {actual}; "
                 "set IMDB_MD5 to the right checksum or IMDB_SOURCE to an intact copy"
             )
-        os.chmod(tmp_path, 0o644)  # NamedTemporaryFile is 0600; data should be readable
-        os.replace(tmp_path, dest)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
-    _fsync_dir(dest.parent)
     return dest
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Persist the rename itself; best effort, not every platform allows it."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

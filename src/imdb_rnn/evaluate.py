@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import ModelFileError
+
 
 def classification_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
     """accuracy, loss (binary cross-entropy), precision, recall, F1, ROC AUC."""
@@ -48,56 +50,29 @@ def label_table(y_true: np.ndarray, prob: np.ndarray, threshold: float = 0.5):
     return pd.DataFrame({"actual": names[np.asarray(y_true).astype(int).ravel()], "predicted": names[pred]})
 
 
-def load_keras_model(path):
-    """Load a saved ``.keras`` model in Keras' safe mode (no arbitrary code), with a clear error."""
-    import zipfile
-    from pathlib import Path
-
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"no model at {path}")
-    if not zipfile.is_zipfile(path):  # Keras would call it "File not found", which misleads
-        raise ModelFileError(
-            f"{path} is not a loadable Keras model (not a .keras zip archive: corrupt or truncated); "
-            "retrain it with `dvc repro`"
-        )
-    import keras
-
-    try:
-        return keras.saving.load_model(path, safe_mode=True, compile=False)
-    except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors, ... for bad files
-        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-        raise ModelFileError(
-            f"{path} is not a loadable Keras model ({reason}); retrain it with `dvc repro`"
-        ) from None
-
-
-class ModelFileError(RuntimeError):
-    """A model file that is missing, corrupt or foreign."""
-
-
 def evaluate_variant(variant: str, params, data_dir, model_dir, report_dir) -> dict[str, float]:
     """Score the test split; write metrics, plot data and figures; log them into the train run."""
-    import json
     from pathlib import Path
 
     import mlflow
     import pandas as pd
 
     from . import plots, tracking
-    from .data import atomic_path, load_npz, write_json_atomic
+    from .files import atomic_file, load_npz, read_json, write_json
+    from .interrupts import call_interruptibly
+    from .model import load_model
 
     data_dir, model_dir, report_dir = Path(data_dir), Path(model_dir), Path(report_dir)
     experiment_id = tracking.setup(params.mlflow.experiment)
-    model = load_keras_model(model_dir / "model.keras")
-    run_id = json.loads((model_dir / "run.json").read_text())["run_id"]
+    model = load_model(model_dir / "model.keras")
+    run_id = read_json(model_dir / "run.json")["run_id"]
     test = load_npz(data_dir / "test.npz")
     history = pd.read_csv(report_dir / "history.csv")
 
     existing = _existing_run(run_id)  # keep the train run's name; a new run gets the variant's
     with tracking.tracked_run(run_id=existing, experiment_id=experiment_id,
-                              run_name=None if existing else variant) as run:
-        prob = tracking.call_interruptibly(
+                              run_name=None if existing else variant):
+        prob = call_interruptibly(
             model.predict, np.asarray(test["x"], dtype=np.int32), batch_size=512, verbose=0
         ).ravel()
         if not np.all(np.isfinite(prob)):
@@ -110,15 +85,15 @@ def evaluate_variant(variant: str, params, data_dir, model_dir, report_dir) -> d
             plots.confusion_matrix_figure(confusion(test["y"], prob), report_dir / "confusion.png"),
             plots.roc_figure(roc, metrics["roc_auc"], report_dir / "roc.png"),
         ]
-        with atomic_path(report_dir / "roc.csv") as tmp:
+        with atomic_file(report_dir / "roc.csv") as tmp:
             roc.to_csv(tmp, index=False, float_format="%.6g")
-        with atomic_path(report_dir / "predictions.csv") as tmp:
+        with atomic_file(report_dir / "predictions.csv") as tmp:
             label_table(test["y"], prob).to_csv(tmp, index=False)
         mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items()})
         for figure in figures:
             mlflow.log_artifact(str(figure), artifact_path="plots")
         mlflow.log_artifact(str(report_dir / "history.csv"), artifact_path="reports")
-        write_json_atomic(report_dir / "metrics.json", {k: round(v, 6) for k, v in metrics.items()})
+        write_json(report_dir / "metrics.json", {k: round(v, 6) for k, v in metrics.items()})
         mlflow.log_artifact(str(report_dir / "metrics.json"), artifact_path="reports")
     return metrics
 

@@ -1,28 +1,11 @@
-"""The lesson's models: Embedding -> N x SimpleRNN -> Dense(1, sigmoid), plus its NumPy RNN loop."""
+"""The lesson's models: Embedding -> N x SimpleRNN -> Dense(1, sigmoid); building, training copies, loading."""
 
 from __future__ import annotations
 
 import functools
 import io
 
-import numpy as np
-
-
-def simple_rnn_reference(inputs: np.ndarray, W: np.ndarray, U: np.ndarray, b: np.ndarray,
-                         return_sequences: bool = False) -> np.ndarray:
-    """The lesson's SimpleRNN as a plain loop: ``output_t = tanh(W·input_t + U·state_t + b)``.
-
-    ``inputs`` is (timesteps, input_features); the state starts at zeros. Kept as the
-    reference the Keras layer is tested against (Keras stores ``W.T`` as ``kernel`` and
-    ``U.T`` as ``recurrent_kernel``).
-    """
-    state_t = np.zeros((W.shape[0],), dtype=np.float64)
-    outputs = []
-    for input_t in inputs:
-        output_t = np.tanh(W @ input_t + U @ state_t + b)
-        outputs.append(output_t)
-        state_t = output_t
-    return np.stack(outputs) if return_sequences else state_t
+from .errors import ModelFileError
 
 
 @functools.cache
@@ -153,3 +136,25 @@ def summary_text(model) -> str:
     buf = io.StringIO()
     model.summary(print_fn=lambda line, **_: buf.write(line + "\n"), line_length=80)
     return buf.getvalue()
+
+
+def load_model(path):
+    """Load a saved ``.keras`` model in Keras' safe mode (no code in the file runs), with a clear error."""
+    import zipfile
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"no model at {path}; train it with `dvc repro`")
+    if not zipfile.is_zipfile(path):  # Keras would call it "File not found", which misleads
+        raise ModelFileError(
+            f"{path} is not a loadable Keras model (not a .keras zip archive: corrupt or truncated); "
+            "retrain it with `dvc repro`"
+        )
+    import keras
+
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors, ... for bad files
+        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise ModelFileError(f"{path} is not a loadable Keras model ({reason}); retrain it with `dvc repro`") from None

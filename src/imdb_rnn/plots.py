@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import atomic_file
+
 
 def _pyplot():
     import matplotlib
@@ -17,9 +19,7 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> Path:
-    from .data import atomic_path
-
-    with atomic_path(path) as tmp:
+    with atomic_file(path) as tmp:
         fig.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
     _pyplot().close(fig)
     return Path(path)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-
-class PredictError(RuntimeError):
-    """Unknown or untrained variant, empty input, unusable model: one line with the fix."""
+from .errors import PredictError
+from .paths import model_dir
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,9 @@ def read_texts(texts: list[str], file: str | None, stdin) -> list[str]:
         try:
             lines = (source.read() if source else Path(file).read_text(encoding="utf-8")).splitlines()
         except (OSError, UnicodeDecodeError) as exc:
-            raise PredictError(f"cannot read {file} ({type(exc).__name__}); give a UTF-8 text file, one review per line") from None
+            raise PredictError(
+                f"cannot read {file} ({type(exc).__name__}); give a UTF-8 text file, one review per line"
+            ) from None
     elif stdin is not None and not stdin.isatty():
         lines = stdin.read().splitlines()
     else:
@@ -39,9 +40,8 @@ def read_texts(texts: list[str], file: str | None, stdin) -> list[str]:
 
 def model_path(params, variant: str, models_dir: Path) -> Path:
     """The saved model of a declared variant, or an error saying how to get one."""
-    if variant not in params.models:
-        raise PredictError(f"unknown variant '{variant}'; known variants: {', '.join(sorted(params.models))}")
-    path = Path(models_dir) / variant / "model.keras"
+    params.model(variant)  # unknown: ConfigError listing the known variants
+    path = model_dir(variant, models_dir) / "model.keras"
     if not path.is_file():
         raise PredictError(f"variant '{variant}' is not trained yet; run `dvc repro train@{variant}`")
     return path
@@ -51,7 +51,7 @@ def predict(texts: list[str], model, vocab: dict, threshold: float = 0.5) -> lis
     """Label and positive-class probability per review."""
     import numpy as np
 
-    from .data import encode_texts
+    from .text import encode_texts
 
     x = encode_texts(texts, vocab["words"], vocab["maxlen"], vocab["padding"], vocab["truncating"])
     prob = np.asarray(model.predict(x.astype(np.int32), verbose=0)).ravel()

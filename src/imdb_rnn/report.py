@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
+
+from .errors import ImdbRnnError
+from .files import atomic_file, read_json, write_text
 
 SUMMARY_COLUMNS = (
     "variant", "embedding_dim", "units", "layers", "dropout", "recurrent_dropout", "param_count",
@@ -43,8 +45,11 @@ def collect(params, variants_dir: Path):
     rows, histories = [], {}
     for variant, model_params in params.models.items():
         folder = Path(variants_dir) / variant
+        for name in ("history.csv", "metrics.json"):
+            if not (folder / name).is_file():
+                raise ImdbRnnError(f"{folder / name} is missing; run `dvc repro` to train and evaluate every variant")
         history = pd.read_csv(folder / "history.csv")
-        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        metrics = read_json(folder / "metrics.json")
         rows.append(variant_row(variant, model_params, params.data.max_features, history, metrics))
         histories[variant] = history
     table = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
@@ -62,33 +67,27 @@ SUMMARY_FILES = ("summary.csv", "summary.md", "comparison.png")
 def write_summary(params, variants_dir: Path, out_dir: Path):
     """Write ``summary.csv``, ``summary.md`` and ``comparison.png`` into ``out_dir``."""
     from . import plots
-    from .data import atomic_path
 
     table, histories = collect(params, variants_dir)
-    with atomic_path(out_dir / "summary.csv") as tmp:
+    with atomic_file(out_dir / "summary.csv") as tmp:
         table.to_csv(tmp, index=False)
-    with atomic_path(out_dir / "summary.md") as tmp:
-        tmp.write_text(markdown(table), encoding="utf-8")
+    write_text(out_dir / "summary.md", markdown(table))
     plots.comparison_figure(histories, out_dir / "comparison.png")
     return table
 
 
 def log_summary(params, out_dir: Path, workspace: Path) -> str:
     """A `summary` run in the experiment: the table, chart and each variant's headline metrics."""
-    import os
-
     import mlflow
     import pandas as pd
 
     from . import tracking
 
     experiment_id = tracking.setup(params.mlflow.experiment)
-    tags = {"summary": "true", "git_commit": tracking.git_commit(workspace)}
-    if os.environ.get("DVC_EXP_NAME"):
-        tags["dvc_exp_name"] = os.environ["DVC_EXP_NAME"]
-    name = f"{tags['dvc_exp_name']}/summary" if "dvc_exp_name" in tags else "summary"
+    tags = tracking.run_tags(workspace, summary="true")
     table = pd.read_csv(out_dir / "summary.csv")
-    with tracking.tracked_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
+    with tracking.tracked_run(experiment_id=experiment_id, run_name=tracking.run_name(tags, "summary"),
+                              tags=tags) as run:
         mlflow.log_metrics({
             f"{row.variant}.{column}": float(getattr(row, column))
             for row in table.itertuples()

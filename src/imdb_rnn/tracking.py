@@ -1,39 +1,21 @@
 """Where runs are recorded: an embedded SQLite MLflow store at the project root by default.
 
-The store is found from the project root, never the working directory, so stages run
-from any folder, and DVC's temporary experiment workspaces (``.dvc/tmp/exps/...``),
-all log into the workspace's one store. ``MLFLOW_TRACKING_URI`` overrides it.
+The store is found from the project root, never the working directory, so stages run from any
+folder, and DVC's temporary experiment workspaces (``.dvc/tmp/exps/...``) all log into the
+workspace's one store. ``MLFLOW_TRACKING_URI`` overrides it (a tracking server).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import signal
 import subprocess
-import threading
 from pathlib import Path
 
-STORE_FILE = "mlflow.db"
-ARTIFACTS_DIR = "mlartifacts"
-
-
-class TrackingError(RuntimeError):
-    """The tracking store cannot be used; one line naming the URI and the fix."""
-
-
-def project_root(start: Path | None = None) -> Path:
-    """The workspace root: the folder holding ``dvc.yaml``, outside any DVC temp workspace."""
-    path = (start or Path(__file__)).resolve()
-    parts = path.parts
-    for i in range(len(parts) - 3):
-        if parts[i : i + 4] == (".dvc", "tmp", "exps", parts[i + 3]):
-            return Path(*parts[:i])
-    for candidate in [path, *path.parents]:
-        if (candidate / "dvc.yaml").is_file():
-            return candidate
-    raise TrackingError(f"no dvc.yaml above {path}; run from inside the project")
+from .errors import TrackingError
+from .files import folder_md5
+from .interrupts import terminate_as_interrupt
+from .paths import MLFLOW_ARTIFACTS, MLFLOW_STORE, project_root
 
 
 def tracking_uri(env=os.environ, root: Path | None = None) -> str:
@@ -41,7 +23,7 @@ def tracking_uri(env=os.environ, root: Path | None = None) -> str:
     uri = env.get("MLFLOW_TRACKING_URI", "").strip()
     if uri:
         return uri
-    return f"sqlite:///{(root or project_root()) / STORE_FILE}"
+    return f"sqlite:///{(root or project_root()) / MLFLOW_STORE}"
 
 
 def check_reachable(uri: str, timeout: float = 3.0) -> None:
@@ -67,21 +49,24 @@ def setup(experiment: str, env=os.environ, root: Path | None = None) -> str:
     A file lock serialises the first creation of the SQLite tables: two processes that
     create a new store at the same moment otherwise race and one loses its run.
     """
+    import logging
+
     import mlflow
     from filelock import FileLock
 
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # no "Creating initial MLflow database tables"
     root = root or project_root()
     uri = tracking_uri(env, root)
     check_reachable(uri)
     mlflow.set_tracking_uri(uri)
-    lock = FileLock(str(root / f"{STORE_FILE}.lock")) if uri.startswith("sqlite:") else contextlib.nullcontext()
+    lock = FileLock(str(root / f"{MLFLOW_STORE}.lock")) if uri.startswith("sqlite:") else contextlib.nullcontext()
     try:
         with lock:
             client = mlflow.MlflowClient()
             found = client.get_experiment_by_name(experiment)
             if found is not None:
                 return found.experiment_id
-            location = (root / ARTIFACTS_DIR).as_uri() if uri.startswith("sqlite:") else None
+            location = (root / MLFLOW_ARTIFACTS).as_uri() if uri.startswith("sqlite:") else None
             return client.create_experiment(experiment, artifact_location=location)
     except mlflow.exceptions.MlflowException as exc:
         # e.g. another web service that answers /health but is no MLflow server (404 on the API)
@@ -100,67 +85,22 @@ def git_commit(root: Path) -> str:
     return out.stdout.strip() if out.returncode == 0 else ""
 
 
-def data_hash(folder: Path) -> str:
-    """md5 over the prepared files, so a run names exactly the data it saw."""
-    digest = hashlib.md5()
-    for path in sorted(Path(folder).iterdir()):
-        if path.is_file():
-            digest.update(path.name.encode())
-            with open(path, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
-    return digest.hexdigest()
-
-
-def run_tags(variant: str, root: Path, prepared: Path, env=os.environ) -> dict[str, str]:
-    """variant, git commit, DVC experiment name (``dvc exp run``), data hash."""
-    tags = {"variant": variant, "git_commit": git_commit(root), "data_hash": data_hash(prepared)}
+def run_tags(root: Path, env=os.environ, **extra: str) -> dict[str, str]:
+    """Tags every run carries: git commit, DVC experiment name (under ``dvc exp run``), plus ``extra``."""
+    tags = {"git_commit": git_commit(root), **extra}
     if env.get("DVC_EXP_NAME"):
         tags["dvc_exp_name"] = env["DVC_EXP_NAME"]
     return tags
 
 
-def call_interruptibly(fn, *args, **kwargs):
-    """Run ``fn`` in a worker thread while the main thread waits in Python.
-
-    Python runs signal handlers only in the main thread and only between bytecodes, so a
-    SIGTERM that arrives while TensorFlow compiles a graph (minutes for an unrolled stack)
-    would wait for the compile. Waiting here keeps the handlers prompt; the caller ends the
-    process after cleaning up (the worker cannot be stopped, only abandoned).
-    """
-    outcome: dict = {}
-
-    def target():
-        try:
-            outcome["value"] = fn(*args, **kwargs)
-        except BaseException as exc:  # handed to the main thread
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=target, name=getattr(fn, "__name__", "worker"), daemon=True)
-    worker.start()
-    while worker.is_alive():
-        worker.join(0.2)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
+def variant_tags(variant: str, root: Path, prepared: Path, env=os.environ) -> dict[str, str]:
+    """variant, git commit, DVC experiment name, and the hash of the prepared data the run saw."""
+    return run_tags(root, env, variant=variant, data_hash=folder_md5(prepared))
 
 
-class Interrupted(KeyboardInterrupt):
-    """SIGTERM turned into an exception, so the run is closed as KILLED, not left RUNNING."""
-
-
-@contextlib.contextmanager
-def terminate_as_interrupt():
-    """Raise ``Interrupted`` on SIGTERM for the duration (SIGINT already raises KeyboardInterrupt)."""
-
-    def handler(signum, frame):
-        raise Interrupted(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+def run_name(tags: dict[str, str], name: str) -> str:
+    """``<experiment>/<name>`` under ``dvc exp run``, so DVC's rows and MLflow's runs map one to one."""
+    return f"{tags['dvc_exp_name']}/{name}" if "dvc_exp_name" in tags else name
 
 
 @contextlib.contextmanager
@@ -179,12 +119,3 @@ def tracked_run(run_id: str | None = None, **start_kwargs):
             mlflow.end_run(status="FAILED")
             raise
         mlflow.end_run(status="FINISHED")
-
-
-def exit_interrupted(message: str) -> None:
-    """Report an interruption and end the process now (exit 130), abandoning worker threads."""
-    import sys
-
-    print(f"error: interrupted: {message}", file=sys.stderr, flush=True)
-    sys.stdout.flush()
-    os._exit(130)

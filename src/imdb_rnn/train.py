@@ -4,36 +4,18 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import sys
-import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
+from .errors import DivergedError
+from .files import atomic_dir, atomic_file, load_npz
+
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
 LOWER_LR = "lower train.learning_rate in params.yaml"
-
-
-class DivergedError(RuntimeError):
-    """Training loss, validation loss or the weights became NaN or infinite; nothing is saved."""
-
-
-def select_backend(backend: str) -> None:
-    """Choose the Keras backend; must run before ``keras`` is first imported."""
-    import importlib.util
-
-    if "keras" in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") != backend:
-        raise RuntimeError(f"keras already imported with another backend; cannot switch to {backend}")
-    if importlib.util.find_spec(backend) is None:
-        install = "pip install -e '.[jax]'" if backend == "jax" else "make install"
-        raise ImportError(f"train.backend is {backend} but {backend} is not installed; run `{install}`")
-    os.environ["KERAS_BACKEND"] = backend
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -54,7 +36,7 @@ class FitResult:
     best_val_accuracy: float = float("nan")
 
 
-def _epoch_callback(result: FitResult, on_epoch: Callable[[dict], None] | None, restore_best: bool):
+def _epoch_callback(result: FitResult, on_epoch: Callable[[dict], None] | None, train_params):
     import keras
 
     class EpochRecorder(keras.callbacks.Callback):
@@ -87,45 +69,46 @@ def _epoch_callback(result: FitResult, on_epoch: Callable[[dict], None] | None, 
             result.history.append(row)
             if not row["val_accuracy"] <= result.best_val_accuracy:  # first epoch, or better
                 result.best_epoch, result.best_val_accuracy = row["epoch"], row["val_accuracy"]
-                if restore_best:
+                if train_params.restore_best:
                     self.best_weights = [w.copy() for w in self.model.get_weights()]
             if on_epoch:
                 on_epoch(row)
+            print(epoch_line(row, train_params.epochs), flush=True)
 
         def on_train_end(self, logs=None):
-            if restore_best and self.best_weights is not None:
+            if train_params.restore_best and self.best_weights is not None:
                 self.model.set_weights(self.best_weights)
 
     return EpochRecorder()
 
 
-def fit(model, train: dict, val: dict, train_params, on_epoch: Callable[[dict], None] | None = None,
-        verbose: int | str | None = None) -> FitResult:
+def fit(model, train: dict, val: dict, train_params, on_epoch: Callable[[dict], None] | None = None) -> FitResult:
     """Fit on ``train``, validate on ``val`` every epoch; the model ends with the best epoch's
-    weights when ``restore_best`` (the history still holds every epoch)."""
+    weights when ``restore_best`` (the history still holds every epoch). Prints one line per epoch."""
     result = FitResult()
-    if verbose is None:
-        verbose = 1 if sys.stdout.isatty() else 2
-    val_x = np.asarray(val["x"], dtype=np.int32)
     model.fit(
         np.asarray(train["x"], dtype=np.int32), np.asarray(train["y"], dtype=np.float32),
-        validation_data=(val_x, np.asarray(val["y"], dtype=np.float32)),
+        validation_data=(np.asarray(val["x"], dtype=np.int32), np.asarray(val["y"], dtype=np.float32)),
         epochs=train_params.epochs,
         batch_size=train_params.batch_size,
         shuffle=True,
-        verbose=verbose,
-        callbacks=[_epoch_callback(result, on_epoch, train_params.restore_best)],
+        verbose=0,
+        callbacks=[_epoch_callback(result, on_epoch, train_params)],
     )
     return result
+
+
+def epoch_line(row: dict, epochs: int) -> str:
+    """``epoch 3/10: loss 0.4123 - accuracy 0.8123 - val_loss 0.4512 - val_accuracy 0.7991 - 8.3 s``."""
+    metrics = " - ".join(f"{k} {row[k]:.4f}" for k in HISTORY_COLUMNS[1:5])
+    return f"epoch {row['epoch']}/{epochs}: {metrics} - {row['seconds']:.1f} s"
 
 
 def write_history_csv(history: list[dict], path) -> None:
     """``history.csv``: one row per epoch (DVC plots read it)."""
     import pandas as pd
 
-    from .data import atomic_path
-
-    with atomic_path(path) as tmp:
+    with atomic_file(path) as tmp:
         pd.DataFrame(history, columns=list(HISTORY_COLUMNS)).to_csv(tmp, index=False, float_format="%.6g")
 
 
@@ -156,16 +139,16 @@ def train_variant(variant: str, params, data_dir: Path, model_dir: Path, report_
     import mlflow
 
     from . import tracking
-    from .data import load_npz, replace_dir
+    from .interrupts import call_interruptibly
     from .model import build_model, compile_model, inference_copy, recurrent_params, summary_text
 
     model_params = params.model(variant)
     experiment_id = tracking.setup(params.mlflow.experiment)
     train, val = load_npz(data_dir / "train.npz"), load_npz(data_dir / "val.npz")
-    tags = tracking.run_tags(variant, workspace, data_dir)
-    run_name = f"{tags['dvc_exp_name']}/{variant}" if "dvc_exp_name" in tags else variant
+    tags = tracking.variant_tags(variant, workspace, data_dir)
 
-    with tracking.tracked_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
+    with tracking.tracked_run(experiment_id=experiment_id, run_name=tracking.run_name(tags, variant),
+                              tags=tags) as run:
         mlflow.log_params(params.flat(variant))
         seed_everything(params.train.seed, params.train.deterministic)
         model = build_model(variant, model_params, params.data.max_features, params.data.maxlen,
@@ -182,13 +165,12 @@ def train_variant(variant: str, params, data_dir: Path, model_dir: Path, report_
             mlflow.log_metrics({**metrics, "epoch_seconds": row["seconds"]}, step=row["epoch"],
                                run_id=run.info.run_id)
 
-        result = tracking.call_interruptibly(fit, model, train, val, params.train, on_epoch=log_epoch)
+        result = call_interruptibly(fit, model, train, val, params.train, on_epoch=log_epoch)
         mlflow.log_metrics({"best_epoch": result.best_epoch, "best_val_accuracy": result.best_val_accuracy,
                             "train_seconds": sum(r["seconds"] for r in result.history)})
 
         model = inference_copy(model)
-        tmp = Path(tempfile.mkdtemp(dir=_parent(model_dir), prefix=f".{model_dir.name}."))
-        try:
+        with atomic_dir(model_dir) as tmp:
             model.save(tmp / "model.keras")
             (tmp / "summary.txt").write_text(summary, encoding="utf-8")
             (tmp / "run.json").write_text(json.dumps({"run_id": run.info.run_id}) + "\n", encoding="utf-8")
@@ -197,12 +179,4 @@ def train_variant(variant: str, params, data_dir: Path, model_dir: Path, report_
             mlflow.keras.log_model(model, name="model", signature=signature,
                                    pip_requirements=model_requirements())
             write_history_csv(result.history, report_dir / "history.csv")
-            replace_dir(tmp, model_dir)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         return run.info.run_id
-
-
-def _parent(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.parent

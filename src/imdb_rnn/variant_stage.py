@@ -3,36 +3,26 @@
 from __future__ import annotations
 
 import argparse
-import sys
+from pathlib import Path
 
-from .config import ConfigError, Params, load_params
+from . import paths
+from .backend import select_backend
+from .config import Params, load_params
 
 
 def start(description: str, argv=None) -> tuple[argparse.Namespace, Params]:
     """Parse ``variant [--params --data --models --reports]``, load params.yaml, choose the backend.
 
-    A bad params file or an unknown variant prints one ``error:`` line per problem, a missing
-    backend one line saying how to install it; both exit 1 before any work (SystemExit).
+    A bad params file, an unknown variant or a missing backend raise before any work.
     """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("variant", help="a key of `models:` in params.yaml")
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--data", default="data/prepared")
-    parser.add_argument("--models", default="models")
-    parser.add_argument("--reports", default="reports/variants")
+    parser.add_argument("--params", type=Path, default=paths.PARAMS)
+    parser.add_argument("--data", type=Path, default=paths.PREPARED)
+    parser.add_argument("--models", type=Path, default=paths.MODELS)
+    parser.add_argument("--reports", type=Path, default=paths.VARIANT_REPORTS)
     args = parser.parse_args(argv)
-    try:
-        params = load_params(args.params)
-        params.model(args.variant)
-    except ConfigError as exc:
-        print("\n".join(f"error: {p}" for p in exc.problems), file=sys.stderr)
-        raise SystemExit(1) from None
-
-    from .train import select_backend
-
-    try:
-        select_backend(params.train.backend)
-    except ImportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
+    params = load_params(args.params)
+    params.model(args.variant)
+    select_backend(params.train.backend)
     return args, params

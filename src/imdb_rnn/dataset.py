@@ -1,0 +1,117 @@
+"""The prepare step: archive -> train/validation/test arrays, vocabulary and data report.
+
+The vocabulary comes from the training part only, and the validation split is carved out of the
+official training reviews, seeded; the official test reviews are only ever scored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .archive import read_reviews
+from .files import atomic_dir, save_npz
+from .text import INDEX_FROM, OOV_ID, PAD_ID, START_ID, build_vocab, encode_batch, id_dtype, pad_flat, tokenize_batch
+
+
+def stratified_split(labels: np.ndarray, val_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded, stratified train/validation indices (each sorted), from the training data only.
+
+    Each class gives ``round(n_class * val_split)`` reviews to validation, so class shares match.
+    """
+    rng = np.random.default_rng(seed)
+    val = []
+    for cls in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == cls))
+        val.append(members[: int(round(len(members) * val_split))])
+    val_idx = np.sort(np.concatenate(val))
+    train_idx = np.setdiff1d(np.arange(len(labels)), val_idx)
+    return train_idx, val_idx
+
+
+def split_stats(token_counts: np.ndarray, labels: np.ndarray, oov: int, maxlen: int) -> dict:
+    """Counts per class, review length percentiles (tokens), truncated share, OOV rate."""
+    pct = np.percentile(token_counts, [50, 90, 95, 99]) if len(token_counts) else [0] * 4
+    total_tokens = int(token_counts.sum())
+    return {
+        "reviews": int(len(labels)),
+        "neg": int((labels == 0).sum()),
+        "pos": int((labels == 1).sum()),
+        "length_tokens": {
+            "mean": round(float(token_counts.mean()), 1),
+            "p50": float(pct[0]),
+            "p90": float(pct[1]),
+            "p95": float(pct[2]),
+            "p99": float(pct[3]),
+            "max": int(token_counts.max()),
+        },
+        # +1: the start id takes one of the maxlen slots
+        "truncated_share": round(float((token_counts + 1 > maxlen).mean()), 4),
+        "oov_rate": round(oov / total_tokens, 4) if total_tokens else 0.0,
+    }
+
+
+@dataclass
+class Prepared:
+    arrays: dict[str, dict[str, np.ndarray]]  # split -> {"x": ..., "y": ...}
+    vocab: list[str]
+    report: dict
+
+
+def prepare_dataset(archive: str | os.PathLike, params) -> Prepared:
+    """Archive to train/val/test arrays, vocabulary (training split only) and data report."""
+    splits = read_reviews(archive)
+    train_labels = np.asarray(splits["train"].labels, dtype=np.uint8)
+    fit_idx, val_idx = stratified_split(train_labels, params.val_split, params.seed)
+    train_texts = splits["train"].texts
+    parts = {
+        "train": ([train_texts[i] for i in fit_idx], train_labels[fit_idx]),
+        "val": ([train_texts[i] for i in val_idx], train_labels[val_idx]),
+        "test": (splits["test"].texts, np.asarray(splits["test"].labels, dtype=np.uint8)),
+    }
+    tokens = {name: tokenize_batch(texts) for name, (texts, _) in parts.items()}
+    vocab = build_vocab(tokens["train"][0], params.max_features)
+    dtype = id_dtype(params.max_features)
+
+    arrays, stats = {}, {}
+    for name, (_, labels) in parts.items():
+        flat, lengths = tokens[name]
+        ids, id_lengths = encode_batch(flat, lengths, vocab)
+        oov = int((ids == OOV_ID).sum())
+        x = pad_flat(ids, id_lengths, params.maxlen, params.padding, params.truncating, dtype=dtype)
+        arrays[name] = {"x": x, "y": labels}
+        stats[name] = split_stats(lengths, labels, oov, params.maxlen)
+    report = {
+        "splits": stats,
+        "skipped_files": {
+            split: {"empty": s.skipped["empty"], "invalid_utf8": s.skipped["invalid_utf8"]}
+            for split, s in splits.items()
+        },
+        "vocab_size": len(vocab) + INDEX_FROM,
+        "maxlen": params.maxlen,
+    }
+    return Prepared(arrays=arrays, vocab=vocab, report=report)
+
+
+def write_prepared(prepared: Prepared, out_dir: Path, params) -> None:
+    """Arrays + vocabulary, swapped into ``out_dir`` whole."""
+    with atomic_dir(out_dir) as tmp:
+        for name, arrays in prepared.arrays.items():
+            save_npz(tmp / f"{name}.npz", **arrays)
+        vocab = {
+            "tokenizer": "lowercase; <br /> removed; tokens = runs of letters/digits with inner apostrophes",
+            "pad_id": PAD_ID, "start_id": START_ID, "oov_id": OOV_ID, "index_from": INDEX_FROM,
+            "max_features": params.max_features, "maxlen": params.maxlen,
+            "padding": params.padding, "truncating": params.truncating,
+            "words": prepared.vocab,
+        }
+        (tmp / "vocab.json").write_text(json.dumps(vocab, indent=0, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def load_vocab(path: Path) -> dict:
+    """The vocabulary and preprocessing settings that ``prepare`` wrote."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
