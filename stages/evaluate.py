@@ -16,7 +16,10 @@ def main(argv=None) -> None:
 
     metrics = evaluate_variant(args.variant, params, args.data, paths.model_dir(args.variant, args.models),
                                paths.variant_reports(args.variant, args.reports))
-    print(f"{args.variant} test: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    print(f"{args.variant} test over {metrics['seeds']} seeds: accuracy {metrics['accuracy']:.4f} "
+          f"[95% CI {metrics['accuracy_ci95_low']:.4f}, {metrics['accuracy_ci95_high']:.4f}], "
+          f"ROC AUC {metrics['roc_auc']:.4f}; per seed: "
+          + ", ".join(f"{row['seed']}: {row['accuracy']:.4f}" for row in metrics["per_seed"]))
 
 
 if __name__ == "__main__":

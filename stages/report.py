@@ -18,11 +18,12 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", type=Path, default=paths.PARAMS)
     parser.add_argument("--variants", type=Path, default=paths.VARIANT_REPORTS, help="per-variant report folders")
+    parser.add_argument("--models", type=Path, default=paths.MODELS)
     parser.add_argument("--out", type=Path, default=paths.REPORTS)
     args = parser.parse_args(argv)
     params = load_params(args.params)
     table = write_summary(params, args.variants, args.out)
-    log_summary(params, args.out, workspace=ROOT)
+    log_summary(params, table, args.models, args.out, workspace=ROOT)
     print(table.to_string(index=False))
 
 

@@ -157,7 +157,7 @@ def file_member(name: str, data: bytes = b"pwned\n") -> tuple[tarfile.TarInfo, b
 ONE_VARIANT = {
     "data": {"max_features": 200, "maxlen": 40, "val_split": 0.2, "padding": "pre", "truncating": "pre",
              "seed": 42},
-    "train": {"epochs": 2, "batch_size": 32, "optimizer": "rmsprop", "learning_rate": 0.001, "seed": 42,
+    "train": {"epochs": 2, "batch_size": 32, "optimizer": "rmsprop", "learning_rate": 0.001, "seeds": [42],
               "restore_best": True, "backend": "tensorflow", "unroll": True, "deterministic": True},
     "models": {"simple_rnn": {"embedding_dim": 8, "units": 8, "layers": 1, "dropout": 0.0,
                               "recurrent_dropout": 0.0}},
@@ -275,7 +275,7 @@ _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".pytest_
 # Two tiny variants, deep-merged into the repository's params by write_params.
 TINY = {
     "data": {"max_features": 200, "maxlen": 40},
-    "train": {"epochs": 2, "batch_size": 32},
+    "train": {"epochs": 2, "batch_size": 32, "seeds": [42, 43]},
     "models": {
         "simple_rnn": {"embedding_dim": 8, "units": 8, "layers": 1},
         "stacked_rnn": {"embedding_dim": 8, "units": 8, "layers": 2},
@@ -329,13 +329,14 @@ def mlflow_client(repo: Path):
     return mlflow.MlflowClient(tracking_uri=f"sqlite:///{Path(repo) / 'mlflow.db'}")
 
 
-def experiment_runs(repo: Path, name: str = "imdb-rnn", summary: bool = False):
-    """(client, runs): the variant runs (or, with ``summary``, the summary runs) of the experiment."""
+def experiment_runs(repo: Path, kind: str = "variant", name: str = "imdb-rnn"):
+    """(client, runs): the runs of one kind (tag ``run_kind``): ``variant`` (one per variant and pipeline
+    execution), ``seed`` (nested under it) or ``summary`` (in the summaries experiment)."""
     client = mlflow_client(repo)
-    experiment = client.get_experiment_by_name(name)
+    experiment = client.get_experiment_by_name(f"{name} summaries" if kind == "summary" else name)
     assert experiment is not None, "the pipeline created no MLflow experiment"
     runs = client.search_runs([experiment.experiment_id], max_results=500)
-    return client, [r for r in runs if (r.data.tags.get("summary") == "true") == summary]
+    return client, [r for r in runs if r.data.tags.get("run_kind") == kind]
 
 
 # --- references the library is checked against ---------------------------------------------

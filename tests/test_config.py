@@ -52,16 +52,28 @@ def test_repo_params_load_with_documented_defaults():
     assert data == DataParams()  # the dataclass defaults are the documented ones
     train = params.train
     assert train.epochs >= 1 and train.batch_size == 128
-    assert (train.optimizer, train.learning_rate, train.seed) == ("rmsprop", 0.001, 42)
+    assert (train.optimizer, train.learning_rate) == ("rmsprop", 0.001)
+    assert len(train.seeds) >= 3  # comparisons are means over seeds
     assert train.restore_best is True and train.backend == "tensorflow"
     assert {"simple_rnn", "stacked_rnn"} <= set(params.models)
     assert params.model("simple_rnn").layers == 1
     assert params.model("stacked_rnn").layers == 4
-    for variant in ("simple_rnn", "stacked_rnn"):
+    for variant in ("simple_rnn", "stacked_rnn"):  # the lesson's architecture
         model = params.model(variant)
-        assert (model.embedding_dim, model.units) == (32, 32)
-        assert (model.dropout, model.recurrent_dropout) == (0.0, 0.0)
+        assert (model.embedding_dim, model.units, model.pooling, model.bidirectional) == (32, 32, "last", False)
+        assert (model.dropout, model.recurrent_dropout, model.spatial_dropout) == (0.0, 0.0, 0.0)
     assert params.mlflow.experiment == "imdb-rnn"
+
+
+def test_a_variants_own_train_settings_override_the_defaults():
+    params = parse_params({"train": {"epochs": 5, "learning_rate": 0.01},
+                           "models": {"a": {}, "b": {"train": {"epochs": 20, "early_stopping_patience": 3,
+                                                               "bucketing": True, "unroll": False}}}})
+    assert params.train_for("a") == params.train and params.train_for("a").epochs == 5
+    b = params.train_for("b")
+    assert (b.epochs, b.early_stopping_patience, b.bucketing, b.unroll) == (20, 3, True, False)
+    assert b.learning_rate == 0.01  # not overridden: the default's
+    assert params.flat("b")["train.epochs"] == 20 and "model.train" not in params.flat("b")
 
 
 def test_left_out_keys_take_defaults_and_numbers_become_floats():
@@ -69,6 +81,8 @@ def test_left_out_keys_take_defaults_and_numbers_become_floats():
     assert params.data == DataParams()
     assert params.train == TrainParams(learning_rate=1.0)
     assert isinstance(params.train.learning_rate, float)
+    assert parse_params({"models": {"m": {}}, "train": {"clipnorm": 1, "seeds": [1, 2]}}).train == TrainParams(
+        clipnorm=1.0, seeds=(1, 2))
     tiny = params.model("tiny")
     assert tiny == ModelParams(units=4, dropout=0.0)
     assert isinstance(tiny.dropout, float) and isinstance(tiny.recurrent_dropout, float)
@@ -138,6 +152,28 @@ BAD = [
     ("restore_best-yes", _set("train", "restore_best", value="yes"), "train.restore_best", "'yes'", "true or false"),
     ("unroll-string", _set("train", "unroll", value="true"), "train.unroll", "'true'", "true or false"),
     ("backend-torch", _set("train", "backend", value="torch"), "train.backend", "'torch'", "tensorflow, jax"),
+    ("clipnorm-0", _set("train", "clipnorm", value=0), "train.clipnorm", "0", "null or a number > 0"),
+    ("seeds-empty", _set("train", "seeds", value=[]), "train.seeds", "[]", "non-empty list"),
+    ("seeds-repeated", _set("train", "seeds", value=[1, 1]), "train.seeds", "[1, 1]", "distinct integers"),
+    ("seeds-not-list", _set("train", "seeds", value=42), "train.seeds", "42", "list"),
+    ("seeds-negative", _set("train", "seeds", value=[1, -2]), "train.seeds", "[1, -2]", "integers >= 0"),
+    ("patience-negative", _set("train", "early_stopping_patience", value=-1), "train.early_stopping_patience",
+     "-1", "integer >= 0"),
+    ("bucketing-with-unroll", _set("train", "bucketing", value=True), "train.bucketing", None, "unroll: false"),
+    ("pooling-sum", _set("models", "simple_rnn", "pooling", value="sum"), "models.simple_rnn.pooling", "'sum'",
+     "last, max, mean, max_mean"),
+    ("mask-string", _set("models", "simple_rnn", "mask_padding", value="yes"), "models.simple_rnn.mask_padding",
+     "'yes'", "true or false"),
+    ("bidirectional-1", _set("models", "simple_rnn", "bidirectional", value=1), "models.simple_rnn.bidirectional",
+     "1", "true or false"),
+    ("spatial_dropout-1", _set("models", "simple_rnn", "spatial_dropout", value=1), "models.simple_rnn.spatial_dropout",
+     "1", "[0, 1)"),
+    ("variant-train-bad", _set("models", "simple_rnn", "train", value={"epochs": 0}), "models.simple_rnn.train.epochs",
+     "0", "integer >= 1"),
+    ("variant-train-unknown", _set("models", "simple_rnn", "train", value={"maxlen": 3}),
+     "models.simple_rnn.train.maxlen", None, "epochs"),
+    ("variant-train-bucketing", _set("models", "simple_rnn", "train", value={"bucketing": True}),
+     "models.simple_rnn.train.bucketing", None, "unroll: false"),
     ("unknown-section", _set("training", value={"epochs": 3}), "training", None, "data, train, models, mlflow"),
     ("models-empty", _set("models", value={}), "models", "{}", "non-empty mapping"),
     ("models-none", _set("models", value=None), "models", "None", "non-empty mapping"),

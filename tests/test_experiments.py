@@ -63,12 +63,17 @@ def test_queued_grid_runs_two_at_a_time_and_maps_to_mlflow_runs(baseline_repo):
     new = [r for r in after if r.info.run_id not in {b.info.run_id for b in before}]
     by_name = {r.data.tags.get("dvc_exp_name"): r for r in new}
     assert set(by_name) == set(experiments), (set(by_name), set(experiments))
+    _, seed_runs = experiment_runs(repo, "seed")
     for name, (units, accuracy) in experiments.items():
         mlflow_run = by_name[name]
         assert mlflow_run.info.status == "FINISHED"
         assert mlflow_run.data.params["model.units"] == str(units)
-        assert mlflow_run.data.metrics["test_accuracy"] == pytest.approx(accuracy, abs=1e-6)
+        assert mlflow_run.data.metrics["test_accuracy_mean"] == pytest.approx(accuracy, abs=1e-6)
         assert mlflow_run.info.run_name == f"{name}/simple_rnn"
+        # the replicates: one nested run per seed, named and tagged after the experiment too
+        children = [r for r in seed_runs if r.data.tags.get("mlflow.parentRunId") == mlflow_run.info.run_id]
+        assert sorted(r.info.run_name for r in children) == [f"{name}/simple_rnn/seed {s}" for s in (42, 43)]
+        assert {r.data.tags["dvc_exp_name"] for r in children} == {name}
     # the temporary workspaces wrote no store of their own
     assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))
 
@@ -77,6 +82,7 @@ def test_queued_grid_runs_two_at_a_time_and_maps_to_mlflow_runs(baseline_repo):
     points = diff["data"]["reports/variants/simple_rnn/history.csv"][0]["content"]["data"]["values"]
     assert {point["rev"] for point in points} == set(names)
     assert {point["epoch"] for point in points} == {"1", "2"}
+    assert {point["seed"] for point in points} == {"42", "43"}
 
 
 def test_adding_a_variant_is_one_params_entry(baseline_repo):

@@ -1,25 +1,27 @@
-"""The lesson's models: layer structure, parameter counts, and SimpleRNN == the NumPy loop."""
+"""The models: the lesson's structure and parameter counts, SimpleRNN == the NumPy loop, the
+unrolled training layer == Keras' own loop (masks, both directions), pooling over real steps only,
+and the saved model: standard layers that load without this package."""
 
-import os
 import sys
-
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+from dataclasses import replace
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from helpers import REPO_ROOT, run, simple_rnn_reference
-from imdb_rnn.config import ModelParams, load_params
+from imdb_rnn.config import ModelParams, TrainParams, load_params
 from imdb_rnn.model import (
     build_model,
     compile_model,
     inference_copy,
     make_optimizer,
-    recurrent_params,
+    param_counts,
     summary_text,
     unrolled_simple_rnn_class,
 )
+from imdb_rnn.report import count_params
 
 
 @pytest.mark.parametrize(
@@ -27,14 +29,31 @@ from imdb_rnn.model import (
     [("simple_rnn", 322_080), ("stacked_rnn", 328_320)],  # the lesson's model.summary() totals
 )
 def test_parameter_counts_match_the_lesson(variant, lesson_params):
-    params = load_params(REPO_ROOT / "params.yaml")
-    model = build_model(variant, params.model(variant), params.data.max_features, params.data.maxlen)
+    lesson = ModelParams(layers=1 if variant == "simple_rnn" else 4)  # the lesson's architecture
+    model = build_model(variant, lesson, 10000, 500)
+    counts = param_counts(model)
     # The lesson's summaries stop before the head; Dense(32 -> 1) adds 32 weights + 1 bias.
-    assert recurrent_params(model) == lesson_params
-    assert model.count_params() == lesson_params + 33
+    assert counts["embedding"] + counts["recurrent"] == lesson_params
+    assert counts["head"] == 33 and counts["total"] == lesson_params + 33 == model.count_params()
     summary = summary_text(model)
     assert f"Total params: {lesson_params + 33:,}" in summary
     assert "embedding (Embedding)" in summary and "simple_rnn (SimpleRNN)" in summary
+    assert isinstance(model, keras.Sequential)  # as the lesson builds it
+
+
+VARIANTS = {
+    "lesson": ModelParams(),
+    "stack": ModelParams(layers=3, units=6),
+    "masked-max": ModelParams(mask_padding=True, pooling="max"),
+    "bidi-max_mean": ModelParams(bidirectional=True, pooling="max_mean", layers=2, units=5),
+    "masked-bidi-mean": ModelParams(mask_padding=True, bidirectional=True, pooling="mean", embedding_dim=7),
+    "spatial-dropout": ModelParams(spatial_dropout=0.3, pooling="max"),
+}
+
+
+@pytest.mark.parametrize("model_params", VARIANTS.values(), ids=VARIANTS.keys())
+def test_param_count_from_settings_equals_keras(model_params):
+    assert count_params(300, model_params) == build_model("m", model_params, 300, 20).count_params()
 
 
 def test_stack_returns_sequences_except_last_layer():
@@ -45,11 +64,12 @@ def test_stack_returns_sequences_except_last_layer():
     assert model.layers[-1].activation is keras.activations.sigmoid
 
 
-def test_compile_uses_configured_optimizer_and_bce():
+def test_compile_uses_configured_optimizer_clipping_and_bce():
     model = build_model("m", ModelParams(), 100, 20)
-    compile_model(model, "rmsprop", 0.01)
+    compile_model(model, TrainParams(learning_rate=0.01, clipnorm=1.5))
     assert isinstance(model.optimizer, keras.optimizers.RMSprop)
     assert float(model.optimizer.learning_rate) == pytest.approx(0.01)
+    assert model.optimizer.clipnorm == 1.5
     assert model.loss == "binary_crossentropy"
 
 
@@ -75,41 +95,91 @@ def test_numpy_loop_state_starts_at_zero():
     np.testing.assert_allclose(out, np.tanh([1.0, 0.0]))
 
 
-def _twin_models(layers: int, seed: int = 0):
-    """The same architecture and initial weights, built plain (Keras' own unroll) and hoisted."""
-    models = []
-    for build in (lambda: build_model("m", ModelParams(layers=layers, units=6, embedding_dim=5), 50, 9),
-                  lambda: build_model("m", ModelParams(layers=layers, units=6, embedding_dim=5), 50, 9,
-                                      unroll=True)):
-        keras.utils.set_random_seed(seed)
-        models.append(build())
-    plain, hoisted = models
-    for layer in plain.layers:  # Keras' own unrolled loop is the reference for the hoisted one
-        if isinstance(layer, keras.layers.SimpleRNN):
-            layer.unroll = True
-    return plain, hoisted
+def padded_batch(padding: str, maxlen: int = 9, vocab: int = 50) -> np.ndarray:
+    """Reviews of lengths 9, 4, 1, 6 (ids >= 1), padded with 0 at the start (pre) or end (post)."""
+    rng = np.random.default_rng(1)
+    x = np.zeros((4, maxlen), dtype="int32")
+    for row, length in enumerate((9, 4, 1, 6)):
+        ids = rng.integers(1, vocab, size=length)
+        if padding == "pre":
+            x[row, maxlen - length:] = ids
+        else:
+            x[row, :length] = ids
+    return x
 
 
-@pytest.mark.parametrize("layers", [1, 2])
-def test_unrolled_simple_rnn_matches_keras_outputs_and_gradients(layers):
-    import tensorflow as tf
+def recurrent_layers(model) -> list:
+    return [layer for layer in model.layers if isinstance(layer, (keras.layers.SimpleRNN, keras.layers.Bidirectional))]
 
-    plain, hoisted = _twin_models(layers)
-    assert [type(layer) for layer in hoisted.layers][1:-1] == [unrolled_simple_rnn_class()] * layers
-    assert type(plain.layers[1]) is keras.layers.SimpleRNN
-    for a, b in zip(plain.get_weights(), hoisted.get_weights()):
-        np.testing.assert_array_equal(a, b)
-    x = np.random.default_rng(1).integers(0, 50, size=(4, 9)).astype("int32")
+
+def outputs_and_gradients(model, x: np.ndarray) -> list[np.ndarray]:
     y = np.array([[0.0], [1.0], [1.0], [0.0]], dtype="float32")
-    grads = []
-    for model in (plain, hoisted):
-        with tf.GradientTape() as tape:
-            out = model(x)
-            loss = keras.losses.binary_crossentropy(y, out)
-        grads.append([tf.convert_to_tensor(g).numpy() for g in tape.gradient(loss, model.trainable_weights)])
-        grads[-1].insert(0, out.numpy())
-    for a, b in zip(*grads):  # the outputs, then every weight's gradient
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    with tf.GradientTape() as tape:
+        out = model(x)
+        loss = keras.losses.binary_crossentropy(y, out)
+    grads = tape.gradient(loss, model.trainable_weights)
+    return [out.numpy(), *(tf.convert_to_tensor(g).numpy() for g in grads)]
+
+
+TWINS = {
+    "lesson-1": ModelParams(units=6, embedding_dim=5),
+    "lesson-2": ModelParams(units=6, embedding_dim=5, layers=2),
+    "masked-2": ModelParams(units=6, embedding_dim=5, layers=2, mask_padding=True),
+    "bidi": ModelParams(units=4, embedding_dim=5, bidirectional=True),
+    "masked-bidi-2-max_mean": ModelParams(units=4, embedding_dim=5, layers=2, bidirectional=True,
+                                          mask_padding=True, pooling="max_mean"),
+    "masked-mean": ModelParams(units=4, embedding_dim=5, mask_padding=True, pooling="mean"),
+}
+
+
+@pytest.mark.parametrize("padding", ["pre", "post"])
+@pytest.mark.parametrize("model_params", TWINS.values(), ids=TWINS.keys())
+def test_unrolled_layer_equals_keras_loop_in_outputs_and_gradients(model_params, padding):
+    """The training model (``UnrolledSimpleRNN``: hoisted projection, masks, go_backwards, zero
+    outputs for masks) against the same weights in Keras' own SimpleRNN loop."""
+    keras.utils.set_random_seed(0)
+    hoisted = build_model("m", model_params, 50, 9, unroll=True)
+    reference = build_model("m", model_params, 50, 9, unroll=False)
+    reference.set_weights(hoisted.get_weights())
+    inner = [getattr(layer, "forward_layer", layer) for layer in recurrent_layers(hoisted)]
+    assert {type(layer) for layer in inner} == {unrolled_simple_rnn_class()}
+    x = padded_batch(padding)
+    for ours, keras_loop in zip(outputs_and_gradients(hoisted, x), outputs_and_gradients(reference, x)):
+        np.testing.assert_allclose(ours, keras_loop, rtol=1e-4, atol=2e-6)
+
+
+@pytest.mark.parametrize("pooling", ["last", "max", "mean", "max_mean"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_masked_models_ignore_the_padding(pooling, bidirectional):
+    """With mask_padding, any amount of padding gives the same prediction: the recurrence and the
+    pooling see only the review (what lets length bucketing cut batches short)."""
+    keras.utils.set_random_seed(2)
+    masked_params = ModelParams(units=4, embedding_dim=5, mask_padding=True, pooling=pooling,
+                                bidirectional=bidirectional)
+    model = build_model("m", masked_params, 50)
+    x = padded_batch("pre", maxlen=12)
+    full = model.predict(x, verbose=0)
+    for width in (9, 10):  # the longest review has 9 tokens
+        np.testing.assert_allclose(model.predict(x[:, -width:], verbose=0), full, rtol=1e-5, atol=1e-6)
+    unmasked = build_model("m", replace(masked_params, mask_padding=False), 50)  # reads the padding
+    unmasked.set_weights(model.get_weights())
+    assert not np.allclose(unmasked.predict(x[:, -9:], verbose=0), unmasked.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_masked_pooling_reads_only_the_reviews_steps(bidirectional):
+    """max / mean pooling == NumPy max / mean of the last recurrent layer's outputs over real steps."""
+    keras.utils.set_random_seed(3)
+    params = ModelParams(units=4, embedding_dim=5, mask_padding=True, pooling="max_mean", bidirectional=bidirectional)
+    model = build_model("m", params, 50)
+    x = padded_batch("pre", maxlen=12)
+    last_rnn = recurrent_layers(model)[-1]
+    sequences = keras.Model(model.inputs, last_rnn.output)([x]).numpy()
+    pooled = keras.Model(model.inputs, model.get_layer("dense").input)([x]).numpy()
+    real = x != 0
+    expected = np.stack([np.concatenate([seq[keep].max(axis=0), seq[keep].mean(axis=0)])
+                         for seq, keep in zip(sequences, real)])
+    np.testing.assert_allclose(pooled, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_unrolled_class_only_without_dropout_and_with_a_fixed_length():
@@ -121,17 +191,21 @@ def test_unrolled_class_only_without_dropout_and_with_a_fixed_length():
     assert type(free_length) is keras.layers.SimpleRNN and not free_length.unroll
 
 
-def test_inference_copy_is_the_lessons_model_with_the_trained_weights(tmp_path):
-    _, hoisted = _twin_models(2)
-    compile_model(hoisted, "rmsprop", 0.01)
-    x = np.random.default_rng(2).integers(0, 50, size=(8, 9)).astype("int32")
-    hoisted.fit(x, np.arange(8) % 2, epochs=1, verbose=0)
-    copy = inference_copy(hoisted)
-    assert [type(layer).__name__ for layer in copy.layers] == ["Embedding", "SimpleRNN", "SimpleRNN", "Dense"]
-    assert [layer.name for layer in copy.layers] == [layer.name for layer in hoisted.layers] and copy.name == "m"
-    assert all(layer.unroll for layer in copy.layers[1:3])
+@pytest.mark.parametrize("model_params", [ModelParams(layers=2), TWINS["masked-bidi-2-max_mean"]],
+                         ids=["lesson-stack", "masked-bidi-max_mean"])
+def test_inference_copy_has_standard_layers_and_loads_without_this_package(tmp_path, model_params):
+    keras.utils.set_random_seed(4)
+    hoisted = build_model("m", model_params, 50, 9, unroll=True)
+    compile_model(hoisted, TrainParams(learning_rate=0.01))
+    x = padded_batch("pre")
+    hoisted.fit(x, np.arange(4) % 2, epochs=1, verbose=0)
+    copy = inference_copy(hoisted, "m", model_params, 50)
+    classes = {type(layer).__module__.split(".")[0] for layer in copy.layers}
+    assert classes == {"keras"} and copy.name == "m"
+    rnns = [getattr(layer, "forward_layer", layer) for layer in recurrent_layers(copy)]
+    assert all(type(layer) is keras.layers.SimpleRNN and not layer.unroll for layer in rnns)
     assert not copy.compiled  # no optimizer state or training-only optimizer class in the file
-    np.testing.assert_allclose(copy.predict(x, verbose=0), hoisted.predict(x, verbose=0), rtol=1e-6)
+    np.testing.assert_allclose(copy.predict(x, verbose=0), hoisted.predict(x, verbose=0), rtol=1e-4, atol=1e-6)
     copy.save(tmp_path / "model.keras")
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "expected.npy", copy.predict(x, verbose=0))
@@ -146,12 +220,17 @@ def test_inference_copy_is_the_lessons_model_with_the_trained_weights(tmp_path):
     run([sys.executable, "-c", script], tmp_path, env={"KERAS_BACKEND": "tensorflow"})
 
 
+def test_repository_variants_build():
+    params = load_params(REPO_ROOT / "params.yaml")
+    for variant in params.models:
+        model = build_model(variant, params.model(variant), params.data.max_features, params.data.maxlen)
+        assert model.count_params() == count_params(params.data.max_features, params.model(variant))
+
+
 def test_optimizer_densifies_the_embedding_gradient_before_the_update():
     """The update is RMSprop's on the dense (summed) gradient, as on JAX; Keras' TensorFlow
     sparse path squares each occurrence of a repeated id separately, so only rows that occur
     once in the batch agree with it."""
-    import tensorflow as tf
-
     ids = np.array([[1, 1, 3, 1], [3, 0, 0, 7]], dtype="int32")  # 0, 1, 3 repeated; 7 once
     weights = np.random.default_rng(3).normal(size=(10, 4)).astype("float32")
 

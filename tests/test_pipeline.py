@@ -10,10 +10,13 @@ import pandas as pd
 import pytest
 
 from helpers import NATIVE_NOISE, TINY, experiment_runs, make_project, ran_stages, run, write_params
+from imdb_rnn.config import ModelParams
+from imdb_rnn.report import count_params
 
 pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
 
 VARIANTS = ("simple_rnn", "stacked_rnn")
+SEED_DIRS = ("seed_42", "seed_43")  # TINY trains two seeds
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +37,21 @@ def test_repro_runs_every_stage_and_writes_outputs(repro_repo):
     assert noise == [], noise  # the stages print what a user can act on, nothing of TensorFlow's start-up
     for variant in VARIANTS:
         model_dir, report_dir = repo / "models" / variant, repo / "reports" / "variants" / variant
-        assert {p.name for p in model_dir.iterdir()} == {"model.keras", "summary.txt", "run.json"}
+        assert {p.name for p in model_dir.iterdir()} == {"model.keras", "summary.txt", "run.json", *SEED_DIRS}
+        run_json = json.loads((model_dir / "run.json").read_text())
+        assert sorted(run_json["seed_runs"]) == ["42", "43"] and run_json["selected_seed"] in (42, 43)
+        selected = model_dir / f"seed_{run_json['selected_seed']}" / "model.keras"
+        assert (model_dir / "model.keras").read_bytes() == selected.read_bytes()  # the variant's model
         history = pd.read_csv(report_dir / "history.csv")
-        assert list(history.columns) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
-        assert history["epoch"].tolist() == [1, 2]
+        assert list(history.columns) == ["seed", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
+        assert history[["seed", "epoch"]].values.tolist() == [[42, 1], [42, 2], [43, 1], [43, 2]]
         metrics = json.loads((report_dir / "metrics.json").read_text())
-        assert set(metrics) == {"accuracy", "loss", "precision", "recall", "f1", "roc_auc"}
-        for key in ("accuracy", "precision", "recall", "f1", "roc_auc"):
-            assert 0.0 <= metrics[key] <= 1.0, (variant, key, metrics[key])
+        assert metrics["seeds"] == 2 and [row["seed"] for row in metrics["per_seed"]] == [42, 43]
+        for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "best_val_accuracy"):
+            values = [row[key] for row in metrics["per_seed"]]
+            assert all(0.0 <= v <= 1.0 for v in values), (variant, key, values)
+            assert metrics[key] == pytest.approx(sum(values) / 2, abs=1e-6)  # the mean over seeds
+        assert metrics["accuracy_ci95_low"] <= metrics["accuracy"] <= metrics["accuracy_ci95_high"]
         assert metrics["loss"] > 0
         for png in ("accuracy.png", "loss.png", "confusion.png", "roc.png"):
             assert (report_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -60,33 +70,48 @@ def test_dvc_metrics_and_plots_read_the_reports(repro_repo):
     assert "reports/variants/simple_rnn/history.csv" in plots and '"errors"' not in plots
 
 
-def test_mlflow_holds_one_complete_run_per_variant(repro_repo):
+def test_mlflow_holds_a_run_per_variant_with_a_nested_run_per_seed(repro_repo):
     import mlflow
 
     repo, _ = repro_repo
     client, runs = experiment_runs(repo)
+    _, seed_runs = experiment_runs(repo, "seed")
     assert sorted(r.data.tags["variant"] for r in runs) == sorted(VARIANTS)
     for r in runs:
         variant = r.data.tags["variant"]
-        assert r.info.status == "FINISHED"
+        run_json = json.loads((repo / "models" / variant / "run.json").read_text())
+        assert run_json["run_id"] == r.info.run_id and r.info.status == "FINISHED"
         assert r.data.params["data.maxlen"] == "40" and r.data.params["model.units"] == "8"
+        assert r.data.params["param_count.total"] == str(count_params(200, ModelParams(
+            embedding_dim=8, units=8, layers=1 if variant == "simple_rnn" else 2)))
         assert r.data.tags["git_commit"] and len(r.data.tags["data_hash"]) == 32
-        steps = [m.step for m in client.get_metric_history(r.info.run_id, "val_accuracy")]
-        assert steps == [1, 2]
-        assert 0 <= r.data.metrics["test_accuracy"] <= 1
         metrics_file = json.loads((repo / "reports" / "variants" / variant / "metrics.json").read_text())
-        assert r.data.metrics["test_f1"] == pytest.approx(metrics_file["f1"], abs=1e-6)
+        # the variant's run: mean, std and interval over seeds of every test metric, mean curves per epoch
+        assert r.data.metrics["test_accuracy_mean"] == pytest.approx(metrics_file["accuracy"], abs=1e-6)
+        assert r.data.metrics["test_f1_ci95_low"] <= r.data.metrics["test_f1_mean"]
+        assert r.data.metrics["best_val_accuracy_mean"] == pytest.approx(metrics_file["best_val_accuracy"], abs=1e-6)
+        assert [m.step for m in client.get_metric_history(r.info.run_id, "val_accuracy")] == [1, 2]
         artifacts = {a.path for a in client.list_artifacts(r.info.run_id, "plots")}
         assert {"plots/accuracy.png", "plots/loss.png", "plots/confusion.png", "plots/roc.png"} <= artifacts
         assert "model_summary.txt" in {a.path for a in client.list_artifacts(r.info.run_id)}
-        run_json = json.loads((repo / "models" / variant / "run.json").read_text())
-        assert run_json["run_id"] == r.info.run_id
 
-        mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
-        model = mlflow.pyfunc.load_model(f"runs:/{r.info.run_id}/model")
-        x = np.load(repo / "data" / "prepared" / "test.npz")["x"][:5].astype(np.int32)
-        prob = np.asarray(model.predict(x)).ravel()
-        assert prob.shape == (5,) and np.all((prob >= 0) & (prob <= 1))
+        children = [c for c in seed_runs if c.data.tags.get("mlflow.parentRunId") == r.info.run_id]
+        assert {c.data.tags["seed"]: c.info.run_id for c in children} == run_json["seed_runs"]
+        for child in children:
+            row = next(row for row in metrics_file["per_seed"] if str(row["seed"]) == child.data.tags["seed"])
+            assert child.info.status == "FINISHED" and child.data.params["seed"] == child.data.tags["seed"]
+            assert child.data.metrics["test_accuracy"] == pytest.approx(row["accuracy"], abs=1e-6)
+            assert [m.step for m in client.get_metric_history(child.info.run_id, "val_accuracy")] == [1, 2]
+            name = f"{variant}-seed{child.data.tags['seed']}"
+            logged = mlflow.search_logged_models(experiment_ids=[r.info.experiment_id],
+                                                 filter_string=f"source_run_id = '{child.info.run_id}'",
+                                                 output_format="list")
+            assert [m.name for m in logged] == [name]
+            mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
+            model = mlflow.pyfunc.load_model(logged[0].model_uri)
+            x = np.load(repo / "data" / "prepared" / "test.npz")["x"][:5].astype(np.int32)
+            prob = np.asarray(model.predict(x)).ravel()
+            assert prob.shape == (5,) and np.all((prob >= 0) & (prob <= 1))
     assert (repo / "mlartifacts").is_dir()
 
 
@@ -94,16 +119,21 @@ def test_report_compares_variants_in_files_and_mlflow(repro_repo):
     repo, _ = repro_repo
     summary = pd.read_csv(repo / "reports" / "summary.csv")
     assert sorted(summary["variant"]) == sorted(VARIANTS)
-    assert summary["test_accuracy"].is_monotonic_decreasing
+    assert summary["best_val_accuracy"].is_monotonic_decreasing  # selection order: validation, never test
     for row in summary.itertuples():
         metrics = json.loads((repo / "reports" / "variants" / row.variant / "metrics.json").read_text())
-        assert row.test_accuracy == pytest.approx(metrics["accuracy"], abs=1e-4)
-        assert 1 <= row.best_epoch <= 2 and row.param_count > 0
-    assert "| simple_rnn" in (repo / "reports" / "summary.md").read_text()
+        assert row.test_accuracy == pytest.approx(metrics["accuracy"], abs=1e-6) and row.seeds == 2
+        assert row.test_accuracy_ci95_low <= row.test_accuracy <= row.test_accuracy_ci95_high
+        assert row.epochs == 2 and row.param_count > 0
+    text = (repo / "reports" / "summary.md").read_text()
+    assert "| simple_rnn" in text and "Welch" in text and "simple_rnn vs stacked_rnn" in text.replace(
+        "stacked_rnn vs simple_rnn", "simple_rnn vs stacked_rnn")
     assert (repo / "reports" / "comparison.png").read_bytes()[:4] == b"\x89PNG"
-    client, summary_runs = experiment_runs(repo, summary=True)
+    client, summary_runs = experiment_runs(repo, "summary")
     assert len(summary_runs) == 1 and summary_runs[0].info.status == "FINISHED"
-    assert "simple_rnn.test_accuracy" in summary_runs[0].data.metrics
+    _, variant_runs = experiment_runs(repo)
+    assert {summary_runs[0].data.tags[f"run.{r.data.tags['variant']}"] for r in variant_runs} == {
+        r.info.run_id for r in variant_runs}
     files = {a.path for a in client.list_artifacts(summary_runs[0].info.run_id, "summary")}
     assert files == {"summary/summary.csv", "summary/summary.md", "summary/comparison.png"}
 

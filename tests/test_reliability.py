@@ -52,10 +52,11 @@ SLOW = {
     "train": {**TINY["train"], "epochs": 50, "batch_size": 8, "unroll": False},
     "models": {VARIANT: {**TINY["models"][VARIANT], "embedding_dim": 32, "units": 32}},
 }
-SLOW_REVIEWS_PER_CLASS = 300  # 480 training reviews after the validation split
+SLOW_REVIEWS_PER_CLASS = 300  # about 480 training reviews after the validation split
+
 
 def variant_runs(repo: Path) -> list:
-    """Every run of the variant in the project's store (summary runs left out).
+    """Every run of the variant in the project's store: its variant runs and their nested seed runs.
 
     No store yet: no runs (opening one with MlflowClient would create it, racing the stage).
     """
@@ -128,8 +129,9 @@ def test_signal_mid_epoch_kills_the_run_and_leaves_no_output(workflow, signum, t
         # one (an epoch lasts seconds: 60 steps of batch 8), when the signal goes
         wait_for(proc, out_path, err_path, EPOCH_END.search, "finished epoch")
         new = [r for r in variant_runs(repo) if r.info.run_id not in before]
-        assert len(new) == 1 and new[0].info.status == "RUNNING", [(r.info.run_id, r.info.status) for r in new]
-        run_id = new[0].info.run_id
+        assert sorted(r.data.tags["run_kind"] for r in new) == ["seed", "variant"], new
+        assert {r.info.status for r in new} == {"RUNNING"}
+        run_id = next(r.info.run_id for r in new if r.data.tags["run_kind"] == "seed")  # it holds the curves
         client = mlflow_client(repo)
         printed = len(EPOCH_END.findall(out_path.read_text()))
         wait_until(lambda: len(client.get_metric_history(run_id, "val_accuracy")) >= printed,
@@ -147,9 +149,9 @@ def test_signal_mid_epoch_kills_the_run_and_leaves_no_output(workflow, signum, t
     assert "Traceback" not in stderr, stderr
     assert stage_stderr(stderr)[-1].startswith("error: interrupted: training stopped"), stderr
 
-    r = mlflow_client(repo).get_run(run_id)
-    assert r.info.status == "KILLED", r.info.status
-    assert r.info.end_time is not None
+    for r in (mlflow_client(repo).get_run(x.info.run_id) for x in new):  # the variant's run and the seed's
+        assert r.info.status == "KILLED", r.info.status
+        assert r.info.end_time is not None
     epochs_logged = len(mlflow_client(repo).get_metric_history(run_id, "val_accuracy"))
     # mid-epoch: the epoch under way when the signal came was not logged (an epoch is logged,
     # then printed: a signal between the two leaves one more logged than printed)
@@ -178,13 +180,14 @@ def reproduced(workflow):
 def test_repro_after_interrupted_training_trains_again_and_is_clean(reproduced):
     repo, _, proc = reproduced
     assert {f"train@{VARIANT}", f"evaluate@{VARIANT}", "report"} <= ran_stages(proc.stdout)
-    assert {p.name for p in (repo / "models" / VARIANT).iterdir()} == {"model.keras", "summary.txt", "run.json"}
+    assert {p.name for p in (repo / "models" / VARIANT).iterdir()} == {"model.keras", "summary.txt", "run.json",
+                                                                        "seed_42"}
     assert pd.read_csv(repo / "reports" / "variants" / VARIANT / "history.csv")["epoch"].tolist() == [1, 2]
     assert dvc_status(repo) == {}
     assert leftovers(repo) == []
-    run_id = json.loads((repo / "models" / VARIANT / "run.json").read_text())["run_id"]
+    run_json = json.loads((repo / "models" / VARIANT / "run.json").read_text())
     statuses = {r.info.run_id: r.info.status for r in variant_runs(repo)}
-    assert statuses.pop(run_id) == "FINISHED"
+    assert statuses.pop(run_json["run_id"]) == statuses.pop(run_json["seed_runs"]["42"]) == "FINISHED"
     assert set(statuses.values()) <= {"KILLED"}  # the interrupted runs stay KILLED, none RUNNING
 
 
@@ -253,19 +256,20 @@ def test_failed_queued_experiment_leaves_the_other_intact(reproduced):
     revs = {r.get("name"): r for commit in shown for e in commit.get("experiments") or [] for r in e["revs"]}
     good = revs[good_name]["data"]
     metrics = good["metrics"][f"reports/variants/{VARIANT}/metrics.json"]["data"]
-    assert set(metrics) == {"accuracy", "loss", "precision", "recall", "f1", "roc_auc"}
+    assert {"accuracy", "loss", "precision", "recall", "f1", "roc_auc", "best_val_accuracy"} <= set(metrics)
     assert 0 <= metrics["accuracy"] <= 1
     assert good["params"]["params.yaml"]["data"]["models"][VARIANT]["units"] == 4
 
     # queued runs log into the workspace's store (found from the temp workspace's path)
     by_exp = {}
     for r in variant_runs(repo):
-        by_exp.setdefault(r.data.tags.get("dvc_exp_name"), []).append(r)
-    assert [r.info.status for r in by_exp[bad_name]] == ["FAILED"]
-    assert [r.info.status for r in by_exp[good_name]] == ["FINISHED"]
-    good_run = by_exp[good_name][0]
+        by_exp.setdefault(r.data.tags.get("dvc_exp_name"), {})[r.data.tags["run_kind"]] = r
+    assert {kind: r.info.status for kind, r in by_exp[bad_name].items()} == {"variant": "FAILED", "seed": "FAILED"}
+    assert {kind: r.info.status for kind, r in by_exp[good_name].items()} == {"variant": "FINISHED",
+                                                                             "seed": "FINISHED"}
+    good_run = by_exp[good_name]["variant"]
     assert good_run.data.params["model.units"] == "4"
-    assert good_run.data.metrics["test_accuracy"] == pytest.approx(metrics["accuracy"], abs=1e-6)
+    assert good_run.data.metrics["test_accuracy_mean"] == pytest.approx(metrics["accuracy"], abs=1e-6)
 
 
 def test_dvc_set_exponent_floats_pass_params_validation(tmp_path, small_archive):
@@ -322,9 +326,9 @@ PROVE_DIVERGENCE = textwrap.dedent(
     from imdb_rnn.train import seed_everything
     params = load_params(sys.argv[1])
     train, t = load_npz("data/prepared/train.npz"), params.train
-    seed_everything(t.seed, t.deterministic)
+    seed_everything(t.seeds[0], t.deterministic)
     model = build_model("m", params.model("simple_rnn"), params.data.max_features, params.data.maxlen, t.unroll)
-    compile_model(model, t.optimizer, t.learning_rate)
+    compile_model(model, t)
     rows = np.random.default_rng(0).permutation(len(train["y"]))[: t.batch_size]  # a first batch
     x, y = train["x"][rows].astype("int32"), train["y"][rows].astype("float32")
     loss = float(np.asarray(model.train_on_batch(x, y)).ravel()[0])  # one step, plain Keras
@@ -355,7 +359,7 @@ def test_divergence_fails_with_one_line_and_writes_nothing(prepared_project, ove
     print(lines[0])
 
     new = [r for r in variant_runs(repo) if r.info.run_id not in before]
-    assert [r.info.status for r in new] == ["FAILED"]
+    assert sorted((r.data.tags["run_kind"], r.info.status) for r in new) == [("seed", "FAILED"), ("variant", "FAILED")]
     assert not (repo / "models" / VARIANT).exists()
     assert not (repo / "reports" / "variants" / VARIANT / "history.csv").exists()
     assert leftovers(repo) == []

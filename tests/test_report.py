@@ -1,33 +1,79 @@
-"""Summary table: parameter counts from settings, best epoch, ranking."""
+"""The comparison: rows from per-seed histories and metrics, the aggregation over seeds, and the
+verdict on each difference; plus the statistics behind them (known inputs, known answers)."""
 
-import os
-
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+import math
 
 import pandas as pd
 import pytest
 
+from imdb_rnn import stats
 from imdb_rnn.config import ModelParams
-from imdb_rnn.model import build_model
-from imdb_rnn.report import count_params, markdown, variant_row
+from imdb_rnn.evaluate import aggregate
+from imdb_rnn.report import markdown, significance_lines, variant_row
 
 
-@pytest.mark.parametrize(
-    "settings", [ModelParams(), ModelParams(layers=4), ModelParams(embedding_dim=16, units=64, layers=2)]
-)
-def test_count_params_matches_keras(settings):
-    assert count_params(1000, settings) == build_model("m", settings, 1000, 20).count_params()
+def test_interval_of_a_known_sample():
+    """[1, 2, 3]: mean 2, std 1, t(0.975, 2 df) = 4.3027 (tables), half-width 4.3027 / sqrt(3) = 2.4841."""
+    s = stats.summarize([1.0, 2.0, 3.0])
+    assert s["mean"] == 2.0 and s["std"] == 1.0 and s["n"] == 3
+    assert s["ci95_low"] == pytest.approx(2 - 2.48414, abs=1e-4)
+    assert s["ci95_high"] == pytest.approx(2 + 2.48414, abs=1e-4)
+    one = stats.summarize([0.85])
+    assert one["mean"] == 0.85 and math.isnan(one["std"]) and math.isnan(one["ci95_low"])
+    assert stats.prefixed("acc", [0.85]) == {"acc_mean": 0.85, "acc_std": None, "acc_ci95_low": None,
+                                             "acc_ci95_high": None}
 
 
-def test_variant_row_takes_the_best_validation_epoch():
-    history = pd.DataFrame({
-        "epoch": [1, 2, 3], "loss": [0.6, 0.4, 0.3], "accuracy": [0.6, 0.8, 0.9],
-        "val_loss": [0.5, 0.35, 0.4], "val_accuracy": [0.7, 0.86, 0.84], "seconds": [10.0, 9.5, 9.5],
-    })
-    metrics = {"accuracy": 0.851, "f1": 0.849, "roc_auc": 0.93, "loss": 0.35, "precision": 0.8, "recall": 0.9}
-    row = variant_row("simple_rnn", ModelParams(), 10000, history, metrics)
-    assert row["best_epoch"] == 2 and row["best_val_accuracy"] == 0.86
-    assert row["param_count"] == 322_113 and row["train_seconds"] == 29.0
-    assert row["test_accuracy"] == 0.851 and row["units"] == 32
-    table = markdown(pd.DataFrame([row]))
-    assert table.startswith("# Variant comparison") and "| simple_rnn" in table
+def test_welch_test_of_a_known_pair():
+    """[1, 2, 3] vs [4, 5, 6]: t = -3.674 with 4 degrees of freedom, two-sided p = 0.0213 (tables)."""
+    assert stats.welch_p([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]) == pytest.approx(0.0213, abs=5e-4)
+    assert math.isnan(stats.welch_p([1.0], [2.0, 3.0]))
+
+
+def test_aggregate_gives_means_and_headline_intervals():
+    per_seed = [{"seed": s, "accuracy": a, "loss": 0.3, "precision": 0.8, "recall": 0.9, "f1": 0.85,
+                 "roc_auc": 0.9 + s / 1000, "best_val_accuracy": 0.86, "best_epoch": 2}
+                for s, a in ((1, 0.84), (2, 0.85), (3, 0.86))]
+    out = aggregate(per_seed)
+    assert out["accuracy"] == pytest.approx(0.85) and out["seeds"] == 3
+    assert out["accuracy_ci95_low"] < 0.85 < out["accuracy_ci95_high"]
+    assert out["best_val_accuracy_std"] == 0.0 and out["loss"] == 0.3
+    assert "loss_ci95_low" not in out  # intervals only for the headline metrics
+
+
+def history_of(seeds_val_acc: dict[int, list[float]]) -> pd.DataFrame:
+    rows = [{"seed": seed, "epoch": e + 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.4, "val_accuracy": v,
+             "seconds": 10.0} for seed, accs in seeds_val_acc.items() for e, v in enumerate(accs)]
+    return pd.DataFrame(rows)
+
+
+def metrics_of(accuracies: list[float], best_val: list[float]) -> dict:
+    per_seed = [{"seed": i, "accuracy": a, "loss": 0.35, "precision": 0.8, "recall": 0.9, "f1": 0.85,
+                 "roc_auc": 0.93, "best_val_accuracy": v, "best_epoch": 2} for i, (a, v) in
+                enumerate(zip(accuracies, best_val))]
+    return {**aggregate(per_seed), "per_seed": per_seed}
+
+
+def test_variant_row_reports_means_intervals_and_seeds():
+    history = history_of({42: [0.7, 0.86, 0.84], 43: [0.72, 0.85, 0.87]})
+    row = variant_row("simple_rnn", ModelParams(), 10000, history, metrics_of([0.851, 0.853], [0.86, 0.87]))
+    assert row["seeds"] == 2 and row["param_count"] == 322_113 and row["units"] == 32
+    assert row["test_accuracy"] == pytest.approx(0.852) and row["best_val_accuracy"] == pytest.approx(0.865)
+    assert row["test_accuracy_ci95_low"] < 0.852 < row["test_accuracy_ci95_high"]
+    assert row["test_accuracy_per_seed"] == "0.8510 0.8530"
+    assert row["epochs"] == 3.0 and row["train_seconds"] == 60.0
+
+
+def test_markdown_says_plainly_which_differences_the_seeds_support():
+    accuracies = {"good": [0.88, 0.881, 0.879], "same": [0.878, 0.884, 0.876], "bad": [0.80, 0.801, 0.799]}
+    rows = [variant_row(v, ModelParams(), 1000, history_of({1: [0.9], 2: [0.9], 3: [0.9]}), metrics_of(a, [0.9] * 3))
+            for v, a in accuracies.items()]
+    table = pd.DataFrame(rows)
+    lines = significance_lines(table, accuracies)
+    assert len(lines) == 3
+    verdict = {tuple(line[2:].split(":")[0].split(" vs ")): line for line in lines}
+    assert "not significant" in verdict[("good", "same")]
+    assert "significant (p =" in verdict[("good", "bad")] and "not significant" not in verdict[("good", "bad")]
+    text = markdown(table, accuracies)
+    assert text.startswith("# Variant comparison") and "Welch" in text and "| good" in text
+    assert "0.8800 [" in text  # mean [low, high]

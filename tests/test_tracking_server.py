@@ -164,32 +164,38 @@ def test_repro_logs_everything_to_the_server(mlflow_server, tmp_path, small_arch
     experiment = client.get_experiment_by_name("imdb-rnn")
     assert experiment is not None
     runs = client.search_runs([experiment.experiment_id])
-    (r,) = [x for x in runs if x.data.tags.get("variant") == VARIANT]
+    (r,) = [x for x in runs if x.data.tags.get("run_kind") == "variant"]
+    (seed_run,) = [x for x in runs if x.data.tags.get("run_kind") == "seed"]
     assert r.info.status == "FINISHED"
     assert r.info.run_id == json.loads((repo / "models" / VARIANT / "run.json").read_text())["run_id"]
     assert r.data.params["data.maxlen"] == "40" and r.data.params["model.units"] == "8"
     for key in ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds"):
-        assert [m.step for m in client.get_metric_history(r.info.run_id, key)] == [1, 2], key
+        assert [m.step for m in client.get_metric_history(seed_run.info.run_id, key)] == [1, 2], key
     metrics = json.loads((repo / "reports" / "variants" / VARIANT / "metrics.json").read_text())
-    for key, value in metrics.items():
-        assert r.data.metrics[f"test_{key}"] == pytest.approx(value, abs=1e-6), key
+    (per_seed,) = metrics["per_seed"]
+    for key in ("accuracy", "loss", "precision", "recall", "f1", "roc_auc"):
+        assert r.data.metrics[f"test_{key}_mean"] == pytest.approx(metrics[key], abs=1e-6), key
+        assert seed_run.data.metrics[f"test_{key}"] == pytest.approx(per_seed[key], abs=1e-6), key
 
     plots = {a.path for a in client.list_artifacts(r.info.run_id, "plots")}
     assert plots == {f"plots/{n}.png" for n in ("accuracy", "loss", "confusion", "roc")}
     assert {"model_summary.txt", "plots", "reports"} <= {a.path for a in client.list_artifacts(r.info.run_id)}
-    # MLflow 3 keeps the model as a LoggedModel whose source is the run (runs:/<id>/model)
-    assert [o.model_id for o in r.outputs.model_outputs] != []
+    # MLflow 3 keeps the model as a LoggedModel whose source is the seed's run
+    seed_run = client.get_run(seed_run.info.run_id)
+    assert [o.model_id for o in seed_run.outputs.model_outputs] != []
     (logged,) = client.search_logged_models([experiment.experiment_id],
-                                            filter_string=f"source_run_id = '{r.info.run_id}'")
-    assert logged.name == "model" and logged.model_id in [o.model_id for o in r.outputs.model_outputs]
+                                            filter_string=f"source_run_id = '{seed_run.info.run_id}'")
+    assert logged.name == f"{VARIANT}-seed42"
+    assert logged.model_id in [o.model_id for o in seed_run.outputs.model_outputs]
     assert {"MLmodel", "data"} <= {a.path for a in client.list_logged_model_artifacts(logged.model_id)}
     keras_file = Path(mlflow.artifacts.download_artifacts(
         artifact_uri=f"{logged.artifact_location}/data/model.keras", tracking_uri=uri,
         dst_path=str(tmp_path / "download")))
     assert keras_file.read_bytes()[:4] == b"PK\x03\x04"  # the saved model, served back
 
-    summary = [x for x in runs if x.data.tags.get("summary") == "true"]
-    assert len(summary) == 1 and summary[0].info.status == "FINISHED"
+    summaries = client.get_experiment_by_name("imdb-rnn summaries")
+    (summary,) = client.search_runs([summaries.experiment_id])
+    assert summary.info.status == "FINISHED" and summary.data.tags["run_kind"] == "summary"
 
     # nothing went to a local store; the files are in the server's artifacts folder
     for local in ("mlflow.db", "mlflow.db.lock", "mlartifacts"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from .errors import ConfigError
 PADDING_MODES = ("pre", "post")
 OPTIMIZERS = ("rmsprop", "adam", "sgd", "adagrad", "nadam")
 BACKENDS = ("tensorflow", "jax")
+POOLINGS = ("last", "max", "mean", "max_mean")
 VARIANT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -36,12 +37,18 @@ class DataParams:
 
 @dataclass(frozen=True)
 class TrainParams:
+    """How a variant is trained; ``params.yaml``'s ``train:`` gives the defaults, a variant's own
+    ``train:`` mapping overrides any of them for that variant."""
+
     epochs: int = 10
     batch_size: int = 128
     optimizer: str = "rmsprop"
     learning_rate: float = 0.001
-    seed: int = 42
+    clipnorm: float | None = None  # clip each step's gradient to this global norm
+    seeds: tuple[int, ...] = (42, 43, 44)  # one fit per seed: results are means over seeds
+    early_stopping_patience: int = 0  # stop after this many epochs without a better val accuracy; 0: never
     restore_best: bool = True
+    bucketing: bool = False  # batches of similar-length reviews, each cut to its longest (needs unroll: false)
     backend: str = "tensorflow"
     unroll: bool = True
     deterministic: bool = True
@@ -49,11 +56,17 @@ class TrainParams:
 
 @dataclass(frozen=True)
 class ModelParams:
+    """The architecture of a variant; the defaults are the lesson's model."""
+
     embedding_dim: int = 32
     units: int = 32
     layers: int = 1
     dropout: float = 0.0
     recurrent_dropout: float = 0.0
+    spatial_dropout: float = 0.0  # drops whole embedding channels (SpatialDropout1D)
+    mask_padding: bool = False  # the recurrence skips the padding instead of reading it
+    pooling: str = "last"  # what the head sees: the last output, or max/mean/both over all outputs
+    bidirectional: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,7 @@ class Params:
     train: TrainParams
     models: dict[str, ModelParams]
     mlflow: MlflowParams
+    train_overrides: dict[str, TrainParams] = field(default_factory=dict)  # variant -> its merged train
 
     def model(self, variant: str) -> ModelParams:
         """The settings of one variant, or a one-line error listing the known ones."""
@@ -75,12 +89,17 @@ class Params:
             raise ConfigError([f"unknown model variant '{variant}': known variants are {known}"])
         return self.models[variant]
 
+    def train_for(self, variant: str) -> TrainParams:
+        """``train:`` with the variant's own ``train:`` overrides applied."""
+        self.model(variant)
+        return self.train_overrides.get(variant, self.train)
+
     def flat(self, variant: str) -> dict[str, Any]:
         """Every param that shapes one variant, flattened for MLflow (``data.maxlen`` ...)."""
         flat: dict[str, Any] = {}
         for section, values in (
             ("data", asdict(self.data)),
-            ("train", asdict(self.train)),
+            ("train", asdict(self.train_for(variant))),
             ("model", asdict(self.model(variant))),
         ):
             flat.update({f"{section}.{k}": v for k, v in values.items()})
@@ -135,6 +154,21 @@ def _nonempty_str(v: Any) -> str | None:
     return None if isinstance(v, str) and v.strip() else "a non-empty string"
 
 
+def _optional(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
+    def optional(v: Any) -> str | None:
+        allowed = None if v is None else check(v)
+        return None if allowed is None else f"null or {allowed}"
+
+    return optional
+
+
+def _seed_list(v: Any) -> str | None:
+    allowed = "a non-empty list of distinct integers >= 0"
+    if not isinstance(v, list) or not v or len(set(map(repr, v))) != len(v):
+        return allowed
+    return None if all(_int_at_least(0)(s) is None for s in v) else allowed
+
+
 DATA_CHECKS = {
     "max_features": _int_at_least(3),
     "maxlen": _int_at_least(1),
@@ -148,8 +182,11 @@ TRAIN_CHECKS = {
     "batch_size": _int_at_least(1),
     "optimizer": _one_of(OPTIMIZERS),
     "learning_rate": _positive_float,
-    "seed": _int_at_least(0),
+    "clipnorm": _optional(_positive_float),
+    "seeds": _seed_list,
+    "early_stopping_patience": _int_at_least(0),
     "restore_best": _boolean,
+    "bucketing": _boolean,
     "backend": _one_of(BACKENDS),
     "unroll": _boolean,
     "deterministic": _boolean,
@@ -160,28 +197,50 @@ MODEL_CHECKS = {
     "layers": _int_at_least(1),
     "dropout": _float_in(0, 1, False, True),
     "recurrent_dropout": _float_in(0, 1, False, True),
+    "spatial_dropout": _float_in(0, 1, False, True),
+    "mask_padding": _boolean,
+    "pooling": _one_of(POOLINGS),
+    "bidirectional": _boolean,
 }
+VARIANT_KEYS = (*MODEL_CHECKS, "train")
 MLFLOW_CHECKS = {"experiment": _nonempty_str}
 
 
-def _check_section(prefix: str, raw: Any, checks: dict, cls: type, problems: list[str]):
-    """Validate one mapping against its checks; defaults fill keys left out."""
+def _check_section(prefix: str, raw: Any, checks: dict, base, problems: list[str], extra: tuple = ()):
+    """Validate one mapping against its checks; ``base`` (a dataclass instance) fills keys left out.
+
+    Keys in ``extra`` are allowed here but validated by the caller.
+    """
     if raw is None:
         raw = {}
+    allowed_keys = ", ".join((*checks, *extra))
     if not isinstance(raw, dict):
-        problems.append(f"{prefix}: got {raw!r}; allowed: a mapping of {', '.join(checks)}")
+        problems.append(f"{prefix}: got {raw!r}; allowed: a mapping of {allowed_keys}")
         return None
-    values = {f.name: f.default for f in fields(cls)}
+    values = {}
     for key, value in raw.items():
+        if key in extra:
+            continue
         if key not in checks:
-            problems.append(f"{prefix}.{key}: unknown key; allowed keys: {', '.join(checks)}")
+            problems.append(f"{prefix}.{key}: unknown key; allowed keys: {allowed_keys}")
             continue
         allowed = checks[key](value)
         if allowed:
             problems.append(f"{prefix}.{key}: got {value!r}; allowed: {allowed}")
+        elif isinstance(value, list):
+            values[key] = tuple(value)
+        elif value is not None and "float" in str(type(base).__dataclass_fields__[key].type):
+            values[key] = float(value)  # YAML's 1 or 1e-3 alike
         else:
-            values[key] = float(value) if isinstance(cls.__dataclass_fields__[key].default, float) else value
-    return cls(**values)
+            values[key] = value
+    return replace(base, **values)
+
+
+def _check_train(prefix: str, train: TrainParams | None, problems: list[str]) -> None:
+    """Settings that are valid one by one but not together."""
+    if train is not None and train.bucketing and train.unroll:
+        problems.append(f"{prefix}.bucketing: got True with unroll: true; allowed: bucketing only with "
+                        f"{prefix}.unroll: false (unrolling needs a fixed length)")
 
 
 def parse_params(raw: Any) -> Params:
@@ -193,11 +252,13 @@ def parse_params(raw: Any) -> Params:
     for key in raw:
         if key not in sections:
             problems.append(f"{key}: unknown section; allowed sections: {', '.join(sections)}")
-    data = _check_section("data", raw.get("data"), DATA_CHECKS, DataParams, problems)
-    train = _check_section("train", raw.get("train"), TRAIN_CHECKS, TrainParams, problems)
-    mlflow = _check_section("mlflow", raw.get("mlflow"), MLFLOW_CHECKS, MlflowParams, problems)
+    data = _check_section("data", raw.get("data"), DATA_CHECKS, DataParams(), problems)
+    train = _check_section("train", raw.get("train"), TRAIN_CHECKS, TrainParams(), problems)
+    _check_train("train", train, problems)
+    mlflow = _check_section("mlflow", raw.get("mlflow"), MLFLOW_CHECKS, MlflowParams(), problems)
 
     models: dict[str, ModelParams] = {}
+    overrides: dict[str, TrainParams] = {}
     raw_models = raw.get("models")
     if not isinstance(raw_models, dict) or not raw_models:
         problems.append(
@@ -210,12 +271,18 @@ def parse_params(raw: Any) -> Params:
                     f"models.{name}: invalid variant name; allowed: letters, digits and _, not starting with a digit"
                 )
                 continue
-            model = _check_section(f"models.{name}", settings, MODEL_CHECKS, ModelParams, problems)
-            if model is not None:
-                models[name] = model
+            model = _check_section(f"models.{name}", settings, MODEL_CHECKS, ModelParams(), problems, ("train",))
+            if model is None:
+                continue
+            models[name] = model
+            if settings and settings.get("train") is not None and train is not None:
+                own = _check_section(f"models.{name}.train", settings["train"], TRAIN_CHECKS, train, problems)
+                _check_train(f"models.{name}.train", own, problems)
+                if own is not None:
+                    overrides[name] = own
     if problems:
         raise ConfigError(problems)
-    return Params(data=data, train=train, models=models, mlflow=mlflow)
+    return Params(data=data, train=train, models=models, mlflow=mlflow, train_overrides=overrides)
 
 
 class _Loader(yaml.SafeLoader):

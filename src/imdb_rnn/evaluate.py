@@ -6,6 +6,8 @@ import numpy as np
 
 from .errors import ModelFileError
 
+METRICS = ("accuracy", "loss", "precision", "recall", "f1", "roc_auc")
+
 
 def classification_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
     """accuracy, loss (binary cross-entropy), precision, recall, F1, ROC AUC."""
@@ -50,54 +52,88 @@ def label_table(y_true: np.ndarray, prob: np.ndarray, threshold: float = 0.5):
     return pd.DataFrame({"actual": names[np.asarray(y_true).astype(int).ravel()], "predicted": names[pred]})
 
 
-def evaluate_variant(variant: str, params, data_dir, model_dir, report_dir) -> dict[str, float]:
-    """Score the test split; write metrics, plot data and figures; log them into the train run."""
+HEADLINE = ("accuracy", "roc_auc", "best_val_accuracy")  # also with std and 95% interval in metrics.json
+
+
+def evaluate_variant(variant: str, params, data_dir, model_dir, report_dir) -> dict:
+    """Score every seed's model on the test split; write metrics (means, intervals, per seed), plot
+    data and figures; log each seed's test metrics into its run and the aggregates into the variant's."""
     from pathlib import Path
 
     import mlflow
     import pandas as pd
 
-    from . import plots, tracking
+    from . import plots, stats, tracking
     from .files import atomic_file, load_npz, read_json, write_json
     from .interrupts import call_interruptibly
     from .model import load_model
 
     data_dir, model_dir, report_dir = Path(data_dir), Path(model_dir), Path(report_dir)
     experiment_id = tracking.setup(params.mlflow.experiment)
-    model = load_model(model_dir / "model.keras")
-    run_id = read_json(model_dir / "run.json")["run_id"]
+    runs = read_json(model_dir / "run.json")
     test = load_npz(data_dir / "test.npz")
+    x_test = np.asarray(test["x"], dtype=np.int32)
     history = pd.read_csv(report_dir / "history.csv")
 
-    existing = _existing_run(run_id)  # keep the train run's name; a new run gets the variant's
-    with tracking.tracked_run(run_id=existing, experiment_id=experiment_id,
-                              run_name=None if existing else variant):
-        prob = call_interruptibly(
-            model.predict, np.asarray(test["x"], dtype=np.int32), batch_size=512, verbose=0
-        ).ravel()
-        if not np.all(np.isfinite(prob)):
-            raise ModelFileError(f"{model_dir / 'model.keras'} predicts NaN; retrain it with `dvc repro`")
-        metrics = classification_metrics(test["y"], prob)
-        roc = roc_points(test["y"], prob)
+    parent = _existing_run(runs["run_id"])  # the train stage's runs; new ones if the store was reset
+    with tracking.tracked_run(run_id=parent, experiment_id=experiment_id, run_name=None if parent else variant):
+        per_seed, selected_prob = [], None
+        for seed, seed_run in runs["seed_runs"].items():
+            path = model_dir / f"seed_{seed}" / "model.keras"
+            prob = call_interruptibly(load_model(path).predict, x_test, batch_size=512, verbose=0).ravel()
+            if not np.all(np.isfinite(prob)):
+                raise ModelFileError(f"{path} predicts NaN; retrain it with `dvc repro`")
+            metrics = classification_metrics(test["y"], prob)
+            own = history[history["seed"] == int(seed)]
+            best = own.loc[own["val_accuracy"].idxmax()]
+            per_seed.append({"seed": int(seed), **{k: round(v, 6) for k, v in metrics.items()},
+                             "best_val_accuracy": round(float(best["val_accuracy"]), 6),
+                             "best_epoch": int(best["epoch"])})
+            existing = _existing_run(seed_run)
+            with tracking.tracked_run(run_id=existing, experiment_id=experiment_id, nested=True,
+                                      run_name=None if existing else f"{variant}/seed {seed}"):
+                mlflow.log_metrics({f"test_{k}": round(v, 6) for k, v in metrics.items()})
+            if int(seed) == runs["selected_seed"]:
+                selected_prob = prob
+        summary = aggregate(per_seed)
+        summary.update(selected_seed=runs["selected_seed"], per_seed=per_seed)
+        roc = roc_points(test["y"], selected_prob)
         figures = [
             plots.training_curve(history, "accuracy", "Training and validation accuracy", report_dir / "accuracy.png"),
             plots.training_curve(history, "loss", "Training and validation loss", report_dir / "loss.png"),
-            plots.confusion_matrix_figure(confusion(test["y"], prob), report_dir / "confusion.png"),
-            plots.roc_figure(roc, metrics["roc_auc"], report_dir / "roc.png"),
+            plots.confusion_matrix_figure(confusion(test["y"], selected_prob), report_dir / "confusion.png"),
+            plots.roc_figure(roc, summary["roc_auc"], report_dir / "roc.png"),
         ]
         with atomic_file(report_dir / "roc.csv") as tmp:
             roc.to_csv(tmp, index=False, float_format="%.6g")
         with atomic_file(report_dir / "predictions.csv") as tmp:
-            label_table(test["y"], prob).to_csv(tmp, index=False)
-        mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items()})
+            label_table(test["y"], selected_prob).to_csv(tmp, index=False)
+        tracking.log_metrics({  # the variant's run: mean, std and interval of every test metric over seeds
+            name: value
+            for key in METRICS
+            for name, value in stats.prefixed(f"test_{key}", [row[key] for row in per_seed]).items()
+        })
         for figure in figures:
             mlflow.log_artifact(str(figure), artifact_path="plots")
         mlflow.log_artifact(str(report_dir / "history.csv"), artifact_path="reports")
-        write_json(report_dir / "metrics.json", {k: round(v, 6) for k, v in metrics.items()})
+        write_json(report_dir / "metrics.json", summary)
         mlflow.log_artifact(str(report_dir / "metrics.json"), artifact_path="reports")
-    return metrics
+    return summary
 
 
+def aggregate(per_seed: list[dict]) -> dict:
+    """Means over seeds of every metric; for the headline ones also std and the 95% interval."""
+    from . import stats
+
+    out: dict = {}
+    for key in (*METRICS, "best_val_accuracy"):
+        values = [row[key] for row in per_seed]
+        if key in HEADLINE:
+            out.update({key if k == f"{key}_mean" else k: v for k, v in stats.prefixed(key, values).items()})
+        else:
+            out[key] = round(stats.summarize(values)["mean"], 6)
+    out["seeds"] = len(per_seed)
+    return out
 def _existing_run(run_id: str) -> str | None:
     """The train stage's run if this store has it (a store can be reset), else None: a new run."""
     import mlflow

@@ -12,65 +12,97 @@ from .errors import ModelFileError
 def unrolled_simple_rnn_class():
     """``UnrolledSimpleRNN``: ``keras.layers.SimpleRNN`` unrolled, with the input projection hoisted.
 
-    The same layer, weights and maths as ``SimpleRNN(unroll=True)``; it only computes
-    ``input_t · kernel + bias`` for all steps in one matmul before the loop instead of one small
-    matmul per step, so the unrolled graph has about a third fewer nodes (faster steps, faster
-    graph build). Used for training only: ``inference_copy`` turns it back into ``SimpleRNN``.
-    Built lazily so importing this module does not import Keras.
+    The same layer, weights and maths as ``SimpleRNN``; it only computes ``input_t · kernel + bias``
+    for all steps in one matmul before the loop instead of one small matmul per step, so the
+    unrolled graph has about a third fewer nodes (faster steps, faster graph build). Masks,
+    ``go_backwards`` and ``zero_output_for_mask`` (set by ``Bidirectional``) behave as in Keras'
+    own loop. Used for training only: ``inference_copy`` saves standard layers. Built lazily so
+    importing this module does not import Keras; registered so ``Bidirectional`` can clone it.
     """
     import keras
     from keras import ops
 
+    @keras.saving.register_keras_serializable(package="imdb_rnn")
     class UnrolledSimpleRNN(keras.layers.SimpleRNN):
         __doc__ = unrolled_simple_rnn_class.__doc__
 
         def call(self, sequences, initial_state=None, mask=None, training=False):
             cell = self.cell
+            if self.go_backwards:  # as Keras: the reversed sequence, outputs in that order
+                sequences = ops.flip(sequences, axis=1)
+                mask = None if mask is None else ops.flip(mask, axis=1)
             projected = ops.matmul(sequences, cell.kernel)
             if cell.use_bias:
                 projected = ops.add(projected, cell.bias)
+            steps = ops.unstack(projected, axis=1)
+            keep = [None] * len(steps)
+            if mask is not None:
+                keep = ops.unstack(ops.expand_dims(ops.cast(mask, "bool"), -1), axis=1)
             outputs, state = [], None
-            for step_input in ops.unstack(projected, axis=1):
+            for step_input, keep_t in zip(steps, keep):
                 if state is not None:  # the state starts at zeros: nothing to add at step 0
                     step_input = ops.add(step_input, ops.matmul(state, cell.recurrent_kernel))
-                state = cell.activation(step_input)
-                outputs.append(state)
-            return ops.stack(outputs, axis=1) if self.return_sequences else state
+                new = cell.activation(step_input)
+                if keep_t is None:
+                    state = output = new
+                else:  # a masked step keeps the state and repeats it as output (zeros before any)
+                    state = ops.where(keep_t, new, ops.zeros_like(new) if state is None else state)
+                    output = ops.where(keep_t, new, ops.zeros_like(new)) if self.zero_output_for_mask else state
+                outputs.append(output)
+            return ops.stack(outputs, axis=1) if self.return_sequences else outputs[-1]
 
     return UnrolledSimpleRNN
 
 
+def recurrent_layer_name(i: int) -> str:
+    return "simple_rnn" if i == 0 else f"simple_rnn_{i}"
+
+
 def build_model(variant: str, model_params, max_features: int, maxlen: int | None = None,
                 unroll: bool = False):
-    """``Embedding(max_features, embedding_dim)`` -> ``layers`` x ``SimpleRNN(units)`` -> ``Dense(1)``.
+    """``Embedding(max_features, embedding_dim)`` -> ``layers`` x ``SimpleRNN(units)`` -> pooling -> ``Dense(1)``.
 
-    Every recurrent layer but the last returns sequences. ``unroll`` needs a fixed ``maxlen``;
-    it trades memory for speed on CPU (see README, Performance) and, without dropout, builds
-    the recurrent layers as ``UnrolledSimpleRNN`` (train with it, save ``inference_copy``).
+    With the lesson's settings (pooling ``last``, no masking, one direction) this is the lesson's
+    Sequential model. ``mask_padding`` makes the Embedding mask id 0, so every SimpleRNN skips the
+    padding (and ``Bidirectional``'s backward pass starts at the review's end); ``pooling`` max /
+    mean / max_mean reads all outputs of the last recurrent layer, masked steps excluded.
+    ``unroll`` needs a fixed ``maxlen``; without dropout it builds ``UnrolledSimpleRNN`` layers
+    (train with them, save ``inference_copy``). Only standard Keras layers and ops otherwise.
     """
     import keras
-    from keras import layers
+    from keras import layers, ops
 
+    m = model_params
     unroll = bool(unroll and maxlen)
-    hoisted = unroll and not (model_params.dropout or model_params.recurrent_dropout)
-    recurrent_layer = unrolled_simple_rnn_class() if hoisted else layers.SimpleRNN
-    model = keras.Sequential(name=variant)
-    model.add(keras.Input(shape=(maxlen,), dtype="int32"))
-    model.add(layers.Embedding(max_features, model_params.embedding_dim, name="embedding"))
-    for i in range(model_params.layers):
-        model.add(recurrent_layer(
-            model_params.units,
-            return_sequences=i < model_params.layers - 1,
-            dropout=model_params.dropout,
-            recurrent_dropout=model_params.recurrent_dropout,
-            unroll=unroll,
-            name="simple_rnn" if i == 0 else f"simple_rnn_{i}",
-        ))
-    model.add(layers.Dense(1, activation="sigmoid", name="dense"))
-    return model
+    hoisted = unroll and not (m.dropout or m.recurrent_dropout)
+    rnn_class = unrolled_simple_rnn_class() if hoisted else layers.SimpleRNN
+    body = [layers.Embedding(max_features, m.embedding_dim, mask_zero=m.mask_padding, name="embedding")]
+    if m.spatial_dropout:
+        body.append(layers.SpatialDropout1D(m.spatial_dropout, name="spatial_dropout"))
+    for i in range(m.layers):
+        rnn = rnn_class(m.units, return_sequences=i < m.layers - 1 or m.pooling != "last", dropout=m.dropout,
+                        recurrent_dropout=m.recurrent_dropout, unroll=unroll, name=recurrent_layer_name(i))
+        body.append(layers.Bidirectional(rnn, name=f"bidirectional_{i}") if m.bidirectional else rnn)
+    head = layers.Dense(1, activation="sigmoid", name="dense")
+    ids = keras.Input(shape=(maxlen,), dtype="int32", name="ids")
+    if m.pooling == "last" or (m.pooling == "max" and not m.mask_padding) or m.pooling == "mean":
+        pool = {"last": [], "max": [layers.GlobalMaxPooling1D(name="max_pool")],
+                "mean": [layers.GlobalAveragePooling1D(name="mean_pool")]}[m.pooling]
+        return keras.Sequential([ids, *body, *pool, head], name=variant)
+    x = ids
+    for layer in body:
+        x = layer(x)
+    if m.mask_padding:  # GlobalMaxPooling1D ignores masks: masked steps get -2, below any tanh output
+        pooled = [ops.max(ops.where(ops.expand_dims(ops.not_equal(ids, 0), -1), x, -2.0), axis=1)]
+    else:
+        pooled = [layers.GlobalMaxPooling1D(name="max_pool")(x)]
+    if m.pooling == "max_mean":
+        pooled.append(layers.GlobalAveragePooling1D(name="mean_pool")(x))
+        pooled = [layers.Concatenate(name="max_mean")(pooled)]
+    return keras.Model(ids, head(pooled[0]), name=variant)
 
 
-def make_optimizer(name: str, learning_rate: float):
+def make_optimizer(name: str, learning_rate: float, clipnorm: float | None = None):
     """The configured Keras optimizer; on TensorFlow, one that sums sparse gradients densely first.
 
     TensorFlow hands the Embedding's gradient over as ``IndexedSlices``: one row per token of
@@ -85,7 +117,7 @@ def make_optimizer(name: str, learning_rate: float):
 
     base = type(keras.optimizers.get(name))
     if keras.backend.backend() != "tensorflow":
-        return base(learning_rate=learning_rate)
+        return base(learning_rate=learning_rate, clipnorm=clipnorm)
     import tensorflow as tf
 
     @tf.function(jit_compile=True)
@@ -99,36 +131,41 @@ def make_optimizer(name: str, learning_rate: float):
         return base.apply(self, grads, trainable_variables)
 
     dense = type(f"DenseGradient{base.__name__}", (base,), {"apply": apply})
-    return dense(learning_rate=learning_rate)
+    return dense(learning_rate=learning_rate, clipnorm=clipnorm)
 
 
-def compile_model(model, optimizer: str, learning_rate: float) -> None:
-    """rmsprop (or the configured optimizer, see ``make_optimizer``), binary cross-entropy, accuracy."""
-    model.compile(optimizer=make_optimizer(optimizer, learning_rate), loss="binary_crossentropy",
-                  metrics=["accuracy"])
+def compile_model(model, train_params) -> None:
+    """The configured optimizer (see ``make_optimizer``), binary cross-entropy, accuracy."""
+    optimizer = make_optimizer(train_params.optimizer, train_params.learning_rate, train_params.clipnorm)
+    model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
 
 
-def inference_copy(model):
-    """The model as the lesson writes it, with the trained weights: what is saved and logged.
+def inference_copy(model, variant: str, model_params, max_features: int):
+    """The model as Keras builds it from the params, with the trained weights: what is saved and logged.
 
-    Only standard Keras layers (``UnrolledSimpleRNN`` becomes ``SimpleRNN``, same config and
-    weights) and no optimizer or compile settings, so the file loads anywhere (MLflow, the
-    other backend) without this package; the training-only classes stay out of it.
+    Standard layers only (no ``UnrolledSimpleRNN``; Keras' own loop, as Keras' unrolled path gets
+    masked ``Bidirectional`` layers wrong), any sequence length, no optimizer or compile settings:
+    the file loads anywhere (safe mode, the other backend, MLflow) without this package.
     """
-    import keras
-
-    copy = keras.Sequential(name=model.name)
-    copy.add(keras.Input(shape=model.input_shape[1:], dtype=model.inputs[0].dtype))
-    for layer in model.layers:
-        standard = keras.layers.SimpleRNN if isinstance(layer, keras.layers.SimpleRNN) else type(layer)
-        copy.add(standard.from_config(layer.get_config()))
+    copy = build_model(variant, model_params, max_features)
     copy.set_weights(model.get_weights())
     return copy
 
 
-def recurrent_params(model) -> int:
-    """Parameters of the Embedding + SimpleRNN body: the lesson's 'Total params' figure."""
-    return sum(layer.count_params() for layer in model.layers if layer.name != "dense")
+def param_counts(model) -> dict[str, int]:
+    """Parameters by part: ``embedding``, ``recurrent`` (every SimpleRNN), ``head`` (Dense), ``total``."""
+    import keras
+
+    counts = {"embedding": 0, "recurrent": 0, "head": 0}
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Embedding):
+            counts["embedding"] += layer.count_params()
+        elif isinstance(layer, (keras.layers.SimpleRNN, keras.layers.Bidirectional)):
+            counts["recurrent"] += layer.count_params()
+        elif isinstance(layer, keras.layers.Dense):
+            counts["head"] += layer.count_params()
+    counts["total"] = model.count_params()
+    return counts
 
 
 def summary_text(model) -> str:

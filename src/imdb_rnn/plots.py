@@ -26,16 +26,17 @@ def _save(fig, path: Path) -> Path:
 
 
 def training_curve(history, metric: str, title: str, path: Path) -> Path:
-    """The lesson's figure: dots for training, a line for validation, per epoch."""
+    """The lesson's figure, one colour per seed: dots for training, a line for validation, per epoch."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    epochs = history["epoch"]
     label = "acc" if metric == "accuracy" else metric
-    ax.plot(epochs, history[metric], "bo", label=f"Training {label}")
-    ax.plot(epochs, history[f"val_{metric}"], "b", label=f"Validation {label}")
+    for i, (seed, rows) in enumerate(history.groupby("seed", sort=True)):
+        colour = f"C{i}"
+        ax.plot(rows["epoch"], rows[metric], "o", color=colour, label=f"Training {label} (seed {seed})")
+        ax.plot(rows["epoch"], rows[f"val_{metric}"], "-", color=colour, label=f"Validation {label} (seed {seed})")
     ax.set_title(title)
     ax.set_xlabel("epoch")
-    ax.legend()
+    ax.legend(fontsize="small")
     return _save(fig, path)
 
 
@@ -66,15 +67,31 @@ def roc_figure(roc, auc: float, path: Path) -> Path:
     return _save(fig, path)
 
 
-def comparison_figure(histories: dict, path: Path) -> Path:
-    """Validation accuracy per epoch of every variant in one chart."""
+def comparison_figure(table, histories: dict, path: Path) -> Path:
+    """Left: mean validation accuracy per epoch of every variant (band: min to max over seeds).
+    Right: test accuracy, mean with its 95% interval over seeds."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for variant, history in sorted(histories.items()):
-        ax.plot(history["epoch"], history["val_accuracy"], marker="o", label=variant)
-    ax.set_title("Validation accuracy per epoch")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation accuracy")
-    ax.legend()
-    ax.grid(alpha=0.3)
+    fig, (curves, bars) = plt.subplots(1, 2, figsize=(11, 4.5), gridspec_kw={"width_ratios": [3, 2]})
+    for i, (variant, history) in enumerate(sorted(histories.items())):
+        by_epoch = history.groupby("epoch")["val_accuracy"]
+        mean = by_epoch.mean()
+        curves.plot(mean.index, mean.values, marker="o", color=f"C{i}", label=variant)
+        curves.fill_between(mean.index, by_epoch.min().values, by_epoch.max().values, color=f"C{i}", alpha=0.15)
+    curves.set_title("Validation accuracy per epoch (mean over seeds)")
+    curves.set_xlabel("epoch")
+    curves.set_ylabel("validation accuracy")
+    curves.legend()
+    curves.grid(alpha=0.3)
+    rows = table.sort_values("test_accuracy")
+    mean = rows["test_accuracy"].to_numpy()
+    low = rows["test_accuracy_ci95_low"].to_numpy(dtype=float)  # NaN where one seed gives no interval
+    high = rows["test_accuracy_ci95_high"].to_numpy(dtype=float)
+    errors = np.vstack([mean - low, high - mean])
+    bars.barh(rows["variant"], mean, xerr=np.nan_to_num(errors), color="C0", alpha=0.7, capsize=4)
+    for y, value in enumerate(mean):
+        bars.text(value, y, f" {value:.4f}", va="bottom", fontsize="small")
+    bars.set_xlim(max(0.0, float(np.nanmin(np.where(np.isnan(low), mean, low))) - 0.03), 1.0)
+    bars.set_title("Test accuracy (mean, 95% interval)")
+    bars.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
     return _save(fig, path)

@@ -1,48 +1,62 @@
-"""One table comparing every variant: its settings, size, best validation and test scores."""
+"""One table comparing every variant over its seeds: settings, size, validation and test scores with
+95% intervals, and which differences the seeds can tell apart (Welch's t-test)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from itertools import combinations
 from pathlib import Path
 
+from . import stats
 from .errors import ImdbRnnError
 from .files import atomic_file, read_json, write_text
 
+SETTINGS = ("embedding_dim", "units", "layers", "bidirectional", "mask_padding", "pooling", "dropout",
+            "recurrent_dropout", "spatial_dropout")
 SUMMARY_COLUMNS = (
-    "variant", "embedding_dim", "units", "layers", "dropout", "recurrent_dropout", "param_count",
-    "best_val_accuracy", "best_epoch", "test_accuracy", "test_f1", "test_roc_auc", "train_seconds",
+    "variant", *SETTINGS, "param_count", "seeds",
+    "best_val_accuracy", "best_val_accuracy_ci95_low", "best_val_accuracy_ci95_high",
+    "test_accuracy", "test_accuracy_ci95_low", "test_accuracy_ci95_high", "test_accuracy_per_seed",
+    "test_f1", "test_roc_auc", "epochs", "train_seconds",
 )
+SUMMARY_FILES = ("summary.csv", "summary.md", "comparison.png")
 
 
 def count_params(max_features: int, model_params) -> int:
-    """Parameters of Embedding -> layers x SimpleRNN -> Dense(1), from the settings alone."""
-    e, u = model_params.embedding_dim, model_params.units
-    first = u * (e + u + 1)
-    others = (model_params.layers - 1) * u * (2 * u + 1)
-    return max_features * e + first + others + (u + 1)
+    """Parameters of the variant's model, from the settings alone (checked against Keras in the tests)."""
+    m = model_params
+    directions = 2 if m.bidirectional else 1
+    total, width = max_features * m.embedding_dim, m.embedding_dim
+    for _ in range(m.layers):
+        total += directions * m.units * (width + m.units + 1)
+        width = directions * m.units
+    head_in = width * (2 if m.pooling == "max_mean" else 1)
+    return total + head_in + 1
 
 
 def variant_row(variant: str, model_params, max_features: int, history, metrics: dict) -> dict:
-    """One summary row from a variant's history table and test metrics."""
-    best = history.loc[history["val_accuracy"].idxmax()]
+    """One summary row from a variant's per-seed history and its test metrics over seeds."""
+    per_seed = metrics["per_seed"]
     return {
         "variant": variant,
-        **asdict(model_params),
+        **{key: getattr(model_params, key) for key in SETTINGS},
         "param_count": count_params(max_features, model_params),
-        "best_val_accuracy": round(float(best["val_accuracy"]), 4),
-        "best_epoch": int(best["epoch"]),
-        "test_accuracy": round(metrics["accuracy"], 4),
-        "test_f1": round(metrics["f1"], 4),
-        "test_roc_auc": round(metrics["roc_auc"], 4),
+        "seeds": len(per_seed),
+        **{f"best_val_accuracy{s}": metrics[f"best_val_accuracy{s}"] for s in ("", "_ci95_low", "_ci95_high")},
+        **{f"test_accuracy{s}": metrics[f"accuracy{s}"] for s in ("", "_ci95_low", "_ci95_high")},
+        "test_accuracy_per_seed": " ".join(f"{row['accuracy']:.4f}" for row in per_seed),
+        "test_f1": metrics["f1"],
+        "test_roc_auc": metrics["roc_auc"],
+        "epochs": round(float(history.groupby("seed")["epoch"].max().mean()), 1),
         "train_seconds": round(float(history["seconds"].sum()), 1),
     }
 
 
 def collect(params, variants_dir: Path):
-    """The summary table and each variant's history, for the variants declared in params."""
+    """The summary table (best mean validation accuracy first: the selection criterion), each
+    variant's history, and each variant's per-seed test accuracies."""
     import pandas as pd
 
-    rows, histories = [], {}
+    rows, histories, accuracies = [], {}, {}
     for variant, model_params in params.models.items():
         folder = Path(variants_dir) / variant
         for name in ("history.csv", "metrics.json"):
@@ -52,47 +66,121 @@ def collect(params, variants_dir: Path):
         metrics = read_json(folder / "metrics.json")
         rows.append(variant_row(variant, model_params, params.data.max_features, history, metrics))
         histories[variant] = history
+        accuracies[variant] = [row["accuracy"] for row in metrics["per_seed"]]
     table = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
-    return table.sort_values("test_accuracy", ascending=False, kind="stable"), histories
+    return table.sort_values("best_val_accuracy", ascending=False, kind="stable"), histories, accuracies
 
 
-def markdown(table) -> str:
-    """The summary as a Markdown table (README-ready), best test accuracy first."""
-    return "# Variant comparison (test split)\n\n" + table.to_markdown(index=False) + "\n"
+def interval(mean: float, low: float | None, high: float | None) -> str:
+    """``0.8512 [0.8401, 0.8623]``; the mean alone where there is no interval (one seed)."""
+    defined = low is not None and high is not None and low == low and high == high
+    return f"{mean:.4f} [{low:.4f}, {high:.4f}]" if defined else f"{mean:.4f}"
 
 
-SUMMARY_FILES = ("summary.csv", "summary.md", "comparison.png")
+def significance_lines(table, accuracies: dict[str, list[float]]) -> list[str]:
+    """Each pair of variants: the difference of mean test accuracy and whether the seeds separate them."""
+    lines = []
+    order = list(table["variant"])
+    for a, b in combinations(order, 2):
+        diff = stats.summarize(accuracies[a])["mean"] - stats.summarize(accuracies[b])["mean"]
+        p = stats.welch_p(accuracies[a], accuracies[b])
+        if p != p:
+            verdict = "not testable (a variant has fewer than 2 seeds, or no spread)"
+        elif p < stats.SIGNIFICANCE:
+            verdict = f"significant (p = {p:.3g})"
+        else:
+            verdict = f"**not significant** (p = {p:.3g}): these seeds cannot tell the two apart"
+        lines.append(f"- {a} vs {b}: test accuracy {diff:+.4f}, {verdict}")
+    return lines
+
+
+def markdown(table, accuracies: dict[str, list[float]]) -> str:
+    """The summary as Markdown: one row per variant, then the pairwise tests."""
+    shown = table.assign(
+        best_val_accuracy=[interval(*r) for r in zip(table["best_val_accuracy"], table["best_val_accuracy_ci95_low"],
+                                                     table["best_val_accuracy_ci95_high"])],
+        test_accuracy=[interval(*r) for r in zip(table["test_accuracy"], table["test_accuracy_ci95_low"],
+                                                 table["test_accuracy_ci95_high"])],
+    ).drop(columns=["best_val_accuracy_ci95_low", "best_val_accuracy_ci95_high", "test_accuracy_ci95_low",
+                    "test_accuracy_ci95_high"])
+    return "\n".join([
+        "# Variant comparison",
+        "",
+        "Means over seeds with 95% confidence intervals (Student's t); sorted by mean validation accuracy, the",
+        "selection criterion. Test accuracy is reported, never used to choose.",
+        "",
+        shown.to_markdown(index=False),
+        "",
+        "## Differences in test accuracy (Welch's t-test over seeds, 0.05 level)",
+        "",
+        *(significance_lines(table, accuracies) or ["- one variant: nothing to compare"]),
+        "",
+    ])
 
 
 def write_summary(params, variants_dir: Path, out_dir: Path):
     """Write ``summary.csv``, ``summary.md`` and ``comparison.png`` into ``out_dir``."""
     from . import plots
 
-    table, histories = collect(params, variants_dir)
+    table, histories, accuracies = collect(params, variants_dir)
     with atomic_file(out_dir / "summary.csv") as tmp:
         table.to_csv(tmp, index=False)
-    write_text(out_dir / "summary.md", markdown(table))
-    plots.comparison_figure(histories, out_dir / "comparison.png")
+    write_text(out_dir / "summary.md", markdown(table, accuracies))
+    plots.comparison_figure(table, histories, out_dir / "comparison.png")
     return table
 
 
-def log_summary(params, out_dir: Path, workspace: Path) -> str:
-    """A `summary` run in the experiment: the table, chart and each variant's headline metrics."""
+def summary_experiment(experiment: str) -> str:
+    """Where the execution summaries go: an experiment of their own, so the variants' experiment
+    shows only variant runs in its runs table and Chart view."""
+    return f"{experiment} summaries"
+
+
+def log_summary(params, table, models_dir: Path, out_dir: Path, workspace: Path) -> str:
+    """Record this pipeline execution in MLflow: a `summary` run (table, chart, each variant's
+    headline metrics and run id) in the summaries experiment, and, under ``dvc exp run``, a link run
+    for each variant DVC restored from its run cache instead of training it (nothing else logs it)."""
     import mlflow
-    import pandas as pd
+
+    from . import paths, tracking
+
+    experiment_id = tracking.setup(params.mlflow.experiment)
+    tags = tracking.run_tags(workspace)
+    variant_runs = {v: read_json(paths.model_dir(v, models_dir) / "run.json")["run_id"] for v in params.models}
+    if "dvc_exp_name" in tags:
+        for variant, run_id in variant_runs.items():
+            variant_runs[variant] = link_restored(variant, run_id, experiment_id, tags)
+    summaries_id = tracking.setup(summary_experiment(params.mlflow.experiment))
+    with tracking.tracked_run(experiment_id=summaries_id, run_name=tracking.run_name(tags, "summary"),
+                              tags={**tags, "run_kind": "summary",
+                                    **{f"run.{v}": run_id for v, run_id in variant_runs.items()}}) as run:
+        tracking.log_metrics({f"{row.variant}.{column}": getattr(row, column) for row in table.itertuples()
+                              for column in ("test_accuracy", "best_val_accuracy")})
+        for name in SUMMARY_FILES:
+            mlflow.log_artifact(str(out_dir / name), artifact_path="summary")
+        return run.info.run_id
+
+
+def link_restored(variant: str, run_id: str, experiment_id: str, tags: dict) -> str:
+    """The variant's run in this DVC experiment: its own, or a new one tagged ``restored_from`` the run
+    that produced the model and metrics DVC restored, with that run's params and final metrics."""
+    import mlflow
 
     from . import tracking
 
-    experiment_id = tracking.setup(params.mlflow.experiment)
-    tags = tracking.run_tags(workspace, summary="true")
-    table = pd.read_csv(out_dir / "summary.csv")
-    with tracking.tracked_run(experiment_id=experiment_id, run_name=tracking.run_name(tags, "summary"),
-                              tags=tags) as run:
-        mlflow.log_metrics({
-            f"{row.variant}.{column}": float(getattr(row, column))
-            for row in table.itertuples()
-            for column in ("test_accuracy", "test_f1", "test_roc_auc", "best_val_accuracy")
-        })
-        for name in SUMMARY_FILES:
-            mlflow.log_artifact(str(out_dir / name), artifact_path="summary")
+    client = mlflow.MlflowClient()
+    try:
+        source = client.get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        return run_id  # a reset store: nothing to link to
+    if source.data.tags.get("dvc_exp_name") == tags["dvc_exp_name"]:
+        return run_id
+    link_tags = {**{k: v for k, v in source.data.tags.items() if not k.startswith("mlflow.")}, **tags,
+                 "run_kind": "variant", "restored_from": run_id}
+    with tracking.tracked_run(experiment_id=experiment_id, run_name=tracking.run_name(tags, f"{variant} (restored)"),
+                              tags=link_tags) as run:
+        mlflow.log_params(source.data.params)
+        tracking.log_metrics(source.data.metrics)
+        mlflow.set_tag("mlflow.note.content", f"DVC restored this variant from its run cache: model and metrics "
+                                              f"come from run {run_id}.")
         return run.info.run_id

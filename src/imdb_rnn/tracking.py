@@ -103,6 +103,13 @@ def run_name(tags: dict[str, str], name: str) -> str:
     return f"{tags['dvc_exp_name']}/{name}" if "dvc_exp_name" in tags else name
 
 
+def log_metrics(metrics: dict, **kwargs) -> None:
+    """``mlflow.log_metrics`` without the undefined ones (None: e.g. the interval of a single seed)."""
+    import mlflow
+
+    mlflow.log_metrics({k: v for k, v in metrics.items() if v is not None}, **kwargs)
+
+
 @contextlib.contextmanager
 def tracked_run(run_id: str | None = None, **start_kwargs):
     """An MLflow run that always ends: FINISHED, FAILED on an error, KILLED on a signal."""

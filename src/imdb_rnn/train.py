@@ -1,8 +1,13 @@
-"""Fit one variant: seeded, per-epoch history and timing, best-epoch weights, divergence stop."""
+"""Fit one variant once per seed: per-epoch history, best-epoch weights, early stopping, divergence stop.
+
+The seeds of a variant train in one process on one compiled model: each seed starts from the
+weights a fresh build with that seed would have and a reset optimizer, so it trains exactly as it
+would alone, while TensorFlow's traced training step (tens of seconds to minutes to build for an
+unrolled model) is built once.
+"""
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -12,9 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DivergedError
-from .files import atomic_dir, atomic_file, load_npz
+from .files import atomic_dir, atomic_file, load_npz, write_json
 
-HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+HISTORY_COLUMNS = ("seed", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 LOWER_LR = "lower train.learning_rate in params.yaml"
 
 
@@ -31,16 +37,21 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 @dataclass
 class FitResult:
+    seed: int
     history: list[dict] = field(default_factory=list)  # one row per epoch, HISTORY_COLUMNS
     best_epoch: int = 0
     best_val_accuracy: float = float("nan")
+
+    @property
+    def train_seconds(self) -> float:
+        return round(sum(row["seconds"] for row in self.history), 3)
 
 
 def _epoch_callback(result: FitResult, on_epoch: Callable[[dict], None] | None, train_params):
     import keras
 
     class EpochRecorder(keras.callbacks.Callback):
-        """Times epochs, records history, keeps the best weights, stops on non-finite loss or weights."""
+        """Times epochs, records history, keeps the best weights, stops early or on non-finite values."""
 
         def __init__(self):
             super().__init__()
@@ -56,7 +67,7 @@ def _epoch_callback(result: FitResult, on_epoch: Callable[[dict], None] | None, 
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
-            row = {"epoch": epoch + 1, **{k: float(logs[k]) for k in HISTORY_COLUMNS[1:5]},
+            row = {"seed": result.seed, "epoch": epoch + 1, **{k: float(logs[k]) for k in EPOCH_METRICS},
                    "seconds": round(time.perf_counter() - self.started, 3)}
             # Each batch loss is computed before its update, so the epoch's last update can
             # overflow the weights unseen by any loss: the weights are checked too.
@@ -71,6 +82,9 @@ def _epoch_callback(result: FitResult, on_epoch: Callable[[dict], None] | None, 
                 result.best_epoch, result.best_val_accuracy = row["epoch"], row["val_accuracy"]
                 if train_params.restore_best:
                     self.best_weights = [w.copy() for w in self.model.get_weights()]
+            patience = train_params.early_stopping_patience
+            if patience and row["epoch"] - result.best_epoch >= patience:
+                self.model.stop_training = True
             if on_epoch:
                 on_epoch(row)
             print(epoch_line(row, train_params.epochs), flush=True)
@@ -82,30 +96,110 @@ def _epoch_callback(result: FitResult, on_epoch: Callable[[dict], None] | None, 
     return EpochRecorder()
 
 
-def fit(model, train: dict, val: dict, train_params, on_epoch: Callable[[dict], None] | None = None) -> FitResult:
-    """Fit on ``train``, validate on ``val`` every epoch; the model ends with the best epoch's
-    weights when ``restore_best`` (the history still holds every epoch). Prints one line per epoch."""
-    result = FitResult()
-    model.fit(
-        np.asarray(train["x"], dtype=np.int32), np.asarray(train["y"], dtype=np.float32),
-        validation_data=(np.asarray(val["x"], dtype=np.int32), np.asarray(val["y"], dtype=np.float32)),
-        epochs=train_params.epochs,
-        batch_size=train_params.batch_size,
-        shuffle=True,
-        verbose=0,
-        callbacks=[_epoch_callback(result, on_epoch, train_params)],
-    )
+def length_buckets(x: np.ndarray, y: np.ndarray, batch_size: int, padding: str, seed: int | None):
+    """A ``keras.utils.PyDataset`` of batches of similar-length reviews, each cut to its longest review.
+
+    With ``seed``, every epoch shuffles the reviews, sorts each pool of 32 batches by length and
+    shuffles the batch order (similar lengths together, yet a new mix each epoch); without, the
+    batches go in length order (validation). Padding id 0 never occurs inside a review, so a
+    review's length is its count of non-zero ids, kept at the end (``pre``) or start (``post``).
+    """
+    import keras
+
+    class LengthBuckets(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.lengths = np.maximum((x != 0).sum(axis=1), 1)
+            self.rng = None if seed is None else np.random.default_rng(seed)
+            self.batches = self.plan()
+
+        def plan(self) -> list[np.ndarray]:
+            if self.rng is None:
+                order = np.argsort(self.lengths, kind="stable")
+                return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+            order, pool, batches = self.rng.permutation(len(y)), batch_size * 32, []
+            for start in range(0, len(order), pool):
+                part = order[start : start + pool]
+                part = part[np.argsort(self.lengths[part], kind="stable")]
+                batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+            return [batches[i] for i in self.rng.permutation(len(batches))]
+
+        def __len__(self) -> int:
+            return len(self.batches)
+
+        def __getitem__(self, index: int):
+            rows = np.sort(self.batches[index])
+            width = int(self.lengths[rows].max())
+            cut = x[rows, -width:] if padding == "pre" else x[rows, :width]
+            return cut.astype(np.int32), y[rows].astype(np.float32)
+
+        def on_epoch_end(self) -> None:
+            if self.rng is not None:
+                self.batches = self.plan()
+
+    return LengthBuckets()
+
+
+def fit(model, train: dict, val: dict, train_params, seed: int, padding: str = "pre",
+        on_epoch: Callable[[dict], None] | None = None) -> FitResult:
+    """Fit on ``train``, validate on ``val`` every epoch, one line printed per epoch; the model ends
+    with the best epoch's weights when ``restore_best`` (the history still holds every epoch)."""
+    result = FitResult(seed=seed)
+    callbacks = [_epoch_callback(result, on_epoch, train_params)]
+    if train_params.bucketing:
+        model.fit(length_buckets(train["x"], train["y"], train_params.batch_size, padding, seed),
+                  validation_data=length_buckets(val["x"], val["y"], 512, padding, None),
+                  epochs=train_params.epochs, verbose=0, callbacks=callbacks)
+    else:
+        model.fit(np.asarray(train["x"], dtype=np.int32), np.asarray(train["y"], dtype=np.float32),
+                  validation_data=(np.asarray(val["x"], dtype=np.int32), np.asarray(val["y"], dtype=np.float32)),
+                  epochs=train_params.epochs, batch_size=train_params.batch_size, shuffle=True, verbose=0,
+                  callbacks=callbacks)
     return result
 
 
 def epoch_line(row: dict, epochs: int) -> str:
-    """``epoch 3/10: loss 0.4123 - accuracy 0.8123 - val_loss 0.4512 - val_accuracy 0.7991 - 8.3 s``."""
-    metrics = " - ".join(f"{k} {row[k]:.4f}" for k in HISTORY_COLUMNS[1:5])
-    return f"epoch {row['epoch']}/{epochs}: {metrics} - {row['seconds']:.1f} s"
+    """``seed 42 epoch 3/10: loss 0.4123 - accuracy 0.8123 - val_loss 0.4512 - val_accuracy 0.7991 - 8.3 s``."""
+    metrics = " - ".join(f"{k} {row[k]:.4f}" for k in EPOCH_METRICS)
+    return f"seed {row['seed']} epoch {row['epoch']}/{epochs}: {metrics} - {row['seconds']:.1f} s"
+
+
+class SeedTrainer:
+    """One variant's model, built and compiled once, trained from scratch once per seed."""
+
+    def __init__(self, variant: str, params):
+        self.variant, self.params = variant, params
+        self.train_params = params.train_for(variant)
+        self.model = None
+        self._optimizer_start: list = []
+
+    def build(self, seed: int):
+        """The training model as a fresh build with ``seed`` makes it (no graph is traced here)."""
+        from .model import build_model
+
+        seed_everything(seed, self.train_params.deterministic)
+        return build_model(self.variant, self.params.model(self.variant), self.params.data.max_features,
+                           self.params.data.maxlen, unroll=self.train_params.unroll)
+
+    def fit_seed(self, seed: int, train: dict, val: dict, on_epoch=None) -> FitResult:
+        from .model import compile_model
+
+        fresh = self.build(seed)
+        if self.model is None:
+            self.model = fresh
+            compile_model(self.model, self.train_params)
+            self.model.optimizer.build(self.model.trainable_variables)
+            self._optimizer_start = [np.asarray(v.numpy()).copy() for v in self.model.optimizer.variables]
+        else:  # the same start as a fresh build, on the compiled model
+            for variable, value in zip(self.model.variables, fresh.variables, strict=True):
+                variable.assign(value)
+            for variable, value in zip(self.model.optimizer.variables, self._optimizer_start, strict=True):
+                variable.assign(value)
+        return fit(self.model, train, val, self.train_params, seed, self.params.data.padding, on_epoch)
 
 
 def write_history_csv(history: list[dict], path) -> None:
-    """``history.csv``: one row per epoch (DVC plots read it)."""
+    """``history.csv``: one row per seed and epoch (DVC plots and the report read it)."""
     import pandas as pd
 
     with atomic_file(path) as tmp:
@@ -129,54 +223,95 @@ def model_requirements() -> list[str]:
     return reqs
 
 
+def mean_curves(results: list[FitResult]) -> dict[int, dict[str, float]]:
+    """Per epoch, the mean over the seeds that reached it of each curve (early stopping ends some sooner)."""
+    by_epoch: dict[int, list[dict]] = {}
+    for result in results:
+        for row in result.history:
+            by_epoch.setdefault(row["epoch"], []).append(row)
+    return {epoch: {key: round(float(np.mean([row[column] for row in rows])), 6)
+                    for key, column in (*((k, k) for k in EPOCH_METRICS), ("epoch_seconds", "seconds"))}
+            for epoch, rows in sorted(by_epoch.items())}
+
+
+def select_seed(results: list[FitResult]) -> FitResult:
+    """The variant's model: the seed with the best validation accuracy (never chosen on test)."""
+    return max(results, key=lambda r: (r.best_val_accuracy, -r.seed))
+
+
 def train_variant(variant: str, params, data_dir: Path, model_dir: Path, report_dir: Path,
                   workspace: Path) -> str:
-    """Train one variant inside an MLflow run; write the model folder and history only on success.
+    """Train one variant once per seed; write the model folder and history only when all succeed.
 
-    ``model_dir`` gets ``model.keras``, ``summary.txt`` and ``run.json`` (the MLflow run id
-    the evaluate stage logs into); ``report_dir`` gets ``history.csv``. Returns the run id.
+    MLflow: one parent run for the variant (params, summary, the seeds' mean/CI of best validation
+    accuracy) with one nested run per seed (curves, its model). ``model_dir`` gets each seed's
+    ``seed_<s>/model.keras``, the selected seed's ``model.keras``, ``summary.txt`` and ``run.json``
+    (run ids for the evaluate stage); ``report_dir`` gets ``history.csv``. Returns the parent run id.
     """
     import mlflow
 
-    from . import tracking
+    from . import stats, tracking
     from .interrupts import call_interruptibly
-    from .model import build_model, compile_model, inference_copy, recurrent_params, summary_text
+    from .model import inference_copy, param_counts, summary_text
 
-    model_params = params.model(variant)
+    model_params, train_params = params.model(variant), params.train_for(variant)
     experiment_id = tracking.setup(params.mlflow.experiment)
     train, val = load_npz(data_dir / "train.npz"), load_npz(data_dir / "val.npz")
     tags = tracking.variant_tags(variant, workspace, data_dir)
+    trainer = SeedTrainer(variant, params)
+    saved = {}  # seed -> the inference model, saved once every seed has finished
 
     with tracking.tracked_run(experiment_id=experiment_id, run_name=tracking.run_name(tags, variant),
-                              tags=tags) as run:
+                              tags={**tags, "run_kind": "variant"}) as parent:
         mlflow.log_params(params.flat(variant))
-        seed_everything(params.train.seed, params.train.deterministic)
-        model = build_model(variant, model_params, params.data.max_features, params.data.maxlen,
-                            unroll=params.train.unroll)
-        compile_model(model, params.train.optimizer, params.train.learning_rate)
-        summary = summary_text(inference_copy(model))  # the saved model's layers, as in the lesson
+        lesson_form = inference_copy(trainer.build(train_params.seeds[0]), variant, model_params,
+                                     params.data.max_features)
+        summary = summary_text(lesson_form)
         print(summary)
         mlflow.log_text(summary, "model_summary.txt")
-        mlflow.log_params({"param_count": model.count_params(), "recurrent_param_count": recurrent_params(model)})
+        mlflow.log_params({f"param_count.{k}": v for k, v in param_counts(lesson_form).items()})
+        results, seed_runs = [], {}
+        for seed in train_params.seeds:
+            with tracking.tracked_run(experiment_id=experiment_id, nested=True,
+                                      run_name=tracking.run_name(tags, f"{variant}/seed {seed}"),
+                                      tags={**tags, "run_kind": "seed", "seed": str(seed)}) as child:
+                seed_runs[str(seed)] = child.info.run_id
+                mlflow.log_params({**params.flat(variant), "seed": seed})
 
-        def log_epoch(row: dict) -> None:
-            metrics = {k: row[k] for k in HISTORY_COLUMNS[1:5]}
-            # explicit run id: fit runs in a worker thread, and MLflow's active run is per thread
-            mlflow.log_metrics({**metrics, "epoch_seconds": row["seconds"]}, step=row["epoch"],
-                               run_id=run.info.run_id)
+                def log_epoch(row: dict, run_id=child.info.run_id) -> None:
+                    # explicit run id: fit runs in a worker thread, and MLflow's active run is per thread
+                    mlflow.log_metrics({**{k: round(row[k], 6) for k in EPOCH_METRICS},
+                                        "epoch_seconds": row["seconds"]}, step=row["epoch"], run_id=run_id)
 
-        result = call_interruptibly(fit, model, train, val, params.train, on_epoch=log_epoch)
-        mlflow.log_metrics({"best_epoch": result.best_epoch, "best_val_accuracy": result.best_val_accuracy,
-                            "train_seconds": sum(r["seconds"] for r in result.history)})
-
-        model = inference_copy(model)
+                result = call_interruptibly(trainer.fit_seed, seed, train, val, log_epoch)
+                mlflow.log_metrics({"best_epoch": result.best_epoch, "epochs_run": len(result.history),
+                                    "best_val_accuracy": round(result.best_val_accuracy, 6),
+                                    "train_seconds": result.train_seconds})
+                results.append(result)
+                saved[seed] = inference_copy(trainer.model, variant, model_params, params.data.max_features)
+                log_model(saved[seed], f"{variant}-seed{seed}", val)
+        selected = select_seed(results)
+        tracking.log_metrics({**stats.prefixed("best_val_accuracy", [r.best_val_accuracy for r in results]),
+                              "selected_seed": selected.seed,
+                              "train_seconds": round(sum(r.train_seconds for r in results), 3)})
+        for step, means in mean_curves(results).items():  # the variant's curves in the MLflow Chart view
+            mlflow.log_metrics(means, step=step)
         with atomic_dir(model_dir) as tmp:
-            model.save(tmp / "model.keras")
+            for seed, model in saved.items():
+                (tmp / f"seed_{seed}").mkdir()
+                model.save(tmp / f"seed_{seed}" / "model.keras")
+            saved[selected.seed].save(tmp / "model.keras")
             (tmp / "summary.txt").write_text(summary, encoding="utf-8")
-            (tmp / "run.json").write_text(json.dumps({"run_id": run.info.run_id}) + "\n", encoding="utf-8")
-            sample = np.asarray(val["x"][:2], dtype=np.int32)
-            signature = mlflow.models.infer_signature(sample, model.predict(sample, verbose=0))
-            mlflow.keras.log_model(model, name="model", signature=signature,
-                                   pip_requirements=model_requirements())
-            write_history_csv(result.history, report_dir / "history.csv")
-        return run.info.run_id
+            write_json(tmp / "run.json", {"run_id": parent.info.run_id, "seed_runs": seed_runs,
+                                          "selected_seed": selected.seed})
+            write_history_csv([row for r in results for row in r.history], report_dir / "history.csv")
+        return parent.info.run_id
+
+
+def log_model(model, name: str, val: dict) -> None:
+    """A Keras model into the active run, named after its variant and seed, with an input signature."""
+    import mlflow
+
+    sample = np.asarray(val["x"][:2], dtype=np.int32)
+    signature = mlflow.models.infer_signature(sample, model.predict(sample, verbose=0))
+    mlflow.keras.log_model(model, name=name, signature=signature, pip_requirements=model_requirements())

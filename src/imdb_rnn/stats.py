@@ -1,0 +1,44 @@
+"""Comparisons over seeds: mean, standard deviation, a 95% confidence interval, Welch's t-test.
+
+With a handful of seeds the interval uses Student's t distribution (n - 1 degrees of freedom),
+and two variants are compared with Welch's t-test, which does not assume equal variances.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+CONFIDENCE = 0.95
+SIGNIFICANCE = 0.05
+
+
+def summarize(values: Sequence[float]) -> dict[str, float]:
+    """``mean``, ``std`` (n - 1), ``ci95_low``/``ci95_high`` (t interval; NaN for one value), ``n``."""
+    from scipy import stats
+
+    n = len(values)
+    if n == 0:
+        raise ValueError("no values to summarize")
+    mean = math.fsum(values) / n
+    if n == 1:
+        return {"mean": mean, "std": float("nan"), "ci95_low": float("nan"), "ci95_high": float("nan"), "n": 1}
+    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    half = stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * std / math.sqrt(n)
+    return {"mean": mean, "std": std, "ci95_low": mean - half, "ci95_high": mean + half, "n": n}
+
+
+def prefixed(name: str, values: Sequence[float], digits: int = 6) -> dict[str, float | None]:
+    """``summarize`` as ``<name>_mean``, ``<name>_std``, ``<name>_ci95_low``, ``<name>_ci95_high``, rounded;
+    None where undefined (one value: no spread, no interval), as JSON has no NaN."""
+    return {f"{name}_{k}": round(v, digits) if math.isfinite(v) else None
+            for k, v in summarize(values).items() if k != "n"}
+
+
+def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided p-value of Welch's t-test that ``a`` and ``b`` have the same mean (NaN if undefined)."""
+    from scipy import stats
+
+    if len(a) < 2 or len(b) < 2:
+        return float("nan")
+    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)

@@ -1,0 +1,85 @@
+"""Training: seeds in one process train exactly as alone and reuse the compiled step; early
+stopping; length buckets; the selected seed."""
+
+import numpy as np
+import pytest
+
+from imdb_rnn.config import parse_params
+from imdb_rnn.train import FitResult, SeedTrainer, length_buckets, select_seed
+
+RNG = np.random.default_rng(0)
+
+
+def tiny_data(n: int, maxlen: int = 12) -> dict:
+    """Learnable reviews: id 3 ("good") in positives, id 4 ("bad") in negatives, pre-padded."""
+    x = np.zeros((n, maxlen), dtype=np.uint16)
+    y = (np.arange(n) % 2).astype(np.uint8)
+    for row in range(n):
+        length = int(RNG.integers(2, maxlen + 1))
+        words = RNG.integers(5, 30, size=length)
+        words[RNG.integers(0, length)] = 3 if y[row] else 4
+        x[row, maxlen - length:] = words
+    return {"x": x, "y": y}
+
+
+TRAIN, VAL = tiny_data(96), tiny_data(32)
+
+
+def params_with(train: dict, model: dict | None = None):
+    return parse_params({"data": {"max_features": 30, "maxlen": 12},
+                         "train": {"epochs": 3, "batch_size": 16, **train},
+                         "models": {"m": {"embedding_dim": 4, "units": 4, **(model or {})}}})
+
+
+def curves(result: FitResult) -> list[tuple]:
+    return [(row["loss"], row["accuracy"], row["val_loss"], row["val_accuracy"]) for row in result.history]
+
+
+@pytest.mark.parametrize("train, model", [({"unroll": True}, {}),
+                                          ({"unroll": False, "bucketing": True}, {"mask_padding": True})],
+                         ids=["unrolled", "bucketed-masked"])
+def test_seeds_in_one_process_train_as_they_would_alone(train, model):
+    params = params_with(train, model)
+    shared = SeedTrainer("m", params)
+    first = shared.fit_seed(7, TRAIN, VAL)
+    step = shared.model.train_function
+    second = shared.fit_seed(8, TRAIN, VAL)
+    assert shared.model.train_function is step  # the compiled training step was reused
+    alone = SeedTrainer("m", params).fit_seed(8, TRAIN, VAL)
+    assert curves(second) == curves(alone)  # bit for bit: same start, same batches, same updates
+    assert curves(first) != curves(second)
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    # a learning rate too small to change anything: validation accuracy never improves after epoch 1
+    result = SeedTrainer("m", params_with({"epochs": 6, "early_stopping_patience": 2, "learning_rate": 1e-12})
+                         ).fit_seed(1, TRAIN, VAL)
+    assert [row["epoch"] for row in result.history] == [1, 2, 3]
+    assert result.best_epoch == 1
+
+
+def test_length_buckets_cut_each_batch_to_its_longest_review():
+    lengths = (TRAIN["x"] != 0).sum(axis=1)
+    buckets = length_buckets(TRAIN["x"], TRAIN["y"], 16, "pre", seed=3)
+    epochs = []
+    for _ in range(2):
+        seen, tokens, reviews = [], 0, 0
+        for i in range(len(buckets)):
+            x, y = buckets[i]
+            assert x.dtype == np.int32 and y.dtype == np.float32 and len(x) == len(y) <= 16
+            assert (x[:, 0] != 0).any()  # cut to the longest review in the batch: no all-padding column
+            seen.append(x.shape[1])
+            tokens, reviews = tokens + int((x != 0).sum()), reviews + len(y)
+        assert (tokens, reviews) == (int(lengths.sum()), len(TRAIN["y"]))  # every review, whole, once
+        epochs.append(seen)
+        buckets.on_epoch_end()
+    assert max(max(e) for e in epochs) <= lengths.max() and epochs[0] != epochs[1]  # reshuffled
+    validation = length_buckets(VAL["x"], VAL["y"], 8, "pre", seed=None)
+    widths = [validation[i][0].shape[1] for i in range(len(validation))]
+    assert widths == sorted(widths)  # validation: in length order
+
+
+def test_select_seed_takes_the_best_validation_accuracy():
+    results = [FitResult(seed=1, best_val_accuracy=0.85), FitResult(seed=2, best_val_accuracy=0.87),
+               FitResult(seed=3, best_val_accuracy=0.87)]
+    assert select_seed(results).seed == 2  # ties: the smaller seed
