@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import default_reviews, file_member, link_member, make_archive
+from helpers import default_reviews, file_member, link_member, make_archive, review_movies
 from imdb_rnn.archive import check_member, read_reviews
 from imdb_rnn.config import DataParams
 from imdb_rnn.dataset import prepare_dataset
@@ -191,4 +191,18 @@ def test_reviews_sorted_by_class_then_numeric_id(tmp_path: Path):
     assert train.names[0].startswith("train/neg/") and train.names[-1].startswith("train/pos/")
     assert train.texts[11] == "train neg review 11"
 
+
+# --- the url files: each review's movie --------------------------------------------------------
+
+
+def test_movies_follow_the_url_files_and_skipped_reviews_drop_their_line(tmp_path: Path):
+    reviews = default_reviews(per_class=12)
+    reviews[("train", "pos")][3] = b"\xff not UTF-8"  # file 3_10.txt: line 4 of urls_pos.txt is dropped with it
+    reviews[("train", "neg")][0] = "   "
+    splits = read_reviews(make_archive(tmp_path / "a.tar.gz", reviews))
+    titles = {cls: [f"tt{t:07d}" for t in review_movies("train", cls, 12)] for cls in ("neg", "pos")}
+    assert splits["train"].movies == titles["neg"][1:] + titles["pos"][:3] + titles["pos"][4:]
+    assert len(splits["train"].movies) == len(splits["train"].texts) == 22
+    assert splits["test"].movies == [f"tt{t:07d}" for cls in ("neg", "pos") for t in review_movies("test", cls, 12)]
+    assert splits["train"].movies_error is None
 
