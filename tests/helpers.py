@@ -81,6 +81,35 @@ def review_name(index: int, cls: str) -> str:
     return f"{index}_{rating}.txt"
 
 
+MOVIE_SIZES = (3, 1, 5, 2, 6, 4)  # reviews per synthetic movie, in turn
+TEST_MOVIES_FROM = 500_001  # test movies are numbered apart: none has training reviews, as in the official data
+
+
+def review_movies(split: str, cls: str, n: int) -> list[int]:
+    """Synthetic IMDb title numbers of a class folder's ``n`` reviews, in file order.
+
+    Runs of 1-6 reviews per movie. Positive movies are numbered from 7, negative ones from 1, so with
+    more than a few reviews per class some movies have only negative reviews, some both, some only positive.
+    """
+    title = (1 if cls == "neg" else 7) + (0 if split == "train" else TEST_MOVIES_FROM - 1)
+    titles: list[int] = []
+    sizes = itertools.cycle(MOVIE_SIZES)
+    while len(titles) < n:
+        titles += [title] * next(sizes)
+        title += 1
+    return titles[:n]
+
+
+def movie_url(title: int) -> str:
+    """A review's movie as the official ``urls_*.txt`` lines give it."""
+    return f"http://www.imdb.com/title/tt{title:07d}/usercomments"
+
+
+def url_lines(split: str, cls: str, n: int) -> list[str]:
+    """The synthetic ``urls_<cls>.txt`` of a class folder of ``n`` reviews (to write, or to corrupt)."""
+    return [movie_url(title) for title in review_movies(split, cls, n)]
+
+
 # --- archives ----------------------------------------------------------------------------
 
 
@@ -105,12 +134,16 @@ def make_archive(
     reviews: Mapping[tuple[str, str], Iterable[str | bytes]] | None = None,
     extra: Iterable[tarfile.TarInfo | tuple[tarfile.TarInfo, bytes | None]] | None = None,
     top: str = "aclImdb",
+    urls: Mapping[tuple[str, str], bytes | None] | None = None,
 ) -> Path:
     """Write a ``.tar.gz`` in the official layout ``<top>/{train,test}/{pos,neg}/<id>_<rating>.txt``.
 
     ``reviews`` maps (split, cls) to review texts (str is UTF-8 encoded, bytes are written
     as they are); default: ``default_reviews()``. Only the (split, cls) folders named in
     ``reviews`` are created, so leaving one out makes an archive that lacks that folder.
+    Each folder gets its ``<top>/<split>/urls_<cls>.txt`` (``url_lines``: one line per review file);
+    ``urls`` replaces some: (split, cls) -> the file's bytes, or None to leave it out
+    (``urls=dict.fromkeys(reviews)`` leaves out every url file).
     ``extra`` members (a TarInfo, or a (TarInfo, bytes) pair) are appended raw, unchecked.
     """
     path = Path(path)
@@ -126,9 +159,16 @@ def make_archive(
                 if (split, cls) not in reviews:
                     continue
                 _add(tar, _dir(f"{top}/{split}/{cls}"))
-                for i, text in enumerate(reviews[(split, cls)]):
+                texts = list(reviews[(split, cls)])
+                for i, text in enumerate(texts):
                     data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
                     info = tarfile.TarInfo(f"{top}/{split}/{cls}/{review_name(i, cls)}")
+                    info.mode = 0o644
+                    _add(tar, info, data)
+                lines = "".join(line + "\n" for line in url_lines(split, cls, len(texts))).encode("ascii")
+                data = (urls or {}).get((split, cls), lines)
+                if data is not None:
+                    info = tarfile.TarInfo(f"{top}/{split}/urls_{cls}.txt")
                     info.mode = 0o644
                     _add(tar, info, data)
         for item in extra or ():

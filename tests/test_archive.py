@@ -10,9 +10,10 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from helpers import default_reviews, file_member, link_member, make_archive
+from helpers import default_reviews, file_member, link_member, make_archive, movie_url, review_movies, url_lines
 from imdb_rnn.archive import check_member, read_reviews
 from imdb_rnn.config import DataParams
 from imdb_rnn.dataset import prepare_dataset
@@ -192,3 +193,62 @@ def test_reviews_sorted_by_class_then_numeric_id(tmp_path: Path):
     assert train.texts[11] == "train neg review 11"
 
 
+# --- the url files: each review's movie --------------------------------------------------------
+
+
+def test_movies_follow_the_url_files_and_skipped_reviews_drop_their_line(tmp_path: Path):
+    reviews = default_reviews(per_class=12)
+    reviews[("train", "pos")][3] = b"\xff not UTF-8"  # file 3_10.txt: line 4 of urls_pos.txt is dropped with it
+    reviews[("train", "neg")][0] = "   "
+    splits = read_reviews(make_archive(tmp_path / "a.tar.gz", reviews))
+    titles = {cls: [f"tt{t:07d}" for t in review_movies("train", cls, 12)] for cls in ("neg", "pos")}
+    assert splits["train"].movies == titles["neg"][1:] + titles["pos"][:3] + titles["pos"][4:]
+    assert len(splits["train"].movies) == len(splits["train"].texts) == 22
+    assert splits["test"].movies == [f"tt{t:07d}" for cls in ("neg", "pos") for t in review_movies("test", cls, 12)]
+    assert splits["train"].movies_error is None
+
+
+def _urls(split: str, cls: str, lines: list[str]) -> dict:
+    return {(split, cls): "".join(line + "\n" for line in lines).encode()}
+
+
+GOOD = url_lines("train", "pos", 40)
+BAD_URLS = {  # id: (url file replacements, extra members, what the error names)
+    "missing": ({("test", "neg"): None}, [], "lacks aclImdb/test/urls_neg.txt"),
+    "line-short": (_urls("train", "pos", GOOD[:-1]), [], "aclImdb/train/urls_pos.txt has 39 lines for the 40"),
+    "line-extra": (_urls("train", "neg", url_lines("train", "neg", 41)), [], "urls_neg.txt has 41 lines for the 40"),
+    "no-title": (
+        _urls("train", "pos", [*GOOD[:5], "http://www.imdb.com/search/usercomments", *GOOD[6:]]), [],
+        "aclImdb/train/urls_pos.txt line 6 has no IMDb title id",
+    ),
+    "file-not-a-line": (
+        _urls("train", "pos", [*GOOD, movie_url(99)]), [file_member("aclImdb/train/pos/extra_9.txt", b"fine")],
+        "review train/pos/extra_9.txt has no line in aclImdb/train/urls_pos.txt",
+    ),
+}
+
+
+@pytest.mark.parametrize("urls, extra, named", BAD_URLS.values(), ids=BAD_URLS.keys())
+def test_bad_url_files_fail_a_split_by_movie_only(tmp_path: Path, urls: dict, extra: list, named: str):
+    archive = make_archive(tmp_path / "a.tar.gz", urls=urls, extra=extra)
+    with pytest.raises(DataError) as err:
+        prepare_dataset(archive, SMALL)
+    msg = str(err.value)
+    assert named in msg and "\n" not in msg
+    assert msg.endswith("; set data.val_split_by: review, or use the official aclImdb archive")
+
+    by_review = prepare_dataset(archive, DataParams(max_features=200, maxlen=40, val_split_by="review"))
+    assert by_review.report["movies"] is None
+    assert len(by_review.arrays["val"]["y"]) == 16
+
+
+def test_no_url_files_at_all_is_fine_by_review(tmp_path: Path, small_archive: Path):
+    reviews = default_reviews()
+    archive = make_archive(tmp_path / "a.tar.gz", reviews, urls=dict.fromkeys(reviews))
+    with pytest.raises(DataError, match="lacks aclImdb/train/urls_neg.txt"):
+        prepare_dataset(archive, SMALL)
+    params = DataParams(max_features=200, maxlen=40, val_split_by="review")
+    without, with_urls = prepare_dataset(archive, params), prepare_dataset(small_archive, params)
+    for name, arrays in without.arrays.items():
+        for key in ("x", "y"):
+            np.testing.assert_array_equal(arrays[key], with_urls.arrays[name][key])

@@ -49,6 +49,7 @@ def test_repo_params_load_with_documented_defaults():
     data = params.data
     assert (data.max_features, data.maxlen, data.val_split) == (10000, 500, 0.2)
     assert (data.padding, data.truncating, data.seed) == ("pre", "pre", 42)
+    assert data.val_split_by == "movie"
     assert data == DataParams()  # the dataclass defaults are the documented ones
     train = params.train
     assert train.epochs >= 1 and train.batch_size == 128
@@ -138,6 +139,7 @@ BAD = [
     ("val_split-1", _set("data", "val_split", value=1), "data.val_split", "1", "(0, 1)"),
     ("val_split-string", _set("data", "val_split", value="0.2"), "data.val_split", "'0.2'", "(0, 1)"),
     ("val_split-nan", _set("data", "val_split", value=float("nan")), "data.val_split", "nan", "(0, 1)"),
+    ("val_split_by-film", _set("data", "val_split_by", value="film"), "data.val_split_by", "'film'", "movie, review"),
     ("padding-middle", _set("data", "padding", value="middle"), "data.padding", "'middle'", "pre, post"),
     ("truncating-3", _set("data", "truncating", value=3), "data.truncating", "3", "pre, post"),
     ("data-seed-negative", _set("data", "seed", value=-1), "data.seed", "-1", "integer >= 0"),

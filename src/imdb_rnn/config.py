@@ -22,6 +22,7 @@ PADDING_MODES = ("pre", "post")
 OPTIMIZERS = ("rmsprop", "adam", "sgd", "adagrad", "nadam")
 BACKENDS = ("tensorflow", "jax")
 POOLINGS = ("last", "max", "mean", "max_mean")
+VAL_SPLITS = ("movie", "review")  # validation carved by movie (as the official train/test split) or by review
 VARIANT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -30,6 +31,7 @@ class DataParams:
     max_features: int = 10000
     maxlen: int = 500
     val_split: float = 0.2
+    val_split_by: str = "movie"
     padding: str = "pre"
     truncating: str = "pre"
     seed: int = 42
@@ -173,6 +175,7 @@ DATA_CHECKS = {
     "max_features": _int_at_least(3),
     "maxlen": _int_at_least(1),
     "val_split": _float_in(0, 1, True, True),
+    "val_split_by": _one_of(VAL_SPLITS),
     "padding": _one_of(PADDING_MODES),
     "truncating": _one_of(PADDING_MODES),
     "seed": _int_at_least(0),

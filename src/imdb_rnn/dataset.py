@@ -1,7 +1,8 @@
 """The prepare step: archive -> train/validation/test arrays, vocabulary and data report.
 
 The vocabulary comes from the training part only, and the validation split is carved out of the
-official training reviews, seeded; the official test reviews are only ever scored.
+official training reviews, seeded; the official test reviews are only ever scored. The split is by
+movie by default, as the official train/test split is, so validation scores predict test scores.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .archive import read_reviews
+from .archive import Split, read_reviews
+from .errors import DataError
 from .files import atomic_dir, save_npz
 from .text import INDEX_FROM, OOV_ID, PAD_ID, START_ID, build_vocab, encode_batch, id_dtype, pad_flat, tokenize_batch
 
@@ -31,6 +33,61 @@ def stratified_split(labels: np.ndarray, val_split: float, seed: int) -> tuple[n
     val_idx = np.sort(np.concatenate(val))
     train_idx = np.setdiff1d(np.arange(len(labels)), val_idx)
     return train_idx, val_idx
+
+
+def movie_split(
+    labels: np.ndarray, movies: list[str], test_movies: list[str], val_split: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded train/validation indices (each sorted) with every movie on one side only.
+
+    Reviews of one movie share words (names, plot) a model can memorise, so a validation split that
+    shares movies with training scores higher than the test set, which shares none. Movies also in
+    the test set go to validation, so none is trained on. The others, in a seeded random order, join
+    validation while their reviews of each label fit that label's quota ``round(n_label * val_split)``:
+    label shares as in training, and sizes at or just under the quotas when small movies are left.
+    """
+    titles, movie_of = np.unique(np.asarray(movies), return_inverse=True)
+    per_movie = np.zeros((len(titles), 2), dtype=np.int64)  # reviews of each movie: [neg, pos]
+    np.add.at(per_movie, (movie_of, labels), 1)
+    quota = np.array([int(round(n * val_split)) for n in per_movie.sum(axis=0)])
+    in_val = np.isin(titles, np.asarray(test_movies))
+    taken = per_movie[in_val].sum(axis=0)
+    for m in np.random.default_rng(seed).permutation(len(titles)):
+        if not in_val[m] and (taken + per_movie[m] <= quota).all():
+            in_val[m] = True
+            taken += per_movie[m]
+    val_idx, train_idx = np.flatnonzero(in_val[movie_of]), np.flatnonzero(~in_val[movie_of])
+    if not len(val_idx) or not len(train_idx):
+        raise DataError(
+            f"the {len(titles)} training movies cannot be split by movie with val_split {val_split:g} "
+            f"({len(train_idx)} training, {len(val_idx)} validation reviews); "
+            "use an archive with more movies, another data.val_split, or data.val_split_by: review"
+        )
+    return train_idx, val_idx
+
+
+def validation_split(train: Split, test: Split, params) -> tuple[np.ndarray, np.ndarray]:
+    """Train/validation indices into the training reviews, by ``params.val_split_by``."""
+    labels = np.asarray(train.labels, dtype=np.uint8)
+    if params.val_split_by == "review":
+        return stratified_split(labels, params.val_split, params.seed)
+    for split in (train, test):
+        if split.movies is None:
+            raise split.movies_error
+    return movie_split(labels, train.movies, test.movies, params.val_split, params.seed)
+
+
+def movie_stats(train: list[str], val: list[str], test: list[str]) -> dict:
+    """Movies in each split and in two at once: a split by movie shares none with training."""
+    train, val, test = set(train), set(val), set(test)
+    return {
+        "train": len(train),
+        "val": len(val),
+        "test": len(test),
+        "shared_train_val": len(train & val),
+        "shared_train_test": len(train & test),
+        "shared_val_test": len(val & test),
+    }
 
 
 def split_stats(token_counts: np.ndarray, labels: np.ndarray, oov: int, maxlen: int) -> dict:
@@ -65,13 +122,13 @@ class Prepared:
 def prepare_dataset(archive: str | os.PathLike, params) -> Prepared:
     """Archive to train/val/test arrays, vocabulary (training split only) and data report."""
     splits = read_reviews(archive)
-    train_labels = np.asarray(splits["train"].labels, dtype=np.uint8)
-    fit_idx, val_idx = stratified_split(train_labels, params.val_split, params.seed)
-    train_texts = splits["train"].texts
+    train, test = splits["train"], splits["test"]
+    train_labels = np.asarray(train.labels, dtype=np.uint8)
+    fit_idx, val_idx = validation_split(train, test, params)
     parts = {
-        "train": ([train_texts[i] for i in fit_idx], train_labels[fit_idx]),
-        "val": ([train_texts[i] for i in val_idx], train_labels[val_idx]),
-        "test": (splits["test"].texts, np.asarray(splits["test"].labels, dtype=np.uint8)),
+        "train": ([train.texts[i] for i in fit_idx], train_labels[fit_idx]),
+        "val": ([train.texts[i] for i in val_idx], train_labels[val_idx]),
+        "test": (test.texts, np.asarray(test.labels, dtype=np.uint8)),
     }
     tokens = {name: tokenize_batch(texts) for name, (texts, _) in parts.items()}
     vocab = build_vocab(tokens["train"][0], params.max_features)
@@ -85,8 +142,12 @@ def prepare_dataset(archive: str | os.PathLike, params) -> Prepared:
         x = pad_flat(ids, id_lengths, params.maxlen, params.padding, params.truncating, dtype=dtype)
         arrays[name] = {"x": x, "y": labels}
         stats[name] = split_stats(lengths, labels, oov, params.maxlen)
+    movies = None  # unknown without the url files (possible with val_split_by: review)
+    if train.movies is not None and test.movies is not None:
+        movies = movie_stats([train.movies[i] for i in fit_idx], [train.movies[i] for i in val_idx], test.movies)
     report = {
         "splits": stats,
+        "movies": movies,
         "skipped_files": {
             split: {"empty": s.skipped["empty"], "invalid_utf8": s.skipped["invalid_utf8"]}
             for split, s in splits.items()
