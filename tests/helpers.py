@@ -15,6 +15,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tarfile
@@ -357,6 +358,48 @@ NATIVE_NOISE = re.compile(r"absl::InitializeLog|oneDNN custom operations|use_unb
 def stage_stderr(text: str) -> list[str]:
     """The non-empty stderr lines of a stage: what it printed itself, as nothing else may appear."""
     return [line for line in text.splitlines() if line.strip()]
+
+
+# --- servers -------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def group_pids(pgid: int) -> list[int]:
+    """Every live process in the process group ``pgid`` (the server and what it spawned)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the server's process group (it runs uvicorn as a child), SIGKILL if it lingers."""
+    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + wait
+        while group_pids(proc.pid) and time.monotonic() < deadline:
+            proc.poll()
+            time.sleep(0.2)
+        if not group_pids(proc.pid):
+            break
+    proc.wait(timeout=10)
 
 
 # --- MLflow -------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import pytest
 import requests
 import yaml
 
-from helpers import ONE_VARIANT, VENV_BIN, make_project, run, tool_env
+from helpers import ONE_VARIANT, VENV_BIN, free_port, group_pids, make_project, run, stop_group, tool_env
 
 pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
 
@@ -30,33 +29,11 @@ VARIANT = "simple_rnn"
 TINY = ONE_VARIANT
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def tiny_project(tmp_path: Path) -> Path:
     repo = make_project(tmp_path)
     (repo / "params.yaml").write_text(yaml.safe_dump(TINY, sort_keys=False), encoding="utf-8")
     run(["git", "commit", "-qam", "tiny params, one variant"], repo)
     return repo
-
-
-def group_pids(pgid: int) -> list[int]:
-    """Every live process in the process group ``pgid`` (the server and what it spawned)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            pids.append(int(entry.name))
-    return pids
 
 
 def listening_sockets(pids: list[int]) -> set[tuple[str, int]]:
@@ -87,22 +64,6 @@ def listening_sockets(pids: list[int]) -> set[tuple[str, int]]:
             raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
             found.add((str(ipaddress.ip_address(raw)), int(hex_port, 16)))
     return found
-
-
-def stop_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the server's process group (it runs uvicorn as a child), SIGKILL if it lingers."""
-    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + wait
-        while group_pids(proc.pid) and time.monotonic() < deadline:
-            proc.poll()
-            time.sleep(0.2)
-        if not group_pids(proc.pid):
-            break
-    proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from .errors import TrackingError
 from .files import folder_md5
 from .interrupts import terminate_as_interrupt
 from .paths import MLFLOW_ARTIFACTS, MLFLOW_STORE, project_root
+
+FIRST_CALL_TIMEOUT = 5  # seconds for the first API call to a tracking server (an MLflow API call takes ms)
 
 
 def tracking_uri(env=os.environ, root: Path | None = None) -> str:
@@ -43,6 +46,41 @@ def check_reachable(uri: str, timeout: float = 3.0) -> None:
         ) from None
 
 
+@contextlib.contextmanager
+def one_quick_try(uri: str):
+    """On a tracking server, MLflow's API calls made inside try once, with a short timeout.
+
+    A server whose database is down still answers ``/health`` but fails every API call (503),
+    or holds it while it retries the database itself; MLflow's client retries such calls with
+    exponential back-off for minutes. The stage's first calls are its check: they fail in seconds.
+    """
+    if not uri.startswith(("http://", "https://")):
+        yield
+        return
+    quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(FIRST_CALL_TIMEOUT)}
+    saved = {key: os.environ.get(key) for key in quick}
+    os.environ.update(quick)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def short_reason(exc: Exception) -> str:
+    """MLflow's message in one line; for a call that failed its one try, only the cause (status or timeout)."""
+    text = str(exc)
+    status = re.search(r"too many (\d{3}) error responses", text)  # urllib3, when retries are spent
+    if status:
+        return f"HTTP {status.group(1)}"
+    if "Read timed out" in text:
+        return f"no answer in {FIRST_CALL_TIMEOUT} s"
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
 def setup(experiment: str, env=os.environ, root: Path | None = None) -> str:
     """Point MLflow at the store, create it and the experiment once, return the experiment id.
 
@@ -61,7 +99,7 @@ def setup(experiment: str, env=os.environ, root: Path | None = None) -> str:
     mlflow.set_tracking_uri(uri)
     lock = FileLock(str(root / f"{MLFLOW_STORE}.lock")) if uri.startswith("sqlite:") else contextlib.nullcontext()
     try:
-        with lock:
+        with lock, one_quick_try(uri):
             client = mlflow.MlflowClient()
             found = client.get_experiment_by_name(experiment)
             if found is not None:
@@ -69,10 +107,13 @@ def setup(experiment: str, env=os.environ, root: Path | None = None) -> str:
             location = (root / MLFLOW_ARTIFACTS).as_uri() if uri.startswith("sqlite:") else None
             return client.create_experiment(experiment, artifact_location=location)
     except mlflow.exceptions.MlflowException as exc:
-        # e.g. another web service that answers /health but is no MLflow server (404 on the API)
-        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        hint = ("check that MLFLOW_TRACKING_URI names an MLflow tracking server"
-                if uri.startswith(("http://", "https://")) else "check the store")
+        reason = short_reason(exc)
+        if not uri.startswith(("http://", "https://")):
+            hint = "check the store"
+        elif exc.get_http_status_code() == 404:  # another web service that answers /health, no MLflow API
+            hint = "check that MLFLOW_TRACKING_URI names an MLflow tracking server"
+        else:  # the server runs, its store does not answer (e.g. its database is down)
+            hint = "the server answers but its API fails: check the server's log and its database"
         raise TrackingError(f"MLflow tracking store {uri} cannot be used ({reason}); {hint}") from None
 
 

@@ -1,0 +1,278 @@
+"""README's team set-up, for real on one machine: PostgreSQL, an MLflow server on it, a DVC remote.
+
+Stand-ins for the team's services: a throwaway PostgreSQL cluster on 127.0.0.1 (its own free port),
+a folder as the server's artifact store and one as the DVC remote (S3 or similar in a real team).
+Clone A trains and pushes; clone B, a fresh `git clone` of A, pulls and uses the models without
+retraining. Fixture finalizers stop every server started here, also when a test fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from helpers import ONE_VARIANT, VENV_BIN, free_port, make_archive, make_project, run, stop_group, tool_env
+
+pytestmark = pytest.mark.slow
+
+VARIANT = "simple_rnn"
+INITDB = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+                key=lambda p: [int(n) for n in re.findall(r"\d+", Path(p).parent.parent.name)])
+if not INITDB:
+    pytest.skip("PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin/initdb)", allow_module_level=True)
+PG_BIN = Path(INITDB[-1]).parent
+# PostgreSQL refuses to run as root: as root, its commands run as the `postgres` user.
+AS_POSTGRES = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+# Root writes into a read-only folder anyway; without CAP_DAC_OVERRIDE it meets the mode bits as users do.
+AS_PLAIN_USER = (["setpriv", "--inh-caps=-dac_override", "--bounding-set=-dac_override", "--"]
+                 if os.geteuid() == 0 else [])
+
+
+class Cluster:
+    """A PostgreSQL cluster: superuser ``mlflow``, trust auth, TCP on 127.0.0.1 only (no Unix socket)."""
+
+    def __init__(self, root: Path):
+        self.root, self.data, self.log, self.port = root, root / "data", root / "postgres.log", free_port()
+        self.uri = f"postgresql://mlflow@127.0.0.1:{self.port}/mlflow"
+
+    def pg_ctl(self, *args) -> None:
+        run([*AS_POSTGRES, PG_BIN / "pg_ctl", "-D", self.data, "-l", self.log, *args], self.root)
+
+    def start(self) -> None:
+        self.pg_ctl("-o", f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories=''",
+                    "-w", "start")
+
+    def stop(self) -> None:
+        self.pg_ctl("-m", "fast", "-w", "stop")
+
+    def running(self) -> bool:
+        return (self.data / "postmaster.pid").exists()
+
+    def query(self, sql: str) -> list[str]:
+        out = run([PG_BIN / "psql", "-h", "127.0.0.1", "-p", self.port, "-U", "mlflow", "-d", "mlflow", "-tAc", sql],
+                  self.root)
+        return out.stdout.split()
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A throwaway cluster with the database ``mlflow``, made as README's team set-up makes it.
+
+    pytest's temp root is private to its user (0700, reset so by every pytest session that starts),
+    out of reach of the ``postgres`` user: the cluster gets its own temp folder, removed at the end.
+    """
+    root = Path(tempfile.mkdtemp(prefix="imdb-rnn-pg-"))
+    if AS_POSTGRES:
+        shutil.chown(root, "postgres", "postgres")
+    cluster = Cluster(root)
+    try:
+        run([*AS_POSTGRES, PG_BIN / "initdb", "-D", cluster.data, "-U", "mlflow", "--auth=trust", "-E", "UTF8",
+             "--no-sync"], root)
+        cluster.start()
+        run([PG_BIN / "createdb", "-h", "127.0.0.1", "-p", cluster.port, "-U", "mlflow", "mlflow"], root)
+        yield cluster
+    finally:
+        try:
+            if cluster.running():
+                cluster.stop()
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def health(uri: str) -> bool:
+    try:
+        return requests.get(f"{uri}/health", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+@contextlib.contextmanager
+def mlflow_server(folder: Path, backend_uri: str):
+    """``mlflow server`` on 127.0.0.1:<free port> with ``--artifacts-destination``; yields its URI, then stops it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port, log_path = free_port(), folder / "server.log"
+    uri = f"http://127.0.0.1:{port}"
+    cmd = [VENV_BIN / "mlflow", "server", "--backend-store-uri", backend_uri,
+           "--artifacts-destination", folder / "artifacts", "--host", "127.0.0.1", "--port", port, "--workers", "1"]
+    # the GenAI job runner is no part of tracking (off, the server starts sooner)
+    env = tool_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_TRACKING_URI": None})
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([str(c) for c in cmd], cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # its own process group, stopped as a whole
+        try:
+            deadline = time.monotonic() + 90
+            while not health(uri):
+                exited = proc.poll() is not None
+                if exited or time.monotonic() > deadline:
+                    pytest.fail(f"mlflow server on {backend_uri}: {'exited' if exited else 'no /health in 90 s'}\n"
+                                + log_path.read_text())
+                time.sleep(0.3)
+            yield uri
+        finally:
+            stop_group(proc)
+
+
+@pytest.fixture(scope="module")
+def server(postgres, tmp_path_factory):
+    with mlflow_server(tmp_path_factory.mktemp("mlflow_server"), postgres.uri) as uri:
+        yield uri
+
+
+@dataclass
+class Team:
+    a: Path                 # trained and pushed
+    b: Path                 # a fresh clone that pulled
+    archive: Path
+    uri: str                # the tracking server
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory, server):
+    """Clone A: `dvc repro` logging to the server, commit, `dvc push`; clone B: `git clone`, `dvc pull`."""
+    base = tmp_path_factory.mktemp("team")
+    archive, remote, a, b = make_archive(base / "aclImdb_v1.tar.gz"), base / "dvc-remote", base / "a", base / "b"
+    a.mkdir()
+    make_project(a)
+    (a / "params.yaml").write_text(yaml.safe_dump(ONE_VARIANT, sort_keys=False), encoding="utf-8")
+    run(["dvc", "remote", "add", "-d", "storage", remote], a)
+    run(["git", "add", "-A"], a)
+    run(["git", "commit", "-qm", "tiny params, the team's DVC remote"], a)
+
+    repro = run(["dvc", "repro"], a, env={"MLFLOW_TRACKING_URI": server, "IMDB_SOURCE": archive}, timeout=900)
+    assert f"Running stage 'train@{VARIANT}'" in repro.stdout
+    run(["git", "add", "-A"], a)
+    run(["git", "commit", "-qm", "trained"], a)
+    push = run(["dvc", "push"], a)
+    stored = [p for p in remote.rglob("*") if p.is_file()]
+    assert stored, push.stdout
+    print(f"\ndvc repro in A: {repro.elapsed:.1f} s; dvc push: {push.stdout.strip().splitlines()[-1]}, "
+          f"remote holds {len(stored)} files, {sum(p.stat().st_size for p in stored)} bytes")
+
+    run(["git", "clone", "-q", a, b], base)
+    pull = run(["dvc", "pull"], b)
+    print(f"dvc pull in B: {pull.stdout.strip().splitlines()[-1]} in {pull.elapsed:.1f} s")
+    return Team(a=a, b=b, archive=archive, uri=server)
+
+
+def clone(team: Team, dest: Path, *pull_targets: str) -> Path:
+    """Another team member's clone of A's commit, with what `dvc pull [targets]` brings."""
+    run(["git", "clone", "-q", team.a, dest], dest.parent)
+    run(["dvc", "pull", *pull_targets], dest)
+    return dest
+
+
+def digests(folder: Path) -> dict[str, str]:
+    """sha256 of every file in the workspace and DVC's cache (not git's, DVC's scratch or Python's byte code)."""
+    out = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        skip = rel.parts[0] == ".git" or rel.parts[:2] == (".dvc", "tmp") or "__pycache__" in rel.parts
+        if path.is_file() and not skip:
+            out[rel.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def up_to_date(repo: Path) -> bool:
+    return "Data and pipelines are up to date." in run(["dvc", "status"], repo).stdout
+
+
+def server_runs(uri: str):
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(ONE_VARIANT["mlflow"]["experiment"])
+    return client, client.search_runs([experiment.experiment_id])
+
+
+def test_pulled_clone_is_up_to_date_and_predicts_without_retraining(team):
+    a, b = team.a, team.b
+    assert up_to_date(b)
+    model = Path("models", VARIANT, "model.keras")
+    assert (b / model).read_bytes() == (a / model).read_bytes()
+
+    reviews = ["A wonderful, moving film: loved it.", "Boring and awful, a waste."]
+    predict = [VENV_BIN / "imdb-rnn", "predict", "--model", VARIANT, *reviews]
+    from_b = run([*predict, "--project", b], b.parent).stdout.splitlines()
+    assert from_b == run([*predict, "--project", a], a.parent).stdout.splitlines()  # the same model
+    assert [line.split("\t")[2] for line in from_b] == reviews
+    assert all(0.0 <= float(line.split("\t")[1]) <= 1.0 for line in from_b)
+
+    _, runs_before = server_runs(team.uri)
+    before = digests(b)
+    repro = run(["dvc", "repro"], b, env={"MLFLOW_TRACKING_URI": team.uri, "IMDB_SOURCE": team.archive})
+    assert "Running stage" not in repro.stdout, repro.stdout
+    assert digests(b) == before
+    assert len(server_runs(team.uri)[1]) == len(runs_before)  # nothing trained, nothing logged
+
+
+def test_runs_are_in_postgresql_and_served_back(team, postgres, server):
+    client, runs = server_runs(team.uri)
+    (r,) = [x for x in runs if x.data.tags.get("variant") == VARIANT]
+    assert r.info.status == "FINISHED"
+    assert r.info.run_id == json.loads((team.b / "models" / VARIANT / "run.json").read_text())["run_id"]
+    metrics = json.loads((team.b / "reports" / "variants" / VARIANT / "metrics.json").read_text())
+    for key, value in metrics.items():
+        assert r.data.metrics[f"test_{key}"] == pytest.approx(value, abs=1e-6), key
+    assert [m.step for m in client.get_metric_history(r.info.run_id, "val_accuracy")] == [1, 2]
+    assert [x.data.tags.get("summary") for x in runs].count("true") == 1
+    # the rows are in PostgreSQL itself, not in some local store of the server
+    assert r.info.run_id in postgres.query("SELECT run_uuid FROM runs WHERE status = 'FINISHED'")
+    assert not (team.a / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize("server_state", ["in-use", "fresh"])
+def test_stage_fails_fast_when_postgresql_is_down(team, postgres, server, tmp_path, server_state):
+    """The server still answers /health; its store does not. `in-use`: it has served the team (answers 503);
+    `fresh`: started but not yet asked (it retries the database itself before answering)."""
+    repo = clone(team, tmp_path / "c", "prepare")
+    before = digests(repo)
+    with contextlib.ExitStack() as stack:
+        uri = server if server_state == "in-use" else stack.enter_context(
+            mlflow_server(tmp_path / "fresh_server", postgres.uri))
+        postgres.stop()
+        stack.callback(postgres.start)  # for the tests after this one, also when it fails
+        assert health(uri)
+        proc = run([sys.executable, "stages/train.py", VARIANT], repo, env={"MLFLOW_TRACKING_URI": uri},
+                   check=False, timeout=600)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    print(f"\n{server_state}: failed in {proc.elapsed:.1f} s: {lines[-1] if lines else ''}")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: ") and uri in lines[0], proc.stderr
+    assert re.search(r"\((HTTP 5\d\d|no answer in \d+ s)\); .*database", lines[0]), lines[0]
+    assert proc.elapsed < 30, f"took {proc.elapsed:.1f} s"
+    assert digests(repo) == before  # no model folder, no history, no local mlflow.db
+
+
+@pytest.mark.parametrize("remote_state", ["not-configured", "read-only"])
+def test_push_to_a_broken_remote_fails_and_keeps_the_workspace(team, tmp_path, remote_state):
+    repo = clone(team, tmp_path / "d")
+    if remote_state == "not-configured":
+        cmd, expected = ["dvc", "push", "-r", "absent"], "remote 'absent' doesn't exist"
+    else:
+        readonly = tmp_path / "readonly-remote"
+        readonly.mkdir(mode=0o555)
+        run(["dvc", "remote", "add", "--local", "readonly", readonly], repo)
+        cmd, expected = [*AS_PLAIN_USER, "dvc", "push", "-r", "readonly"], "Permission denied"
+    before = digests(repo)
+    proc = run(cmd, repo, check=False)
+    assert proc.returncode != 0
+    assert "ERROR" in proc.stderr and expected in proc.stderr, proc.stderr
+    if remote_state == "read-only":
+        assert list(readonly.iterdir()) == []
+    assert digests(repo) == before
+    assert up_to_date(repo)
