@@ -352,7 +352,9 @@ def ran_stages(output: str) -> set[str]:
 
 
 # Native log lines no user can act on: stages filter them (backend.filter_native_stderr).
-NATIVE_NOISE = re.compile(r"absl::InitializeLog|oneDNN custom operations|use_unbounded_threadpool|INFO mlflow")
+NATIVE_NOISE = re.compile(
+    r"absl::InitializeLog|oneDNN custom operations|oneDNN supports DT_BOOL|use_unbounded_threadpool|INFO mlflow"
+)
 
 
 def stage_stderr(text: str) -> list[str]:

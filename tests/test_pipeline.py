@@ -103,12 +103,11 @@ def test_mlflow_holds_a_run_per_variant_with_a_nested_run_per_seed(repro_repo):
             assert child.data.metrics["test_accuracy"] == pytest.approx(row["accuracy"], abs=1e-6)
             assert [m.step for m in client.get_metric_history(child.info.run_id, "val_accuracy")] == [1, 2]
             name = f"{variant}-seed{child.data.tags['seed']}"
-            logged = mlflow.search_logged_models(experiment_ids=[r.info.experiment_id],
-                                                 filter_string=f"source_run_id = '{child.info.run_id}'",
-                                                 output_format="list")
+            logged = client.search_logged_models([r.info.experiment_id],
+                                                 filter_string=f"source_run_id = '{child.info.run_id}'")
             assert [m.name for m in logged] == [name]
             mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
-            model = mlflow.pyfunc.load_model(logged[0].model_uri)
+            model = mlflow.pyfunc.load_model(f"models:/{logged[0].model_id}")
             x = np.load(repo / "data" / "prepared" / "test.npz")["x"][:5].astype(np.int32)
             prob = np.asarray(model.predict(x)).ravel()
             assert prob.shape == (5,) and np.all((prob >= 0) & (prob <= 1))

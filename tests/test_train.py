@@ -4,8 +4,9 @@ stopping; length buckets; the selected seed."""
 import numpy as np
 import pytest
 
-from imdb_rnn.config import parse_params
-from imdb_rnn.train import FitResult, SeedTrainer, length_buckets, select_seed
+from imdb_rnn.batches import length_buckets
+from imdb_rnn.config import ModelParams, parse_params
+from imdb_rnn.train import FitResult, SeedTrainer, select_seed
 
 RNG = np.random.default_rng(0)
 
@@ -77,6 +78,17 @@ def test_length_buckets_cut_each_batch_to_its_longest_review():
     validation = length_buckets(VAL["x"], VAL["y"], 8, "pre", seed=None)
     widths = [validation[i][0].shape[1] for i in range(len(validation))]
     assert widths == sorted(widths)  # validation: in length order
+
+
+def test_masked_models_predict_the_same_from_length_buckets():
+    """evaluate's bucketed prediction of a masked model equals predicting the full padded arrays, in order."""
+    from imdb_rnn.evaluate import predict_probabilities
+    from imdb_rnn.model import build_model
+
+    model = build_model("m", ModelParams(embedding_dim=4, units=4, mask_padding=True, pooling="max_mean"), 30)
+    full = model.predict(VAL["x"].astype(np.int32), verbose=0).ravel()
+    np.testing.assert_allclose(predict_probabilities(model, VAL["x"], masked=True, batch_size=8), full,
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_select_seed_takes_the_best_validation_accuracy():

@@ -15,11 +15,13 @@ import threading
 from .errors import ImdbRnnError
 
 # Native log lines nobody can act on: absl's pre-init banner, oneDNN's "custom operations are
-# on" notice (TF_CPP_MIN_LOG_LEVEL cannot silence them: they are printed before it is read) and
-# tf.data's "NodeDef mentions attribute use_unbounded_threadpool" version-skew error.
+# on" notice (TF_CPP_MIN_LOG_LEVEL cannot silence them: they are printed before it is read),
+# oneDNN's fallback notice for boolean masks, and tf.data's "NodeDef mentions attribute
+# use_unbounded_threadpool" version-skew error.
 NATIVE_NOISE = re.compile(
     rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     rb"|[IE]\d{4} [\d:. ]+\d+ (port\.cc:\d+\] oneDNN custom operations are on"
+    rb"|util\.cc:\d+\] oneDNN supports DT_BOOL only on platforms with AVX-512"
     rb"|node_def_util\.cc:\d+\] NodeDef mentions attribute use_unbounded_threadpool))"
 )
 

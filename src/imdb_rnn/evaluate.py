@@ -80,7 +80,8 @@ def evaluate_variant(variant: str, params, data_dir, model_dir, report_dir) -> d
         per_seed, selected_prob = [], None
         for seed, seed_run in runs["seed_runs"].items():
             path = model_dir / f"seed_{seed}" / "model.keras"
-            prob = call_interruptibly(load_model(path).predict, x_test, batch_size=512, verbose=0).ravel()
+            prob = call_interruptibly(predict_probabilities, load_model(path), x_test,
+                                      params.model(variant).mask_padding, params.data.padding)
             if not np.all(np.isfinite(prob)):
                 raise ModelFileError(f"{path} predicts NaN; retrain it with `dvc repro`")
             metrics = classification_metrics(test["y"], prob)
@@ -119,6 +120,22 @@ def evaluate_variant(variant: str, params, data_dir, model_dir, report_dir) -> d
         write_json(report_dir / "metrics.json", summary)
         mlflow.log_artifact(str(report_dir / "metrics.json"), artifact_path="reports")
     return summary
+
+
+def predict_probabilities(model, x: np.ndarray, masked: bool, padding: str = "pre", batch_size: int = 512):
+    """Positive probabilities for padded reviews. A model that masks the padding never reads it, so
+    its reviews go in length-sorted batches cut to their longest review (the same predictions, a
+    fraction of the steps); any other model gets the full length it was trained on."""
+    if not masked:
+        return np.asarray(model.predict(x, batch_size=batch_size, verbose=0)).ravel()
+    from .batches import length_buckets
+
+    batches = length_buckets(x, np.zeros(len(x)), batch_size, padding, seed=None)
+    prob = np.empty(len(x), dtype=np.float64)
+    for i in range(len(batches)):
+        cut, _ = batches[i]
+        prob[np.sort(batches.batches[i])] = np.asarray(model.predict_on_batch(cut)).ravel()
+    return prob
 
 
 def aggregate(per_seed: list[dict]) -> dict:
