@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install repro test test-fast lint format bench clean-venv
+.PHONY: install repro test test-fast lint format bench sweep clean-venv
 
 install: $(VENV)/.installed
 
@@ -37,6 +37,10 @@ format: install
 bench: install
 	dvc repro prepare
 	python bench/benchmark.py
+
+sweep: install  # the lever sweep behind best_rnn (hours on 2 cores): DVC experiments, then reports/sweep.md
+	dvc repro prepare
+	python bench/sweep.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -13,13 +13,14 @@ from imdb_rnn.errors import run_cli  # noqa: E402
 def main(argv=None) -> None:
     args, params = variant_stage.start(__doc__, argv)
     from imdb_rnn.evaluate import evaluate_variant
+    from imdb_rnn.stats import format_interval
 
     metrics = evaluate_variant(args.variant, params, args.data, paths.model_dir(args.variant, args.models),
                                paths.variant_reports(args.variant, args.reports))
-    print(f"{args.variant} test over {metrics['seeds']} seeds: accuracy {metrics['accuracy']:.4f} "
-          f"[95% CI {metrics['accuracy_ci95_low']:.4f}, {metrics['accuracy_ci95_high']:.4f}], "
-          f"ROC AUC {metrics['roc_auc']:.4f}; per seed: "
-          + ", ".join(f"{row['seed']}: {row['accuracy']:.4f}" for row in metrics["per_seed"]))
+    accuracy = format_interval(metrics["accuracy"], metrics["accuracy_ci95_low"], metrics["accuracy_ci95_high"])
+    seeds = ", ".join(f"{r['seed']}: {r['accuracy']:.4f}" for r in metrics["per_seed"])
+    print(f"{args.variant} test over {metrics['seeds']} seed(s): accuracy {accuracy} (mean [95% CI]), ROC AUC "
+          f"{metrics['roc_auc']:.4f}; per seed: {seeds}")
 
 
 if __name__ == "__main__":

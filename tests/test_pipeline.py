@@ -199,13 +199,12 @@ def test_mlflow_ui_serves_the_runs_metrics_and_figures(repro_repo):
                                   params={"experiment_name": "imdb-rnn"}, timeout=10).json()["experiment"]
         runs = requests.post(f"{base}/api/2.0/mlflow/runs/search",
                              json={"experiment_ids": [experiment["experiment_id"]]}, timeout=10).json()["runs"]
-        by_variant = {
-            tag["value"]: run for run in runs for tag in run["data"].get("tags", []) if tag["key"] == "variant"
-        }
+        tags = [{tag["key"]: tag["value"] for tag in run["data"].get("tags", [])} for run in runs]
+        by_variant = {t["variant"]: run for run, t in zip(runs, tags) if t.get("run_kind") == "variant"}
         assert set(VARIANTS) <= set(by_variant)
         for run_info in by_variant.values():
             metrics = {m["key"] for m in run_info["data"]["metrics"]}
-            assert {"test_accuracy", "test_roc_auc", "val_accuracy", "best_epoch"} <= metrics
+            assert {"test_accuracy_mean", "test_roc_auc_ci95_low", "val_accuracy", "best_val_accuracy_mean"} <= metrics
             listed = requests.get(f"{base}/api/2.0/mlflow/artifacts/list",
                                   params={"run_id": run_info["info"]["run_id"], "path": "plots"}, timeout=10).json()
             assert {"plots/accuracy.png", "plots/roc.png"} <= {f["path"] for f in listed["files"]}

@@ -102,7 +102,7 @@ def workflow(tmp_path_factory):
 
 
 # Keras verbose=2 prints a header when an epoch starts and one line when it ends
-EPOCH_END = re.compile(r"^epoch \d+/\d+: .*val_accuracy", re.M)  # the stage's one line per finished epoch
+EPOCH_END = re.compile(r"^seed \d+ epoch \d+/\d+: .*val_accuracy", re.M)  # the stage's line per finished epoch
 
 
 def wait_for(proc, out_path: Path, err_path: Path, ready, what: str, timeout: float = 180) -> str:

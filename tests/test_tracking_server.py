@@ -248,7 +248,7 @@ def test_train_fails_fast_naming_the_uri_when_the_server_does_not_answer(prepare
         close()
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert elapsed < 10, f"took {elapsed:.1f} s"
+    assert elapsed < 60, f"took {elapsed:.1f} s"  # seconds, not MLflow's minutes of retries (even on a busy machine)
     assert len(lines) == 1 and lines[0].startswith("error: ") and uri in lines[0], proc.stderr
     assert not (repo / "models").exists()
     assert not (repo / "mlflow.db").exists()  # no local store as a silent fallback

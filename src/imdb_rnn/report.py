@@ -71,12 +71,6 @@ def collect(params, variants_dir: Path):
     return table.sort_values("best_val_accuracy", ascending=False, kind="stable"), histories, accuracies
 
 
-def interval(mean: float, low: float | None, high: float | None) -> str:
-    """``0.8512 [0.8401, 0.8623]``; the mean alone where there is no interval (one seed)."""
-    defined = low is not None and high is not None and low == low and high == high
-    return f"{mean:.4f} [{low:.4f}, {high:.4f}]" if defined else f"{mean:.4f}"
-
-
 def significance_lines(table, accuracies: dict[str, list[float]]) -> list[str]:
     """Each pair of variants: the difference of mean test accuracy and whether the seeds separate them."""
     lines = []
@@ -96,13 +90,10 @@ def significance_lines(table, accuracies: dict[str, list[float]]) -> list[str]:
 
 def markdown(table, accuracies: dict[str, list[float]]) -> str:
     """The summary as Markdown: one row per variant, then the pairwise tests."""
-    shown = table.assign(
-        best_val_accuracy=[interval(*r) for r in zip(table["best_val_accuracy"], table["best_val_accuracy_ci95_low"],
-                                                     table["best_val_accuracy_ci95_high"])],
-        test_accuracy=[interval(*r) for r in zip(table["test_accuracy"], table["test_accuracy_ci95_low"],
-                                                 table["test_accuracy_ci95_high"])],
-    ).drop(columns=["best_val_accuracy_ci95_low", "best_val_accuracy_ci95_high", "test_accuracy_ci95_low",
-                    "test_accuracy_ci95_high"])
+    intervals = {column: [stats.format_interval(*r) for r in zip(
+        table[column], table[f"{column}_ci95_low"], table[f"{column}_ci95_high"])]
+        for column in ("best_val_accuracy", "test_accuracy")}
+    shown = table.assign(**intervals).drop(columns=[f"{c}_ci95_{end}" for c in intervals for end in ("low", "high")])
     return "\n".join([
         "# Variant comparison",
         "",

@@ -42,3 +42,9 @@ def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
     if len(a) < 2 or len(b) < 2:
         return float("nan")
     return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def format_interval(mean: float, low: float | None, high: float | None) -> str:
+    """``0.8512 [0.8401, 0.8623]``; the mean alone where there is no interval (one seed)."""
+    defined = low is not None and high is not None and low == low and high == high
+    return f"{mean:.4f} [{low:.4f}, {high:.4f}]" if defined else f"{mean:.4f}"

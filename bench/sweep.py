@@ -1,0 +1,240 @@
+"""The lever sweep as DVC experiments: `python bench/sweep.py` (`make sweep`), plan in bench/sweep.yaml.
+
+Queues one `dvc exp run` per configuration of the first pass, runs the queue, then the best
+configurations (by mean validation accuracy) again with every seed, and writes reports/sweep.md from
+what DVC (`dvc exp show`) and MLflow (each experiment's runs) recorded: every configuration, its
+changes, mean and per-seed validation and test accuracy, epochs and training time.
+`--report-only` rewrites reports/sweep.md from the experiments already there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from imdb_rnn import paths, stats  # noqa: E402
+from imdb_rnn.errors import ImdbRnnError, print_error  # noqa: E402
+from imdb_rnn.files import write_text  # noqa: E402
+
+PASSES = ("first", "second")
+
+
+class SweepError(ImdbRnnError):
+    """A step of the sweep failed; the message names it."""
+
+
+def dvc(*args: str, check: bool = True, capture: bool = True) -> str:
+    """Run `dvc ...` at the project root (the venv's dvc, as `make` puts it first on PATH)."""
+    proc = subprocess.run(["dvc", *args], cwd=ROOT, text=True, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+                          stderr=subprocess.PIPE if capture else subprocess.DEVNULL)
+    if check and proc.returncode:
+        raise SweepError(f"`dvc {' '.join(args)}` failed: {(proc.stderr or '').strip().splitlines()[-1:]}")
+    return proc.stdout or ""
+
+
+def hydra_value(value) -> str:
+    """A params value as `dvc exp run -S` (Hydra) reads it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ",".join(hydra_value(v) for v in value) + "]"
+    return str(value)
+
+
+def overrides(plan: dict, pass_name: str, changes: dict) -> list[str]:
+    """The `-S` list of one configuration: drop the other variants, then base + pass + changes."""
+    variant = plan["variant"]
+    model, train, data = dict(plan["base"]["model"]), dict(plan["base"].get("train", {})), {}
+    train.update(plan[f"{pass_name}_pass"]["train"])
+    for key, value in changes.items():
+        if key.startswith("train."):
+            train[key[len("train."):]] = value
+        elif key.startswith("data."):
+            data[key[len("data."):]] = value
+        else:
+            model[key] = value
+    out = [f"~models.{v}" for v in plan.get("drop", [])]
+    out += [f"++models.{variant}.{k}={hydra_value(v)}" for k, v in model.items()]
+    out += [f"++models.{variant}.train.{k}={hydra_value(v)}" for k, v in train.items()]
+    out += [f"++data.{k}={hydra_value(v)}" for k, v in data.items()]
+    return out
+
+
+def run_pass(plan: dict, pass_name: str, configurations: dict[str, dict], jobs: int) -> None:
+    """Queue every configuration as an experiment named `<pass>-<configuration>` and run the queue."""
+    names = [f"{pass_name}-{name}" for name in configurations]
+    existing = set(dvc("exp", "ls", "--name-only").split())
+    stale = [name for name in names if name in existing]
+    if stale:
+        dvc("exp", "remove", *stale)
+    for name, changes in configurations.items():
+        args = [arg for o in overrides(plan, pass_name, changes) for arg in ("-S", o)]
+        dvc("exp", "run", "--queue", "-n", f"{pass_name}-{name}", *args)
+        print(f"queued {pass_name}-{name}", file=sys.stderr, flush=True)
+    started = time.monotonic()
+    while True:
+        status = dvc("queue", "status")
+        states = [line.split()[-1] for line in status.splitlines() if line.split()[-1:] in (["Queued"], ["Running"])]
+        if not states:
+            break
+        workers = re.search(r"Worker status: (\d+) active, (\d+) idle", status)
+        if "Running" not in states and (workers is None or workers.group(1) == workers.group(2) == "0"):
+            # DVC's workers stop when they see an empty queue, at times before the last task: start them again
+            dvc("queue", "start", "-j", str(jobs), capture=False)  # workers outlive the command
+        time.sleep(20)
+    dvc("queue", "stop", check=False)
+    print(f"{pass_name} pass: {len(names)} experiments in {time.monotonic() - started:.0f} s", file=sys.stderr)
+
+
+def mlflow_records(experiment: str) -> dict[str, dict]:
+    """Per DVC experiment name: the sweep variant's training seconds and epochs run, from MLflow."""
+    import mlflow
+
+    from imdb_rnn import tracking
+
+    tracking.setup(experiment, root=ROOT)
+    client = mlflow.MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([found.experiment_id], filter_string="tags.dvc_exp_name LIKE '%-%'",
+                              max_results=5000)
+    records: dict[str, dict] = {}
+    for run in sorted(runs, key=lambda r: r.info.start_time):  # the newest run of a name wins
+        name, kind = run.data.tags.get("dvc_exp_name"), run.data.tags.get("run_kind")
+        record = records.setdefault(name, {"epochs": []})
+        if kind == "variant":
+            record["train_seconds"] = run.data.metrics.get("train_seconds")
+        elif kind == "seed" and "epochs_run" in run.data.metrics:
+            record["epochs"].append(run.data.metrics["epochs_run"])
+    return records
+
+
+def collect(plan: dict) -> list[dict]:
+    """One row per sweep experiment DVC knows, with its metrics and MLflow's timings."""
+    from imdb_rnn.config import load_params
+
+    shown = json.loads(dvc("exp", "show", "--json"))
+    metrics_file = (paths.variant_reports(plan["variant"]) / "metrics.json").as_posix()
+    records = mlflow_records(load_params(ROOT / paths.PARAMS).mlflow.experiment)
+    rows = []
+    for entry in shown:
+        for experiment in entry.get("experiments") or []:
+            name = experiment.get("name") or ""
+            pass_name, _, configuration = name.partition("-")
+            if pass_name not in PASSES:
+                continue
+            rev = experiment["revs"][0]
+            data = rev.get("data") or {}
+            metrics = ((data.get("metrics") or {}).get(metrics_file) or {}).get("data")
+            record = records.get(name, {})
+            epochs = record.get("epochs") or []
+            rows.append({"pass": pass_name, "name": configuration, "experiment": name,
+                         "failed": metrics is None, "metrics": metrics or {},
+                         "train_seconds": record.get("train_seconds"),
+                         "epochs": sum(epochs) / len(epochs) if epochs else None})
+    return rows
+
+
+def changes_of(plan: dict, row: dict) -> str:
+    changes = plan["first_pass"]["configurations"].get(row["name"], {})
+    return ", ".join(f"{k}={hydra_value(v)}" for k, v in changes.items()) or "(the base)"
+
+
+def per_seed(metrics: dict, key: str) -> str:
+    return " ".join(f"{r[key]:.4f}" for r in metrics.get("per_seed", []))
+
+
+def with_interval(metrics: dict, key: str) -> str:
+    if metrics.get(key) is None:
+        return "-"
+    return stats.format_interval(metrics[key], metrics.get(f"{key}_ci95_low"), metrics.get(f"{key}_ci95_high"))
+
+
+def render(plan: dict, rows: list[dict]) -> str:
+    """reports/sweep.md: both passes, best mean validation accuracy first; the winner's params entry."""
+    lines = ["# The lever sweep", "",
+             "Generated by `python bench/sweep.py` (`make sweep`) from `dvc exp show` and the experiments' MLflow",
+             f"runs; plan: `bench/sweep.yaml`. Base: model {plan['base']['model']}, train {plan['base']['train']}.",
+             "Sorted by mean validation accuracy (the selection criterion); test accuracy is reported, never used",
+             "to choose. Means over seeds with 95% intervals (Student's t).", ""]
+    winner = None
+    for pass_name in reversed(PASSES):
+        chosen = sorted((r for r in rows if r["pass"] == pass_name),
+                        key=lambda r: (-(r["metrics"].get("best_val_accuracy") or 0.0), r["name"]))
+        if not chosen:
+            continue
+        settings = plan[f"{pass_name}_pass"]["train"]
+        lines += [f"## {pass_name.capitalize()} pass ({settings})", "",
+                  "| configuration | changes | seeds | val acc | val acc per seed | test acc | test acc per seed "
+                  "| epochs | train s |", "| --- | --- | ---: | ---: | --- | ---: | --- | ---: | ---: |"]
+        for row in chosen:
+            m = row["metrics"]
+            if row["failed"]:
+                lines.append(f"| {row['name']} | {changes_of(plan, row)} | - | failed | | | | | |")
+                continue
+            epochs = f"{row['epochs']:.1f}" if row["epochs"] is not None else "-"
+            seconds = f"{row['train_seconds']:.0f}" if row["train_seconds"] is not None else "-"
+            lines.append(f"| {row['name']} | {changes_of(plan, row)} | {m.get('seeds', '-')} "
+                         f"| {with_interval(m, 'best_val_accuracy')} | {per_seed(m, 'best_val_accuracy')} "
+                         f"| {with_interval(m, 'accuracy')} | {per_seed(m, 'accuracy')} | {epochs} | {seconds} |")
+        lines.append("")
+        winner = winner or next((r for r in chosen if not r["failed"]), None)
+    if winner:
+        accuracies = {r["name"]: [s["accuracy"] for s in r["metrics"].get("per_seed", [])]
+                      for r in rows if r["pass"] == winner["pass"] and not r["failed"]}
+        m = winner["metrics"]
+        lines += ["## Selected", "",
+                  f"`{winner['name']}` ({changes_of(plan, winner)}): mean validation accuracy "
+                  f"{m['best_val_accuracy']:.4f}, test accuracy {with_interval(m, 'accuracy')}.", ""]
+        others = [n for n in accuracies if n != winner["name"]]
+        for other in others:
+            p = stats.welch_p(accuracies[winner["name"]], accuracies[other])
+            verdict = "significant" if p < stats.SIGNIFICANCE else "not significant"
+            lines.append(f"- vs {other}: test accuracy difference {verdict} (Welch's t-test over seeds, p = {p:.3g})")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def best_first_pass(plan: dict, rows: list[dict]) -> dict[str, dict]:
+    """The configurations of the first pass with the best validation accuracy, for the second."""
+    done = sorted((r for r in rows if r["pass"] == "first" and not r["failed"]),
+                  key=lambda r: (-r["metrics"]["best_val_accuracy"], r["name"]))  # ties: by name
+    names = [r["name"] for r in done[: plan["second_pass"]["best"]]]
+    return {name: plan["first_pass"]["configurations"][name] for name in names}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--plan", type=Path, default=ROOT / "bench" / "sweep.yaml")
+    parser.add_argument("--jobs", type=int, default=2, help="experiments run at once (dvc queue start -j)")
+    parser.add_argument("--passes", nargs="+", choices=PASSES, default=list(PASSES))
+    parser.add_argument("--report-only", action="store_true", help="only rewrite reports/sweep.md")
+    args = parser.parse_args(argv)
+    try:
+        plan = yaml.safe_load(args.plan.read_text(encoding="utf-8"))
+        if not args.report_only:
+            if "first" in args.passes:
+                run_pass(plan, "first", plan["first_pass"]["configurations"], args.jobs)
+            if "second" in args.passes:
+                run_pass(plan, "second", best_first_pass(plan, collect(plan)), args.jobs)
+        report = render(plan, collect(plan))
+    except ImdbRnnError as exc:
+        print_error(exc)
+        return 1
+    write_text(ROOT / paths.REPORTS / "sweep.md", report)
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
