@@ -98,7 +98,8 @@ def run_pass(plan: dict, pass_name: str, configurations: dict[str, dict], jobs: 
 
 
 def mlflow_records(experiment: str) -> dict[str, dict]:
-    """Per DVC experiment name: the sweep variant's training seconds and epochs run, from MLflow."""
+    """Per DVC experiment name, from MLflow: the sweep variant's training seconds, and per seed its
+    epochs run, best validation and test accuracy (`dvc exp show` leaves lists out of metrics)."""
     import mlflow
 
     from imdb_rnn import tracking
@@ -110,12 +111,14 @@ def mlflow_records(experiment: str) -> dict[str, dict]:
                               max_results=5000)
     records: dict[str, dict] = {}
     for run in sorted(runs, key=lambda r: r.info.start_time):  # the newest run of a name wins
-        name, kind = run.data.tags.get("dvc_exp_name"), run.data.tags.get("run_kind")
-        record = records.setdefault(name, {"epochs": []})
+        name, kind, metrics = run.data.tags.get("dvc_exp_name"), run.data.tags.get("run_kind"), run.data.metrics
+        record = records.setdefault(name, {"seeds": {}})
         if kind == "variant":
-            record["train_seconds"] = run.data.metrics.get("train_seconds")
-        elif kind == "seed" and "epochs_run" in run.data.metrics:
-            record["epochs"].append(run.data.metrics["epochs_run"])
+            record["train_seconds"] = metrics.get("train_seconds")
+        elif kind == "seed" and "test_accuracy" in metrics:
+            record["seeds"][int(run.data.tags["seed"])] = {
+                "epochs": metrics.get("epochs_run"), "best_val_accuracy": metrics.get("best_val_accuracy"),
+                "accuracy": metrics["test_accuracy"]}
     return records
 
 
@@ -137,9 +140,10 @@ def collect(plan: dict) -> list[dict]:
             data = rev.get("data") or {}
             metrics = ((data.get("metrics") or {}).get(metrics_file) or {}).get("data")
             record = records.get(name, {})
-            epochs = record.get("epochs") or []
+            seeds = [record["seeds"][seed] for seed in sorted(record.get("seeds", {}))]
+            epochs = [s["epochs"] for s in seeds if s["epochs"] is not None]
             rows.append({"pass": pass_name, "name": configuration, "experiment": name,
-                         "failed": metrics is None, "metrics": metrics or {},
+                         "failed": metrics is None, "metrics": metrics or {}, "per_seed": seeds,
                          "train_seconds": record.get("train_seconds"),
                          "epochs": sum(epochs) / len(epochs) if epochs else None})
     return rows
@@ -150,8 +154,8 @@ def changes_of(plan: dict, row: dict) -> str:
     return ", ".join(f"{k}={hydra_value(v)}" for k, v in changes.items()) or "(the base)"
 
 
-def per_seed(metrics: dict, key: str) -> str:
-    return " ".join(f"{r[key]:.4f}" for r in metrics.get("per_seed", []))
+def per_seed(row: dict, key: str) -> str:
+    return " ".join(f"{s[key]:.4f}" for s in row["per_seed"] if s.get(key) is not None)
 
 
 def with_interval(metrics: dict, key: str) -> str:
@@ -185,12 +189,12 @@ def render(plan: dict, rows: list[dict]) -> str:
             epochs = f"{row['epochs']:.1f}" if row["epochs"] is not None else "-"
             seconds = f"{row['train_seconds']:.0f}" if row["train_seconds"] is not None else "-"
             lines.append(f"| {row['name']} | {changes_of(plan, row)} | {m.get('seeds', '-')} "
-                         f"| {with_interval(m, 'best_val_accuracy')} | {per_seed(m, 'best_val_accuracy')} "
-                         f"| {with_interval(m, 'accuracy')} | {per_seed(m, 'accuracy')} | {epochs} | {seconds} |")
+                         f"| {with_interval(m, 'best_val_accuracy')} | {per_seed(row, 'best_val_accuracy')} "
+                         f"| {with_interval(m, 'accuracy')} | {per_seed(row, 'accuracy')} | {epochs} | {seconds} |")
         lines.append("")
         winner = winner or next((r for r in chosen if not r["failed"]), None)
     if winner:
-        accuracies = {r["name"]: [s["accuracy"] for s in r["metrics"].get("per_seed", [])]
+        accuracies = {r["name"]: [s["accuracy"] for s in r["per_seed"]]
                       for r in rows if r["pass"] == winner["pass"] and not r["failed"]}
         m = winner["metrics"]
         lines += ["## Selected", "",
@@ -199,8 +203,11 @@ def render(plan: dict, rows: list[dict]) -> str:
         others = [n for n in accuracies if n != winner["name"]]
         for other in others:
             p = stats.welch_p(accuracies[winner["name"]], accuracies[other])
-            verdict = "significant" if p < stats.SIGNIFICANCE else "not significant"
-            lines.append(f"- vs {other}: test accuracy difference {verdict} (Welch's t-test over seeds, p = {p:.3g})")
+            if p != p:
+                verdict = "not testable (fewer than 2 seeds)"
+            else:
+                verdict = f"{'significant' if p < stats.SIGNIFICANCE else 'not significant'} (p = {p:.3g})"
+            lines.append(f"- vs {other}: test accuracy difference {verdict}, Welch's t-test over seeds")
         lines.append("")
     return "\n".join(lines)
 

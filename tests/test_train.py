@@ -80,6 +80,21 @@ def test_length_buckets_cut_each_batch_to_its_longest_review():
     assert widths == sorted(widths)  # validation: in length order
 
 
+def test_keras_sees_varying_widths_even_when_most_reviews_are_full_length():
+    """Keras fixes the input shape from the first two batches: they must differ in width when any do."""
+    x = np.ones((64, 12), dtype=np.uint16)
+    x[::4, :6] = 0  # 16 short reviews (2 batches' worth) among 48 full-length ones
+    y = (np.arange(64) % 2).astype(np.uint8)
+    for seed in (1, 2, 3, None):
+        buckets = length_buckets(x, y, 8, "pre", seed)
+        assert sorted({buckets[i][0].shape[1] for i in range(len(buckets))}) == [6, 12]
+        assert buckets[0][0].shape[1] != buckets[1][0].shape[1]
+    params = params_with({"unroll": False, "bucketing": True, "epochs": 2, "batch_size": 8}, {"mask_padding": True})
+    trainer = SeedTrainer("m", params)
+    for seed in (1, 2):  # a new dataset per seed: both train
+        assert len(trainer.fit_seed(seed, {"x": x, "y": y}, {"x": x[:16], "y": y[:16]}).history) == 2
+
+
 def test_masked_models_predict_the_same_from_length_buckets():
     """evaluate's bucketed prediction of a masked model equals predicting the full padded arrays, in order."""
     from imdb_rnn.evaluate import predict_probabilities

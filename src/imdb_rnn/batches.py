@@ -30,13 +30,23 @@ def length_buckets(x: np.ndarray, y: np.ndarray, batch_size: int, padding: str, 
         def plan(self) -> list[np.ndarray]:
             if self.rng is None:
                 order = np.argsort(self.lengths, kind="stable")
-                return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+                return self.widths_vary_first([order[i : i + batch_size] for i in range(0, len(order), batch_size)])
             order, pool, batches = self.rng.permutation(len(y)), batch_size * 32, []
             for start in range(0, len(order), pool):
                 part = order[start : start + pool]
                 part = part[np.argsort(self.lengths[part], kind="stable")]
                 batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
-            return [batches[i] for i in self.rng.permutation(len(batches))]
+            return self.widths_vary_first([batches[i] for i in self.rng.permutation(len(batches))])
+
+        def widths_vary_first(self, batches: list[np.ndarray]) -> list[np.ndarray]:
+            """Keras infers the input shape from the first two batches: with two of the same width it
+            would fix the time axis to that width and refuse the others, so the second batch is
+            swapped with the first one of another width (if there is one)."""
+            width = [int(self.lengths[b].max()) for b in batches]
+            other = next((i for i in range(1, len(batches)) if width[i] != width[0]), None)
+            if other is not None and other != 1:
+                batches[1], batches[other] = batches[other], batches[1]
+            return batches
 
         def __len__(self) -> int:
             return len(self.batches)
