@@ -153,14 +153,15 @@ CARD = """(title) => {
 }"""
 
 
-def runs_page(page, base: str, experiment_id: str, mode: str) -> list[dict]:
+def runs_page(page, base: str, experiment_id: str, mode: str, count: int) -> list[dict]:
     """Open the experiment's runs view by its direct link (a bare experiment link opens MLflow's GenAI
-    overview) and wait for its rows; returns them as shown, top to bottom."""
+    overview) and wait for ``count`` rows; returns the rows as shown, top to bottom."""
     page.goto(f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning&compareRunsMode={mode}")
-    page.get_by_text("matching runs").first.wait_for(timeout=WAIT_MS)
-    return page.wait_for_function(
-        f"() => {{ const rows = ({ROWS})(); return rows.length && rows; }}", timeout=WAIT_MS
-    ).json_value()
+    try:
+        page.wait_for_function(f"() => ({ROWS})().length >= {count}", timeout=WAIT_MS)
+    except sync_api.TimeoutError:
+        raise AssertionError(f"the runs view shows {page.evaluate(ROWS)}, not {count} rows") from None
+    return page.evaluate(ROWS)
 
 
 def chart(page, metric: str, runs: set[str]) -> dict:
@@ -188,7 +189,7 @@ def lines(card: dict) -> dict[str, tuple[list, list]]:
 
 def test_runs_view_lists_the_variant_runs_with_their_seeds_folded(mlflow_ui, page):
     base, experiment_id = mlflow_ui
-    rows = runs_page(page, base, experiment_id, "TABLE")
+    rows = runs_page(page, base, experiment_id, "TABLE", len(VARIANTS))
     assert sorted(row["name"] for row in rows) == sorted(VARIANTS)
     assert all(row["toggle"] for row in rows)  # each variant folds its seed runs
     total = len(VARIANTS) * (1 + len(SEEDS))
@@ -197,7 +198,7 @@ def test_runs_view_lists_the_variant_runs_with_their_seeds_folded(mlflow_ui, pag
 
 def test_chart_view_draws_a_mean_curve_per_variant_and_the_seeds_when_expanded(mlflow_ui, page, repo):
     base, experiment_id = mlflow_ui
-    rows = runs_page(page, base, experiment_id, "CHART")
+    rows = runs_page(page, base, experiment_id, "CHART", len(VARIANTS))
     histories = {v: pd.read_csv(repo / "reports" / "variants" / v / "history.csv") for v in VARIANTS}
     for metric, column in CURVES.items():  # one mean curve per variant, its seeds folded away
         for variant, (steps, values) in lines(chart(page, metric, set(VARIANTS))).items():
