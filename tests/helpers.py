@@ -336,9 +336,21 @@ def make_project(folder: Path) -> Path:
     run(["git", "config", "commit.gpgsign", "false"], folder)
     run(["dvc", "init", "-q"], folder)
     run(["dvc", "config", "core.analytics", "false"], folder)
+    copy_plot_settings(folder)
     run(["git", "add", "-A"], folder)
     run(["git", "commit", "-q", "-m", "test project"], folder)
     return folder
+
+
+def copy_plot_settings(folder: Path) -> None:
+    """The project's plot templates (``.dvc/plots``) and its ``[plots]`` config (the offline page template),
+    so ``dvc plots`` in a test project draws what it draws in the repository."""
+    from configobj import ConfigObj  # DVC's own config reader
+
+    shutil.copytree(REPO_ROOT / ".dvc" / "plots", folder / ".dvc" / "plots")
+    config = ConfigObj(str(folder / ".dvc" / "config"))
+    config["plots"] = ConfigObj(str(REPO_ROOT / ".dvc" / "config"))["plots"]
+    config.write()
 
 
 def write_yaml(path: Path, data: dict) -> None:

@@ -77,3 +77,29 @@ def test_markdown_says_plainly_which_differences_the_seeds_support():
     text = markdown(table, accuracies)
     assert text.startswith("# Variant comparison") and "Welch" in text and "| good" in text
     assert "0.8800 [" in text  # mean [low, high]
+
+
+def test_a_restored_variant_links_with_its_curves(tmp_path, request):
+    """Under `dvc exp run` a variant DVC restored from its run cache gets a link run; the MLflow Chart view
+    draws a run's curves from its metric history, so the link carries every epoch, not only the last one."""
+    import mlflow
+
+    from imdb_rnn import tracking
+    from imdb_rnn.report import link_restored
+
+    request.addfinalizer(lambda: mlflow.set_tracking_uri(None))  # the store of this test only
+    experiment_id = tracking.setup("imdb-rnn", env={}, root=tmp_path)
+    with tracking.tracked_run(experiment_id=experiment_id, tags={"variant": "simple_rnn", "dvc_exp_name": "a"}) as run:
+        mlflow.log_params({"model.units": 8})
+        for step, loss in ((1, 0.69), (2, 0.61)):
+            mlflow.log_metrics({"loss": loss}, step=step)
+        mlflow.log_metrics({"test_accuracy_mean": 0.75})
+    link_id = link_restored("simple_rnn", run.info.run_id, experiment_id, {"dvc_exp_name": "b", "git_commit": "c"})
+
+    client = mlflow.MlflowClient()
+    link = client.get_run(link_id)
+    assert link.data.tags["restored_from"] == run.info.run_id and link.data.tags["dvc_exp_name"] == "b"
+    assert link.data.tags["variant"] == "simple_rnn" and link.data.params == {"model.units": "8"}
+    history = client.get_metric_history(link_id, "loss")
+    assert [m.step for m in history] == [1, 2] and [m.value for m in history] == pytest.approx([0.69, 0.61])
+    assert link.data.metrics["test_accuracy_mean"] == pytest.approx(0.75)

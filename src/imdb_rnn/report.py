@@ -145,8 +145,8 @@ def log_summary(params, table, models_dir: Path, out_dir: Path, workspace: Path)
     with tracking.tracked_run(experiment_id=summaries_id, run_name=tracking.run_name(tags, "summary"),
                               tags={**tags, "run_kind": "summary",
                                     **{f"run.{v}": run_id for v, run_id in variant_runs.items()}}) as run:
-        tracking.log_metrics({f"{row.variant}.{column}": getattr(row, column) for row in table.itertuples()
-                              for column in ("test_accuracy", "best_val_accuracy")})
+        tracking.log_metrics({f"{row.variant}.{column}_mean": getattr(row, column) for row in table.itertuples()
+                              for column in ("test_accuracy", "best_val_accuracy")})  # means over seeds
         for name in SUMMARY_FILES:
             mlflow.log_artifact(str(out_dir / name), artifact_path="summary")
         return run.info.run_id
@@ -154,7 +154,8 @@ def log_summary(params, table, models_dir: Path, out_dir: Path, workspace: Path)
 
 def link_restored(variant: str, run_id: str, experiment_id: str, tags: dict) -> str:
     """The variant's run in this DVC experiment: its own, or a new one tagged ``restored_from`` the run
-    that produced the model and metrics DVC restored, with that run's params and final metrics."""
+    that produced the model and metrics DVC restored, with that run's params and metrics, per-epoch
+    curves included (the Chart view draws a variant's curves from its run's metric history)."""
     import mlflow
 
     from . import tracking
@@ -171,7 +172,8 @@ def link_restored(variant: str, run_id: str, experiment_id: str, tags: dict) -> 
     with tracking.tracked_run(experiment_id=experiment_id, run_name=tracking.run_name(tags, f"{variant} (restored)"),
                               tags=link_tags) as run:
         mlflow.log_params(source.data.params)
-        tracking.log_metrics(source.data.metrics)
+        client.log_batch(run.info.run_id, metrics=[point for key in source.data.metrics
+                                                   for point in client.get_metric_history(run_id, key)])
         mlflow.set_tag("mlflow.note.content", f"DVC restored this variant from its run cache: model and metrics "
                                               f"come from run {run_id}.")
         return run.info.run_id
