@@ -98,8 +98,8 @@ def run_pass(plan: dict, pass_name: str, configurations: dict[str, dict], jobs: 
 
 
 def mlflow_records(experiment: str) -> dict[str, dict]:
-    """Per DVC experiment name, from MLflow: the sweep variant's training seconds, and per seed its
-    epochs run, best validation and test accuracy (`dvc exp show` leaves lists out of metrics)."""
+    """Per DVC experiment name, from MLflow: per seed, its epochs run, best validation and test accuracy
+    and training seconds (`dvc exp show` leaves lists out of metrics)."""
     import mlflow
 
     from imdb_rnn import tracking
@@ -113,12 +113,10 @@ def mlflow_records(experiment: str) -> dict[str, dict]:
     for run in sorted(runs, key=lambda r: r.info.start_time):  # the newest run of a name wins
         name, kind, metrics = run.data.tags.get("dvc_exp_name"), run.data.tags.get("run_kind"), run.data.metrics
         record = records.setdefault(name, {"seeds": {}})
-        if kind == "variant":
-            record["train_seconds"] = metrics.get("train_seconds")
-        elif kind == "seed" and "test_accuracy" in metrics:
+        if kind == "seed" and "test_accuracy" in metrics:
             record["seeds"][int(run.data.tags["seed"])] = {
                 "epochs": metrics.get("epochs_run"), "best_val_accuracy": metrics.get("best_val_accuracy"),
-                "accuracy": metrics["test_accuracy"]}
+                "accuracy": metrics["test_accuracy"], "train_seconds": metrics.get("train_seconds")}
     return records
 
 
@@ -142,9 +140,10 @@ def collect(plan: dict) -> list[dict]:
             record = records.get(name, {})
             seeds = [record["seeds"][seed] for seed in sorted(record.get("seeds", {}))]
             epochs = [s["epochs"] for s in seeds if s["epochs"] is not None]
+            seconds = [s["train_seconds"] for s in seeds if s["train_seconds"] is not None]
             rows.append({"pass": pass_name, "name": configuration, "experiment": name,
                          "failed": metrics is None, "metrics": metrics or {}, "per_seed": seeds,
-                         "train_seconds": record.get("train_seconds"),
+                         "train_seconds": sum(seconds) if seconds else None,
                          "epochs": sum(epochs) / len(epochs) if epochs else None})
     return rows
 

@@ -97,3 +97,25 @@ def test_adding_a_variant_is_one_params_entry(baseline_repo):
     assert wide["units"] == 16 and wide["layers"] == 2
     _, runs = experiment_runs(repo)
     assert "wide_rnn" in {r.data.tags["variant"] for r in runs}
+
+
+def test_a_variant_dvc_restores_still_shows_under_the_experiment(baseline_repo):
+    """`dvc exp run` that changes one variant: DVC keeps the other's outputs without running its stages,
+    and nothing would log it for this experiment; the report adds a run linking to the one that produced it."""
+    repo, env = baseline_repo
+    write_params(repo / "params.yaml", {"models": {"wide_rnn": {"embedding_dim": 8, "units": 16, "layers": 2}}})
+    run(["dvc", "repro"], repo, env=env, timeout=600)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "two variants"], repo)
+    produced_by = json.loads((repo / "models" / "simple_rnn" / "run.json").read_text())["run_id"]
+
+    out = run(["dvc", "exp", "run", "-n", "wider", "-S", "models.wide_rnn.units=12"], repo, env=env, timeout=600)
+    assert "train@simple_rnn" not in ran_stages(out.stdout) and "train@wide_rnn" in ran_stages(out.stdout)
+    _, runs = experiment_runs(repo)
+    mine = {r.data.tags["variant"]: r for r in runs if r.data.tags.get("dvc_exp_name") == "wider"}
+    assert set(mine) == {"simple_rnn", "wide_rnn"}
+    link = mine["simple_rnn"]
+    assert link.data.tags["restored_from"] == produced_by and link.info.run_name == "wider/simple_rnn (restored)"
+    source = experiment_runs(repo)[0].get_run(produced_by)
+    assert link.data.metrics["test_accuracy_mean"] == source.data.metrics["test_accuracy_mean"]
+    assert "restored_from" not in mine["wide_rnn"].data.tags
