@@ -264,6 +264,7 @@ def train_variant(variant: str, params, data_dir: Path, model_dir: Path, report_
     with tracking.tracked_run(experiment_id=experiment_id, run_name=tracking.run_name(tags, variant),
                               tags={**tags, "run_kind": "variant"}) as parent:
         mlflow.log_params(params.flat(variant))
+        tracking.log_training_data(data_dir, tags["data_hash"])
         lesson_form = inference_copy(trainer.build(train_params.seeds[0]), variant, model_params,
                                      params.data.max_features)
         summary = summary_text(lesson_form)
@@ -277,6 +278,7 @@ def train_variant(variant: str, params, data_dir: Path, model_dir: Path, report_
                                       tags={**tags, "run_kind": "seed", "seed": str(seed)}) as child:
                 seed_runs[str(seed)] = child.info.run_id
                 mlflow.log_params({**params.flat(variant), "seed": seed})
+                tracking.log_training_data(data_dir, tags["data_hash"])
 
                 def log_epoch(row: dict, run_id=child.info.run_id) -> None:
                     # explicit run id: fit runs in a worker thread, and MLflow's active run is per thread
