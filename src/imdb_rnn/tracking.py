@@ -94,6 +94,7 @@ def setup(experiment: str, env=os.environ, root: Path | None = None) -> str:
     from filelock import FileLock
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # no "Creating initial MLflow database tables"
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # stage logs: no bars for local copies
     root = root or project_root()
     uri = tracking_uri(env, root)
     check_reachable(uri)
