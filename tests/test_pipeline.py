@@ -31,7 +31,8 @@ def repro_repo(tmp_path_factory, small_archive):
 
 def test_repro_runs_every_stage_and_writes_outputs(repro_repo):
     repo, proc = repro_repo
-    expected = {"download", "prepare", "report"} | {f"{s}@{v}" for s in ("train", "evaluate") for v in VARIANTS}
+    expected = {"download", "prepare", "report", "register"} | {
+        f"{s}@{v}" for s in ("train", "evaluate") for v in VARIANTS}
     assert ran_stages(proc.stdout) == expected
     noise = [line for line in (proc.stdout + proc.stderr).splitlines() if NATIVE_NOISE.search(line)]
     assert noise == [], noise  # the stages print what a user can act on, nothing of TensorFlow's start-up
@@ -136,6 +137,8 @@ def test_report_compares_variants_in_files_and_mlflow(repro_repo):
         r.info.run_id for r in variant_runs}
     files = {a.path for a in client.list_artifacts(summary_runs[0].info.run_id, "summary")}
     assert files == {"summary/summary.csv", "summary/summary.md", "summary/comparison.png"}
+    champion = json.loads((repo / "reports" / "champion.json").read_text())  # the best by validation, never test
+    assert champion["promoted"] is True and champion["candidate"]["variant"] == summary["variant"].iloc[0]
 
 
 def test_second_repro_changes_nothing_and_one_variant_change_reruns_only_it(repro_repo):
@@ -148,7 +151,7 @@ def test_second_repro_changes_nothing_and_one_variant_change_reruns_only_it(repr
 
     write_params(repo / "params.yaml", {"models": {"stacked_rnn": {"units": 4}}})
     changed = run(["dvc", "repro"], repo, timeout=600)
-    assert ran_stages(changed.stdout) == {"train@stacked_rnn", "evaluate@stacked_rnn", "report"}
+    assert ran_stages(changed.stdout) == {"train@stacked_rnn", "evaluate@stacked_rnn", "report", "register"}
     _, runs_after = experiment_runs(repo)
     new = [r for r in runs_after if r.info.run_id not in {b.info.run_id for b in runs_before}]
     assert [r.data.tags["variant"] for r in new] == ["stacked_rnn"]
