@@ -64,6 +64,7 @@ def test_repo_params_load_with_documented_defaults():
         assert (model.embedding_dim, model.units, model.pooling, model.bidirectional) == (32, 32, "last", False)
         assert (model.dropout, model.recurrent_dropout, model.spatial_dropout) == (0.0, 0.0, 0.0)
     assert params.mlflow.experiment == "imdb-rnn"
+    assert (params.mlflow.registered_model, params.mlflow.promote_experiments) == ("imdb-rnn-sentiment", False)
 
 
 def test_a_variants_own_train_settings_override_the_defaults():
@@ -191,6 +192,10 @@ BAD = [
     ("model-unknown-key", _set("models", "simple_rnn", "cell", value="lstm"), "models.simple_rnn.cell", None, "units"),
     ("experiment-empty", _set("mlflow", "experiment", value=""), "mlflow.experiment", "''", "non-empty string"),
     ("experiment-blank", _set("mlflow", "experiment", value="   "), "mlflow.experiment", "'   '", "non-empty string"),
+    ("registered-model-empty", _set("mlflow", "registered_model", value=""), "mlflow.registered_model", "''",
+     "non-empty string"),
+    ("promote-experiments-string", _set("mlflow", "promote_experiments", value="yes"), "mlflow.promote_experiments",
+     "'yes'", "true or false"),
 ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from imdb_rnn.dataset import (
     write_prepared,
 )
 from imdb_rnn.errors import DataError
-from imdb_rnn.files import load_npz
+from imdb_rnn.files import file_md5, load_npz
 from imdb_rnn.text import (
     INDEX_FROM,
     OOV_ID,
@@ -245,6 +246,8 @@ def test_write_prepared_is_deterministic_and_loadable(tmp_path: Path, small_arch
     assert vocab["words"] == prepared_small.vocab
     assert (vocab["pad_id"], vocab["start_id"], vocab["oov_id"], vocab["index_from"]) == (0, 1, 2, 3)
     assert (vocab["max_features"], vocab["maxlen"], vocab["padding"], vocab["truncating"]) == (200, 40, "pre", "pre")
+    # what MLflow records as each run's data source: the archive and every data param
+    assert vocab["source"] == {"archive_md5": file_md5(small_archive), "params": asdict(SMALL)}
 
 
 def test_write_prepared_replaces_existing_folder(tmp_path: Path, prepared_small: Prepared):
@@ -270,6 +273,7 @@ def test_failed_write_keeps_old_output_and_leaves_no_temp(tmp_path: Path, prepar
         },
         vocab=prepared_small.vocab,
         report=prepared_small.report,
+        source=prepared_small.source,
     )
     with pytest.raises(ValueError):
         write_prepared(broken, out, SMALL)

@@ -31,7 +31,8 @@ def repro_repo(tmp_path_factory, small_archive):
 
 def test_repro_runs_every_stage_and_writes_outputs(repro_repo):
     repo, proc = repro_repo
-    expected = {"download", "prepare", "report"} | {f"{s}@{v}" for s in ("train", "evaluate") for v in VARIANTS}
+    expected = {"download", "prepare", "report", "register"} | {
+        f"{s}@{v}" for s in ("train", "evaluate") for v in VARIANTS}
     assert ran_stages(proc.stdout) == expected
     noise = [line for line in (proc.stdout + proc.stderr).splitlines() if NATIVE_NOISE.search(line)]
     assert noise == [], noise  # the stages print what a user can act on, nothing of TensorFlow's start-up
@@ -74,6 +75,7 @@ def test_mlflow_holds_a_run_per_variant_with_a_nested_run_per_seed(repro_repo):
     import mlflow
 
     repo, _ = repro_repo
+    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")  # the fluent calls below read this project's store
     client, runs = experiment_runs(repo)
     _, seed_runs = experiment_runs(repo, "seed")
     assert sorted(r.data.tags["variant"] for r in runs) == sorted(VARIANTS)
@@ -106,7 +108,6 @@ def test_mlflow_holds_a_run_per_variant_with_a_nested_run_per_seed(repro_repo):
             logged = client.search_logged_models([r.info.experiment_id],
                                                  filter_string=f"source_run_id = '{child.info.run_id}'")
             assert [m.name for m in logged] == [name]
-            mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
             model = mlflow.pyfunc.load_model(f"models:/{logged[0].model_id}")
             x = np.load(repo / "data" / "prepared" / "test.npz")["x"][:5].astype(np.int32)
             prob = np.asarray(model.predict(x)).ravel()
@@ -135,6 +136,8 @@ def test_report_compares_variants_in_files_and_mlflow(repro_repo):
         r.info.run_id for r in variant_runs}
     files = {a.path for a in client.list_artifacts(summary_runs[0].info.run_id, "summary")}
     assert files == {"summary/summary.csv", "summary/summary.md", "summary/comparison.png"}
+    champion = json.loads((repo / "reports" / "champion.json").read_text())  # the best by validation, never test
+    assert champion["promoted"] is True and champion["candidate"]["variant"] == summary["variant"].iloc[0]
 
 
 def test_second_repro_changes_nothing_and_one_variant_change_reruns_only_it(repro_repo):
@@ -147,7 +150,7 @@ def test_second_repro_changes_nothing_and_one_variant_change_reruns_only_it(repr
 
     write_params(repo / "params.yaml", {"models": {"stacked_rnn": {"units": 4}}})
     changed = run(["dvc", "repro"], repo, timeout=600)
-    assert ran_stages(changed.stdout) == {"train@stacked_rnn", "evaluate@stacked_rnn", "report"}
+    assert ran_stages(changed.stdout) == {"train@stacked_rnn", "evaluate@stacked_rnn", "report", "register"}
     _, runs_after = experiment_runs(repo)
     new = [r for r in runs_after if r.info.run_id not in {b.info.run_id for b in runs_before}]
     assert [r.data.tags["variant"] for r in new] == ["stacked_rnn"]
@@ -202,7 +205,7 @@ def test_mlflow_ui_serves_the_runs_metrics_and_figures(repro_repo):
         tags = [{tag["key"]: tag["value"] for tag in run["data"].get("tags", [])} for run in runs]
         by_variant = {t["variant"]: run for run, t in zip(runs, tags) if t.get("run_kind") == "variant"}
         assert set(VARIANTS) <= set(by_variant)
-        for run_info in by_variant.values():
+        for run_info in by_variant.values():  # the variant runs: means over seeds, mean curves
             metrics = {m["key"] for m in run_info["data"]["metrics"]}
             assert {"test_accuracy_mean", "test_roc_auc_ci95_low", "val_accuracy", "best_val_accuracy_mean"} <= metrics
             listed = requests.get(f"{base}/api/2.0/mlflow/artifacts/list",

@@ -5,7 +5,7 @@ import io
 import numpy as np
 import pytest
 
-from helpers import REPO_ROOT, run
+from helpers import REPO_ROOT, free_port, run
 from imdb_rnn.archive import read_reviews
 from imdb_rnn.config import DataParams, load_params
 from imdb_rnn.dataset import prepare_dataset
@@ -61,8 +61,13 @@ def test_cli_errors_are_one_line_and_exit_1(tmp_path):
         ("--model", "nope", "text"): "known variants are simple_rnn, stacked_rnn",
         ("--model", "simple_rnn", "text"): "dvc repro train@simple_rnn",
         ("--model", "simple_rnn"): "no review text",
+        ("--model", "s3://bucket/model", "text"): "not a variant name nor a model URI; give a variant or models:/",
+        ("--model", "models:/imdb-rnn-sentiment@champion", "text"): "no MLflow store at",
     }
-    for args, expected in cases.items():
-        proc = run(["imdb-rnn", "predict", "--project", tmp_path, *args], tmp_path, check=False)
+    unreachable = f"http://127.0.0.1:{free_port()}"
+    for args, expected, env in [*((args, expected, None) for args, expected in cases.items()),
+                                (("--model", "models:/imdb-rnn-sentiment@champion", "text"), unreachable,
+                                 {"MLFLOW_TRACKING_URI": unreachable})]:
+        proc = run(["imdb-rnn", "predict", "--project", tmp_path, *args], tmp_path, env=env, check=False)
         assert proc.returncode == 1, proc.stderr
         assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ") and expected in proc.stderr

@@ -6,30 +6,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import paths
-from .errors import PredictError, run_cli
+from .errors import run_cli
 
 
 def _predict(args) -> int:
-    from .config import load_params
-    from .predict import model_path, read_texts
+    from .predict import predict_with_uri, predict_with_variant, read_texts
 
     root = Path(args.project).resolve()
-    params = load_params(root / paths.PARAMS)
     texts = read_texts(args.text, args.file, sys.stdin)
-    path = model_path(params, args.model, root / paths.MODELS)
-    vocab_file = root / paths.VOCAB
-    if not vocab_file.is_file():
-        raise PredictError(f"{vocab_file} is missing; run `dvc repro prepare`")
-
-    from .backend import select_backend
-
-    select_backend(params.train.backend)
-    from .dataset import load_vocab
-    from .model import load_model
-    from .predict import predict
-
-    for p in predict(texts, load_model(path), load_vocab(vocab_file)):
+    if ":" in args.model:  # a model URI: variant names have no colon
+        predictions = predict_with_uri(texts, args.model, root)
+    else:
+        predictions = predict_with_variant(texts, args.model, root)
+    for p in predictions:
         snippet = p.text if len(p.text) <= 60 else p.text[:57] + "..."
         print(f"{p.label}\t{p.probability:.4f}\t{snippet}")
     return 0
@@ -40,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("predict", help="score review text with a trained variant")
     p.add_argument("text", nargs="*", help="review text(s); none: read --file or stdin")
-    p.add_argument("--model", default="simple_rnn", help="variant name from params.yaml (default simple_rnn)")
+    p.add_argument("--model", default="simple_rnn",
+                   help="a variant name from params.yaml (default simple_rnn), or an MLflow model URI: "
+                        "models:/imdb-rnn-sentiment@champion, runs:/<run id>/<variant>")
     p.add_argument("--file", help="a file with one review per line ('-' for stdin)")
     p.add_argument("--project", default=".", help="project root holding params.yaml (default: .)")
     p.set_defaults(func=_predict)

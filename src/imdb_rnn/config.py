@@ -74,6 +74,8 @@ class ModelParams:
 @dataclass(frozen=True)
 class MlflowParams:
     experiment: str = "imdb-rnn"
+    registered_model: str = "imdb-rnn-sentiment"  # the registry's model; its alias `champion` is the best so far
+    promote_experiments: bool = False  # may a `dvc exp run` move the champion? (false: only `dvc repro`)
 
 
 @dataclass(frozen=True)
@@ -206,7 +208,7 @@ MODEL_CHECKS = {
     "bidirectional": _boolean,
 }
 VARIANT_KEYS = (*MODEL_CHECKS, "train")
-MLFLOW_CHECKS = {"experiment": _nonempty_str}
+MLFLOW_CHECKS = {"experiment": _nonempty_str, "registered_model": _nonempty_str, "promote_experiments": _boolean}
 
 
 def _check_section(prefix: str, raw: Any, checks: dict, base, problems: list[str], extra: tuple = ()):

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .archive import Split, read_reviews
 from .errors import DataError
-from .files import atomic_dir, save_npz
+from .files import atomic_dir, file_md5, save_npz
 from .text import INDEX_FROM, OOV_ID, PAD_ID, START_ID, build_vocab, encode_batch, id_dtype, pad_flat, tokenize_batch
 
 
@@ -117,6 +117,7 @@ class Prepared:
     arrays: dict[str, dict[str, np.ndarray]]  # split -> {"x": ..., "y": ...}
     vocab: list[str]
     report: dict
+    source: dict  # what the data was made from: the archive's md5 and the data params (MLflow's dataset source)
 
 
 def prepare_dataset(archive: str | os.PathLike, params) -> Prepared:
@@ -155,7 +156,8 @@ def prepare_dataset(archive: str | os.PathLike, params) -> Prepared:
         "vocab_size": len(vocab) + INDEX_FROM,
         "maxlen": params.maxlen,
     }
-    return Prepared(arrays=arrays, vocab=vocab, report=report)
+    source = {"archive_md5": file_md5(archive), "params": asdict(params)}
+    return Prepared(arrays=arrays, vocab=vocab, report=report, source=source)
 
 
 def write_prepared(prepared: Prepared, out_dir: Path, params) -> None:
@@ -168,11 +170,12 @@ def write_prepared(prepared: Prepared, out_dir: Path, params) -> None:
             "pad_id": PAD_ID, "start_id": START_ID, "oov_id": OOV_ID, "index_from": INDEX_FROM,
             "max_features": params.max_features, "maxlen": params.maxlen,
             "padding": params.padding, "truncating": params.truncating,
+            "source": prepared.source,
             "words": prepared.vocab,
         }
         (tmp / "vocab.json").write_text(json.dumps(vocab, indent=0, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def load_vocab(path: Path) -> dict:
-    """The vocabulary and preprocessing settings that ``prepare`` wrote."""
+    """The vocabulary, preprocessing settings and data source that ``prepare`` wrote."""
     return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -1,19 +1,16 @@
-"""Score raw review text with a trained variant, through exactly `prepare`'s preprocessing."""
+"""Score raw review text with a trained variant (its ``.keras`` file and the saved vocabulary) or with an
+MLflow raw-text model (the registry's champion, a run's), through exactly `prepare`'s preprocessing."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
 from pathlib import Path
 
+from . import paths
 from .errors import PredictError
-from .paths import model_dir
+from .scoring import Prediction
 
-
-@dataclass(frozen=True)
-class Prediction:
-    label: str
-    probability: float  # probability of a positive review
-    text: str
+URI_FORMS = "models:/<name>@<alias>, models:/<name>/<version> or runs:/<run id>/<variant>"
 
 
 def read_texts(texts: list[str], file: str | None, stdin) -> list[str]:
@@ -41,18 +38,65 @@ def read_texts(texts: list[str], file: str | None, stdin) -> list[str]:
 def model_path(params, variant: str, models_dir: Path) -> Path:
     """The saved model of a declared variant, or an error saying how to get one."""
     params.model(variant)  # unknown: ConfigError listing the known variants
-    path = model_dir(variant, models_dir) / "model.keras"
+    path = paths.model_dir(variant, models_dir) / "model.keras"
     if not path.is_file():
         raise PredictError(f"variant '{variant}' is not trained yet; run `dvc repro train@{variant}`")
     return path
 
 
-def predict(texts: list[str], model, vocab: dict, threshold: float = 0.5) -> list[Prediction]:
-    """Label and positive-class probability per review."""
-    import numpy as np
+def predict_with_variant(texts: list[str], variant: str, root: Path) -> list[Prediction]:
+    """Score with a variant's model file ``models/<variant>/model.keras`` and ``data/prepared/vocab.json``."""
+    from .config import load_params
 
-    from .text import encode_texts
+    params = load_params(root / paths.PARAMS)
+    path = model_path(params, variant, root / paths.MODELS)
+    vocab_file = root / paths.VOCAB
+    if not vocab_file.is_file():
+        raise PredictError(f"{vocab_file} is missing; run `dvc repro prepare`")
 
-    x = encode_texts(texts, vocab["words"], vocab["maxlen"], vocab["padding"], vocab["truncating"])
-    prob = np.asarray(model.predict(x.astype(np.int32), verbose=0)).ravel()
-    return [Prediction("pos" if p >= threshold else "neg", float(p), t) for p, t in zip(prob, texts)]
+    from .backend import select_backend
+
+    select_backend(params.train.backend)
+    from .dataset import load_vocab
+    from .model import load_model
+    from .scoring import score
+
+    return score(texts, load_model(path), load_vocab(vocab_file))
+
+
+def predict_with_uri(texts: list[str], uri: str, root: Path) -> list[Prediction]:
+    """Score with an MLflow raw-text model from the project's store (or ``MLFLOW_TRACKING_URI``'s)."""
+    if not uri.startswith(("models:/", "runs:/")):
+        raise PredictError(f"--model {uri}: not a variant name nor a model URI; give a variant or {URI_FORMS}")
+    from . import tracking
+    from .backend import filter_native_stderr
+
+    store = tracking.tracking_uri(root=root)
+    tracking.check_reachable(store)
+    if store.startswith("sqlite:") and not (root / paths.MLFLOW_STORE).is_file():
+        raise PredictError(f"no MLflow store at {root / paths.MLFLOW_STORE}; run `dvc repro` first, or set "
+                           "MLFLOW_TRACKING_URI to your tracking server")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    filter_native_stderr()
+    import mlflow
+
+    from .text_model import TEXT_COLUMN
+
+    mlflow.set_tracking_uri(store)
+    try:
+        model = mlflow.pyfunc.load_model(uri)
+    except mlflow.exceptions.MlflowException as exc:
+        reason = tracking.short_reason(exc)
+        if uri.endswith("@champion") and exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise PredictError(f"no champion at {uri} in {store} ({reason}); run `dvc repro` (its register stage "
+                               "registers the best variant), or check the model name") from None
+        raise PredictError(f"cannot load {uri} from {store} ({reason}); check the URI ({URI_FORMS})") from None
+    schema = model.metadata.get_input_schema()
+    if schema is None or schema.input_names() != [TEXT_COLUMN]:
+        raise PredictError(f"{uri} is not a raw-text model (its input is not one '{TEXT_COLUMN}' column); use a "
+                           "variant run's runs:/<run id>/<variant> or the registry's models:/<name>@champion")
+    import pandas as pd
+
+    out = model.predict(pd.DataFrame({TEXT_COLUMN: texts}))
+    return [Prediction(label, float(p), text) for label, p, text in zip(out["label"], out["probability"], texts)]

@@ -14,11 +14,12 @@ import subprocess
 from pathlib import Path
 
 from .errors import TrackingError
-from .files import folder_md5
+from .files import folder_md5, read_json
 from .interrupts import terminate_as_interrupt
 from .paths import MLFLOW_ARTIFACTS, MLFLOW_STORE, project_root
 
 FIRST_CALL_TIMEOUT = 5  # seconds for the first API call to a tracking server (an MLflow API call takes ms)
+DATASET_NAME = "imdb-prepared"
 
 
 def tracking_uri(env=os.environ, root: Path | None = None) -> str:
@@ -93,6 +94,7 @@ def setup(experiment: str, env=os.environ, root: Path | None = None) -> str:
     from filelock import FileLock
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # no "Creating initial MLflow database tables"
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # stage logs: no bars for local copies
     root = root or project_root()
     uri = tracking_uri(env, root)
     check_reachable(uri)
@@ -137,6 +139,18 @@ def run_tags(root: Path, env=os.environ, **extra: str) -> dict[str, str]:
 def variant_tags(variant: str, root: Path, prepared: Path, env=os.environ) -> dict[str, str]:
     """variant, git commit, DVC experiment name, and the hash of the prepared data the run saw."""
     return run_tags(root, env, variant=variant, data_hash=folder_md5(prepared))
+
+
+def log_training_data(prepared: Path, data_hash: str) -> None:
+    """Record the prepared data the active run trains on (``mlflow.log_input``), so the MLflow UI's Dataset
+    column names it by the hash of the prepared files. Its source (what `prepare` made it from: the
+    archive's md5 and the data params, from ``vocab.json``) is code-built data, MLflow's ``code`` source."""
+    import mlflow
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.meta_dataset import MetaDataset
+
+    source = read_json(Path(prepared) / "vocab.json")["source"]
+    mlflow.log_input(MetaDataset(CodeDatasetSource(source), name=DATASET_NAME, digest=data_hash), context="training")
 
 
 def run_name(tags: dict[str, str], name: str) -> str:

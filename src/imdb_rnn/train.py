@@ -163,13 +163,14 @@ def write_history_csv(history: list[dict], path) -> None:
         pd.DataFrame(history, columns=list(HISTORY_COLUMNS)).to_csv(tmp, index=False, float_format="%.6g")
 
 
-def model_requirements() -> list[str]:
-    """Pinned requirements for the logged MLflow model (spares MLflow 6-9 s of inference)."""
+def model_requirements(*extra: str) -> list[str]:
+    """Pinned requirements for a logged MLflow model: Keras, its backend and the ``extra`` distributions
+    (spares MLflow 6-9 s of inference)."""
     from importlib.metadata import PackageNotFoundError, version
 
     import keras
 
-    reqs = [f"keras=={version('keras')}"]
+    reqs = [f"keras=={version('keras')}", *(f"{dist}=={version(dist)}" for dist in extra)]
     backend = keras.backend.backend()
     for dist in ("tensorflow-cpu", "tensorflow") if backend == "tensorflow" else ("jax",):
         try:
@@ -201,13 +202,15 @@ def train_variant(variant: str, params, data_dir: Path, model_dir: Path, report_
     """Train one variant once per seed; write the model folder and history only when all succeed.
 
     MLflow: one parent run for the variant (params, summary, the seeds' mean/CI of best validation
-    accuracy) with one nested run per seed (curves, its model). ``model_dir`` gets each seed's
+    accuracy, the raw-text model of the selected seed named after the variant) with one nested run per
+    seed (curves, its Keras model); each records the prepared data as its input. ``model_dir`` gets each seed's
     ``seed_<s>/model.keras``, the selected seed's ``model.keras``, ``summary.txt`` and ``run.json``
     (run ids for the evaluate stage); ``report_dir`` gets ``history.csv``. Returns the parent run id.
     """
+    import keras
     import mlflow
 
-    from . import stats, tracking
+    from . import stats, text_model, tracking
     from .interrupts import call_interruptibly
     from .model import inference_copy, param_counts, summary_text
 
@@ -221,6 +224,7 @@ def train_variant(variant: str, params, data_dir: Path, model_dir: Path, report_
     with tracking.tracked_run(experiment_id=experiment_id, run_name=tracking.run_name(tags, variant),
                               tags={**tags, "run_kind": "variant"}) as parent:
         mlflow.log_params(params.flat(variant))
+        tracking.log_training_data(data_dir, tags["data_hash"])
         lesson_form = inference_copy(trainer.build(train_params.seeds[0]), variant, model_params,
                                      params.data.max_features)
         summary = summary_text(lesson_form)
@@ -234,6 +238,7 @@ def train_variant(variant: str, params, data_dir: Path, model_dir: Path, report_
                                       tags={**tags, "run_kind": "seed", "seed": str(seed)}) as child:
                 seed_runs[str(seed)] = child.info.run_id
                 mlflow.log_params({**params.flat(variant), "seed": seed})
+                tracking.log_training_data(data_dir, tags["data_hash"])
 
                 def log_epoch(row: dict, run_id=child.info.run_id) -> None:
                     # explicit run id: fit runs in a worker thread, and MLflow's active run is per thread
@@ -258,6 +263,8 @@ def train_variant(variant: str, params, data_dir: Path, model_dir: Path, report_
                 (tmp / f"seed_{seed}").mkdir()
                 model.save(tmp / f"seed_{seed}" / "model.keras")
             saved[selected.seed].save(tmp / "model.keras")
+            text_model.log_text_model(variant, tmp / "model.keras", data_dir / "vocab.json", keras.backend.backend(),
+                                      model_requirements(*text_model.REQUIRES))
             (tmp / "summary.txt").write_text(summary, encoding="utf-8")
             write_json(tmp / "run.json", {"run_id": parent.info.run_id, "seed_runs": seed_runs,
                                           "selected_seed": selected.seed})

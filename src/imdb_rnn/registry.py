@@ -1,0 +1,140 @@
+"""The model registry's champion: the best variant of a pipeline execution, by mean validation accuracy
+(never test), becomes ``<registered_model>@champion`` when it beats the current champion.
+
+Run by the `register` stage after `report`. A rerun with the same results registers nothing; a better
+model gets a new version and the alias, and every earlier champion keeps its version. Under
+``dvc exp run`` (``DVC_EXP_NAME`` set) nothing moves unless ``mlflow.promote_experiments`` is true: an
+experiment explores, the workspace's `dvc repro` decides what the team serves. Each decision, promoted
+or not and why, is written to ``reports/champion.json``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from . import paths
+from .errors import ImdbRnnError
+from .files import read_json
+
+ALIAS = "champion"
+ACCURACY_TAG = "best_val_accuracy"  # a version's mean validation accuracy over seeds, as the report showed it
+RUN_TAGS = ("variant", "git_commit", "dvc_exp_name", "data_hash")  # copied from the model's run to its version
+
+
+@dataclass(frozen=True)
+class Candidate:
+    variant: str
+    run_id: str  # the variant run that logged its raw-text model
+    best_val_accuracy: float
+
+
+def best_candidate(summary_csv: Path, models_dir: Path) -> Candidate:
+    """The execution's best variant by mean validation accuracy (the report's criterion) and its run."""
+    import pandas as pd
+
+    table = pd.read_csv(summary_csv)
+    best = table.loc[table["best_val_accuracy"].idxmax()]
+    run_id = read_json(paths.model_dir(best["variant"], models_dir) / "run.json")["run_id"]
+    return Candidate(str(best["variant"]), run_id, float(best["best_val_accuracy"]))
+
+
+def describe(version) -> dict | None:
+    """A registered version as champion.json names it (None: no champion)."""
+    if version is None:
+        return None
+    accuracy = version.tags.get(ACCURACY_TAG)
+    return {
+        "version": int(version.version),
+        "variant": version.tags.get("variant"),
+        "run_id": version.run_id,
+        ACCURACY_TAG: None if accuracy is None else float(accuracy),
+    }
+
+
+def current_champion(client, name: str):
+    """The version the alias names, or None when the model or its alias does not exist yet."""
+    import mlflow
+
+    try:
+        return client.get_model_version_by_alias(name, ALIAS)
+    except mlflow.exceptions.MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):  # no model / no alias
+            return None
+        raise
+
+
+def text_model_uri(client, candidate: Candidate) -> tuple[str, dict[str, str]]:
+    """The candidate's logged raw-text model (``models:/<model id>``) and its run's tags."""
+    import mlflow
+
+    retrain = f"retrain it with `dvc repro --force train@{candidate.variant}`"
+    try:
+        run = client.get_run(candidate.run_id)
+    except mlflow.exceptions.MlflowException:
+        raise ImdbRnnError(
+            f"run {candidate.run_id} of {candidate.variant} is not in the MLflow store "
+            f"{mlflow.get_tracking_uri()} (a new or reset store?); {retrain}"
+        ) from None
+    logged = mlflow.search_logged_models(
+        experiment_ids=[run.info.experiment_id],
+        output_format="list",
+        filter_string=f"source_run_id = '{candidate.run_id}' AND name = '{candidate.variant}'",
+    )
+    if not logged:
+        raise ImdbRnnError(
+            f"run {candidate.run_id} has no raw-text model '{candidate.variant}' (trained by an "
+            f"older version of this project); {retrain}"
+        )
+    return logged[0].model_uri, run.data.tags
+
+
+def register(params, candidate: Candidate, env=os.environ) -> dict:
+    """Promote ``candidate`` when it beats the champion; the decision, as champion.json records it."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    name = params.mlflow.registered_model
+    champion = current_champion(client, name)
+    if champion is not None and ACCURACY_TAG not in champion.tags:
+        raise ImdbRnnError(
+            f"{name}@{ALIAS} (version {champion.version}) has no {ACCURACY_TAG} tag to compare with; "
+            "tag it, or move the alias to a version the register stage made"
+        )
+    held = None if champion is None else float(champion.tags[ACCURACY_TAG])
+    experiment, promoted = env.get("DVC_EXP_NAME"), False
+    if experiment and not params.mlflow.promote_experiments:
+        reason = (
+            f"DVC experiment {experiment}: experiments do not move the champion "
+            "(mlflow.promote_experiments: false); the workspace's `dvc repro` does"
+        )
+    elif champion is not None and champion.run_id == candidate.run_id:
+        reason = f"already the champion (version {champion.version}): nothing new to register"
+    elif held is not None and held >= candidate.best_val_accuracy:
+        reason = (
+            f"not better than the champion (version {champion.version}, {champion.tags.get('variant')}): "
+            f"mean validation accuracy {candidate.best_val_accuracy:.4f} <= {held:.4f}"
+        )
+    else:
+        model_uri, run_tags = text_model_uri(client, candidate)
+        tags = {**{k: run_tags[k] for k in RUN_TAGS if k in run_tags}, ACCURACY_TAG: str(candidate.best_val_accuracy)}
+        version = mlflow.register_model(model_uri, name, tags=tags)
+        client.set_registered_model_alias(name, ALIAS, version.version)
+        before = (
+            "no champion before"
+            if champion is None
+            else (f"better than version {champion.version} ({held:.4f}), which keeps its version")
+        )
+        reason = (
+            f"promoted: version {version.version}, mean validation accuracy {candidate.best_val_accuracy:.4f}; {before}"
+        )
+        champion, promoted = client.get_model_version(name, version.version), True
+    return {
+        "registered_model": name,
+        "alias": ALIAS,
+        "promoted": promoted,
+        "reason": reason,
+        "candidate": asdict(candidate),
+        "champion": describe(champion),
+    }

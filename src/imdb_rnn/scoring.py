@@ -1,0 +1,39 @@
+"""Review text to a positive probability and a label: the one scoring rule of `imdb-rnn predict` and the
+served MLflow model, through exactly `prepare`'s preprocessing (``text.encode_texts``).
+
+It imports nothing of this package but ``text``, so it travels with the MLflow model (text_model.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+THRESHOLD = 0.5  # a probability at or above it is a positive review
+BATCH_SIZE = 512  # reviews per forward pass: bounded memory for large requests
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str  # "pos" or "neg"
+    probability: float  # probability of a positive review
+    text: str
+
+
+def score(texts: list[str], model, vocab: dict) -> list[Prediction]:
+    """Label and positive-class probability per review, with the vocabulary and padding `prepare` wrote.
+
+    ``predict_on_batch``, not ``predict``: Keras' ``predict`` sets up a data pipeline per call, 50-150 ms
+    here for one review, against about 1 ms.
+    """
+    import numpy as np
+
+    from .text import encode_texts
+
+    x = encode_texts(texts, vocab["words"], vocab["maxlen"], vocab["padding"], vocab["truncating"]).astype(np.int32)
+    prob = np.concatenate(
+        [
+            np.asarray(model.predict_on_batch(x[i : i + BATCH_SIZE]), dtype=np.float64).ravel()
+            for i in range(0, len(x), BATCH_SIZE)
+        ]
+    )
+    return [Prediction("pos" if p >= THRESHOLD else "neg", float(p), t) for p, t in zip(prob, texts)]

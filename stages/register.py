@@ -1,0 +1,33 @@
+"""DVC stage `register`: the execution's best variant becomes the registry's champion when it beats it."""
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))  # this workspace's code, also in DVC temp workspaces
+
+from imdb_rnn import paths  # noqa: E402
+from imdb_rnn.errors import run_cli  # noqa: E402
+
+
+def main(argv=None) -> None:
+    from imdb_rnn import registry, tracking
+    from imdb_rnn.config import load_params
+    from imdb_rnn.files import write_json
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", type=Path, default=paths.PARAMS)
+    parser.add_argument("--summary", type=Path, default=paths.SUMMARY, help="the report's table")
+    parser.add_argument("--models", type=Path, default=paths.MODELS)
+    parser.add_argument("--out", type=Path, default=paths.CHAMPION)
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    tracking.setup(params.mlflow.experiment)
+    decision = registry.register(params, registry.best_candidate(args.summary, args.models))
+    write_json(args.out, decision)
+    print(f"{decision['registered_model']}@{decision['alias']}: {decision['reason']}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main, interrupted="register stopped"))
