@@ -81,8 +81,8 @@ def grid(set_params: list[str]) -> list[Point]:
 
 def check_points(root: Path, points: list[Point]) -> None:
     """Validate every point's params here, before any node clones anything (one line per problem)."""
+    from dvc.exceptions import InvalidArgumentError
     from dvc.utils.hydra import apply_overrides
-    from hydra.errors import HydraException
 
     from .config import load_params
 
@@ -95,8 +95,8 @@ def check_points(root: Path, points: list[Point]) -> None:
             try:
                 apply_overrides(params, own)
                 load_params(params)
-            except HydraException as exc:
-                problems.append(f"{' '.join(own)}: {str(exc).splitlines()[0]}")
+            except InvalidArgumentError as exc:  # hydra's reason is its cause
+                problems.append(f"{' '.join(own)}: {str(exc.__cause__ or exc).splitlines()[0]}")
             except ConfigError as exc:
                 problems.extend(exc.problems)
     if problems:
@@ -494,10 +494,11 @@ def _result(ray, ref, point: Point) -> dict:
 
 def _outcome(point: Point, result: dict) -> str:
     settings = " ".join(f"{k}={v}" for k, v in point.settings.items())
+    where = f"on node {result['node'][:8]}" if result["node"] else "on a lost worker"
     if not result["ok"]:
-        return f"failed {point.name} ({settings}): {result['error']}"
+        return f"failed {point.name} ({settings}) {where}: {result['error']}"
     timing = ", ".join(f"{step} {s:.1f} s" for step, s in result["seconds"].items())
-    return f"done   {point.name} ({settings}) on node {result['node'][:8]} ({timing})"
+    return f"done   {point.name} ({settings}) {where} ({timing})"
 
 
 def comparison(root: Path, points: list[Point], failed: dict[str, str]) -> str:
