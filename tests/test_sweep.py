@@ -71,6 +71,9 @@ def project(tmp_path_factory, small_archive, mlflow_server, cluster):  # noqa: F
     run(["git", "commit", "-qm", "baseline: data prepared, DVC remote"], repo)
     run(["dvc", "push", "--run-cache"], repo)
     run(["git", "push", "-q", "origin", "HEAD:main"], repo)
+    import mlflow  # the experiment exists from the start, so that each test can run alone
+
+    mlflow.MlflowClient(tracking_uri=mlflow_server["uri"]).create_experiment(ONE_VARIANT["mlflow"]["experiment"])
     env = {
         "MLFLOW_TRACKING_URI": mlflow_server["uri"],
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
@@ -110,13 +113,13 @@ def shown_experiments(repo: Path) -> dict[str, dict]:
 
 
 def runs_by_name(uri: str) -> dict[str, list]:
-    """The variant runs (no summaries) on the server, by their `dvc_exp_name` tag."""
+    """The variant runs (no summaries) on the server, by their `dvc_exp_name` tag, oldest first."""
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name("imdb-rnn")
     found: dict[str, list] = {}
-    for r in client.search_runs([experiment.experiment_id], max_results=1000):
+    for r in client.search_runs([experiment.experiment_id], max_results=1000, order_by=["start_time ASC"]):
         if r.data.tags.get("variant") == VARIANT:
             found.setdefault(r.data.tags.get("dvc_exp_name"), []).append(r)
     return found
@@ -234,9 +237,16 @@ def environ(pid: int) -> dict[str, str]:
     return dict(item.decode(errors="replace").split("=", 1) for item in raw if b"=" in item)
 
 
-def training(client, experiment_id) -> list:
-    """The RUNNING runs, once there are two (both points training), else nothing."""
-    runs = client.search_runs([experiment_id], "attributes.status = 'RUNNING'")
+def new_running(client, experiment_id: str, before: set[str]) -> list:
+    """The RUNNING runs that were not in ``before``."""
+    return [
+        r for r in client.search_runs([experiment_id], "attributes.status = 'RUNNING'") if r.info.run_id not in before
+    ]
+
+
+def both_training(client, experiment_id: str, before: set[str]) -> list:
+    """The two points' runs once both have logged an epoch (well past `mlflow.start_run`), else nothing."""
+    runs = [r for r in new_running(client, experiment_id, before) if "val_accuracy" in r.data.metrics]
     return runs if len(runs) == 2 else []
 
 
@@ -245,6 +255,7 @@ def test_ctrl_c_cancels_the_tasks_and_leaves_no_process(project, tmp_path):
 
     client = mlflow.MlflowClient(tracking_uri=project["env"]["MLFLOW_TRACKING_URI"])
     experiment_id = client.get_experiment_by_name("imdb-rnn").experiment_id
+    before = {r.info.run_id for r in client.search_runs([experiment_id], "attributes.status = 'RUNNING'")}
     out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     with open(out, "w") as stdout, open(err, "w") as stderr:
         driver = subprocess.Popen(
@@ -257,9 +268,12 @@ def test_ctrl_c_cancels_the_tasks_and_leaves_no_process(project, tmp_path):
             preexec_fn=default_sigint,
         )
     try:
-        # both points training: their MLflow runs are RUNNING and their train processes exist
+        # both points training: their MLflow runs are RUNNING with an epoch logged, their processes exist
         running = wait_until(
-            lambda: training(client, experiment_id), "two RUNNING training runs", timeout=240, interval=0.5
+            lambda: both_training(client, experiment_id, before),
+            "two training runs with an epoch logged",
+            timeout=240,
+            interval=0.5,
         )
         trainers = [pid for pid, cmd in processes_under(project["scratch"]) if "stages/train.py" in cmd]
         assert len(trainers) == 2, processes_under(project["scratch"])
@@ -279,9 +293,60 @@ def test_ctrl_c_cancels_the_tasks_and_leaves_no_process(project, tmp_path):
     assert "Traceback" not in err.read_text()
     # the driver returned only after the tasks stopped their process groups: nothing is left
     assert processes_under(project["scratch"]) == []
-    assert list((project["scratch"] / "imdb-rnn-sweep").iterdir()) == []
+    names = {r.data.tags["dvc_exp_name"] for r in running}
+    assert [p for p in (project["scratch"] / "imdb-rnn-sweep").iterdir() if p.name.rsplit("-", 1)[0] in names] == []
     for r in running:
         assert client.get_run(r.info.run_id).info.status == "KILLED", r.info.run_name
+
+
+def test_a_point_whose_worker_dies_is_retried_and_finishes(project):
+    """A node's death, as the task sees it: its Ray worker and the training under it are SIGKILLed.
+    Ray runs the task again (max_retries), from a fresh clone; the driver says so; the point ends
+    Success. The lost attempt's MLflow run stays RUNNING: nothing is left to end it."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=project["env"]["MLFLOW_TRACKING_URI"])
+    experiment_id = client.get_experiment_by_name("imdb-rnn").experiment_id
+    before = {r.info.run_id for r in client.search_runs([experiment_id], "attributes.status = 'RUNNING'")}
+    driver = subprocess.Popen(
+        [str(c) for c in sweep_cmd(project, "-S", "train.epochs=30", "-S", f"models.{VARIANT}.units=6")],
+        cwd=project["repo"],
+        env=tool_env(project["env"]),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        lost = wait_until(
+            lambda: [
+                r
+                for r in client.search_runs([experiment_id], "attributes.status = 'RUNNING'")
+                if r.info.run_id not in before
+            ],
+            "the point training",
+            timeout=240,
+            interval=0.5,
+        )
+        (dvc,) = [pid for pid, cmd in processes_under(project["scratch"]) if " exp run " in cmd]
+        worker = int((Path(f"/proc/{dvc}/stat").read_text().rsplit(")", 1)[1].split())[1])
+        os.kill(worker, signal.SIGKILL)
+        os.killpg(dvc, signal.SIGKILL)  # dvc leads its own process group: the training dies with it
+        stdout, stderr = driver.communicate(timeout=420)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.communicate()
+    assert driver.returncode == 0, stdout + stderr
+    (name,) = re.findall(r"^retry +(sweep-[0-9a-f]{10}): attempt 2", stderr, re.M)
+    assert outcomes(stderr) == {name: ("done", outcomes(stderr)[name][1])}, stderr
+    assert name in shown_experiments(project["repo"])
+    runs = runs_by_name(project["env"]["MLFLOW_TRACKING_URI"])[name]
+    assert [(r.info.run_id, r.info.status) for r in runs] == [
+        (lost[0].info.run_id, "RUNNING"),
+        (runs[1].info.run_id, "FINISHED"),
+    ]
+    assert processes_under(project["scratch"]) == []
 
 
 def test_refuses_a_sqlite_store_on_two_nodes(project):

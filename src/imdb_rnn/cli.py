@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="CPUs each point gets from Ray; its TensorFlow threads are limited to them (default 1)",
     )
     s.add_argument("--git-remote", default="origin", help="git remote the nodes clone from and push to")
-    s.add_argument("--scratch", help="node-local folder for the clones (default: each node's temp folder)")
+    s.add_argument("--scratch", help="absolute node-local folder for the clones (default: each node's temp folder)")
     s.add_argument("--project", default=".", help="project root holding dvc.yaml (default: .)")
     s.set_defaults(func=_sweep)
     return parser
