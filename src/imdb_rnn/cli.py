@@ -24,6 +24,19 @@ def _predict(args) -> int:
     return 0
 
 
+def _sweep(args) -> int:
+    from . import sweep  # Ray itself is imported only when a sweep runs
+
+    return sweep.main(args)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"got {value}; allowed: an integer >= 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imdb-rnn", description="SimpleRNN sentiment models on IMDB")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -35,6 +48,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help="a file with one review per line ('-' for stdin)")
     p.add_argument("--project", default=".", help="project root holding params.yaml (default: .)")
     p.set_defaults(func=_predict)
+
+    s = commands.add_parser("sweep", help="run a -S grid as DVC experiments, one Ray task per point, on a Ray cluster")
+    s.add_argument(
+        "-S",
+        "--set-param",
+        dest="set_params",
+        action="append",
+        required=True,
+        metavar="[FILE:]KEY=V1,V2",
+        help="as for `dvc exp run`: comma lists make a grid, the cartesian product of every -S",
+    )
+    s.add_argument(
+        "--ray",
+        default="auto",
+        metavar="ADDRESS",
+        help="the Ray cluster's head, HOST:PORT (default: auto, the cluster `ray start` started "
+        "on this machine, or RAY_ADDRESS)",
+    )
+    s.add_argument(
+        "--cpus-per-point",
+        type=_positive,
+        default=1,
+        help="CPUs each point gets from Ray; its TensorFlow threads are limited to them (default 1)",
+    )
+    s.add_argument("--git-remote", default="origin", help="git remote the nodes clone from and push to")
+    s.add_argument("--scratch", help="absolute node-local folder for the clones (default: each node's temp folder)")
+    s.add_argument("--project", default=".", help="project root holding dvc.yaml (default: .)")
+    s.set_defaults(func=_sweep)
     return parser
 
 
