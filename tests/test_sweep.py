@@ -25,7 +25,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from test_tracking_server import mlflow_server  # noqa: F401 (a module fixture: a real server on 127.0.0.1)
 
 from helpers import ONE_VARIANT, VENV_BIN, default_sigint, make_project, run, tool_env, wait_until, write_yaml
 
@@ -56,7 +55,7 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, small_archive, mlflow_server, cluster):  # noqa: F811
+def project(tmp_path_factory, small_archive, mlflow_server, cluster):
     """A committed project pushed to a bare git remote, its prepared data and run cache to a DVC remote."""
     root = tmp_path_factory.mktemp("sweep")
     repo = root / "project"

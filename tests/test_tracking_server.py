@@ -11,17 +11,15 @@ import ipaddress
 import json
 import os
 import socket
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-import requests
 import yaml
 
-from helpers import ONE_VARIANT, VENV_BIN, free_port, group_pids, make_project, run, stop_group, tool_env
+from helpers import ONE_VARIANT, free_port, group_pids, make_project, run
 
 pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
 
@@ -64,37 +62,6 @@ def listening_sockets(pids: list[int]) -> set[tuple[str, int]]:
             raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
             found.add((str(ipaddress.ip_address(raw)), int(hex_port, 16)))
     return found
-
-
-@pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mlflow_server")
-    port = free_port()
-    uri = f"http://127.0.0.1:{port}"
-    log = open(root / "server.log", "w")  # noqa: SIM115 (the server writes it until stopped)
-    cmd = [VENV_BIN / "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-           "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
-           "--artifacts-destination", str(root / "server-artifacts")]
-    # The GenAI job runner (six huey consumers) is no part of tracking; off, the server starts
-    # ~10 s sooner on a small machine.
-    env = tool_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_TRACKING_URI": None})
-    proc = subprocess.Popen([str(c) for c in cmd], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)  # its own process group, stopped as a whole
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, "mlflow server exited:\n" + (root / "server.log").read_text()
-            try:
-                if requests.get(f"{uri}/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, "no /health 200 in 60 s:\n" + (root / "server.log").read_text()
-            time.sleep(0.5)
-        yield {"uri": uri, "port": port, "root": root, "proc": proc}
-    finally:
-        stop_group(proc)
-        log.close()
 
 
 def test_server_listens_on_loopback_only(mlflow_server):
