@@ -107,8 +107,11 @@ def fit_plain(train: dict, val: dict, params, args) -> dict:
     keras.utils.set_random_seed(args.seed)
     start = time.perf_counter()
     history = lesson_script.fit_lesson_model(input_train, y_train, params.model(args.variant).layers, args.epochs)
-    return {"total_s": time.perf_counter() - start, "epoch_s": history.history["epoch_seconds"],
-            "val_acc": history.history["val_acc"]}
+    return {
+        "total_s": time.perf_counter() - start,
+        "epoch_s": history.history["epoch_seconds"],
+        "val_acc": history.history["val_acc"],
+    }
 
 
 def fit_pipeline(train: dict, val: dict, params, args) -> dict:
@@ -122,8 +125,12 @@ def fit_pipeline(train: dict, val: dict, params, args) -> dict:
     trainer = SeedTrainer(args.variant, params)
     start = time.perf_counter()
     results = [trainer.fit_seed(seed, train, val) for seed in seeds]
-    return {"total_s": time.perf_counter() - start, "epoch_s": [row["seconds"] for row in results[0].history],
-            "val_acc": [row["val_accuracy"] for row in results[0].history], "seeds": len(seeds)}
+    return {
+        "total_s": time.perf_counter() - start,
+        "epoch_s": [row["seconds"] for row in results[0].history],
+        "val_acc": [row["val_accuracy"] for row in results[0].history],
+        "seeds": len(seeds),
+    }
 
 
 def worker(args, params) -> None:
@@ -151,8 +158,20 @@ def run_worker(kind: str, variant: str, seed: int, args, seed_list: list[int] | 
     the wall time of the whole process (interpreter start and data loading included)."""
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         result = Path(tmp) / "result.json"
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--variant", variant,
-               "--seed", str(seed), "--epochs", str(args.epochs), "--result", str(result)]
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--worker",
+            kind,
+            "--variant",
+            variant,
+            "--seed",
+            str(seed),
+            "--epochs",
+            str(args.epochs),
+            "--result",
+            str(result),
+        ]
         if seed_list:
             cmd += ["--seed-list", ",".join(map(str, seed_list))]
         if args.limit:
@@ -172,10 +191,15 @@ def summarize(runs: list[dict]) -> dict:
     per_run = [{"first_s": r["epoch_s"][0], "total_s": r["total_s"], "wall_s": r["wall_s"]} for r in runs]
     summary = {key: statistics.mean(p[key] for p in per_run) for key in per_run[0]}
     best = [max(r["val_acc"]) for r in runs]
-    summary.update(steady_s=statistics.median(steady), steady_mean_s=statistics.mean(steady),
-                   peak_mb=max(r["peak_mb"] for r in runs), epoch_s=[r["epoch_s"] for r in runs],
-                   best_acc=stats.summarize(best), best_accs=best,
-                   collapsed=sum(b < COLLAPSED_BELOW for b in best))
+    summary.update(
+        steady_s=statistics.median(steady),
+        steady_mean_s=statistics.mean(steady),
+        peak_mb=max(r["peak_mb"] for r in runs),
+        epoch_s=[r["epoch_s"] for r in runs],
+        best_acc=stats.summarize(best),
+        best_accs=best,
+        collapsed=sum(b < COLLAPSED_BELOW for b in best),
+    )
     summary.update({key: runs[0][key] for key in ("backend", "devices", "train_size", "val_size")})
     return summary
 
@@ -202,8 +226,17 @@ def measure_prepare(archive: Path, runs: int = PREPARE_RUNS) -> dict:
         log(f"--- prepare (full archive, temp output), run {i + 1} of {runs}")
         with tempfile.TemporaryDirectory(prefix="bench-prepare-") as tmp:
             code, wall, peak_mb = run_measured(
-                [sys.executable, "stages/prepare.py", "--archive", str(archive),
-                 "--out", f"{tmp}/prepared", "--report", f"{tmp}/data.json"])
+                [
+                    sys.executable,
+                    "stages/prepare.py",
+                    "--archive",
+                    str(archive),
+                    "--out",
+                    f"{tmp}/prepared",
+                    "--report",
+                    f"{tmp}/data.json",
+                ]
+            )
         if code:
             raise BenchError(f"prepare failed (exit {code}); its error is above")
         seconds.append(wall)
@@ -249,15 +282,16 @@ def dist_version(*names: str) -> str:
 
 def machine_lines(training: dict) -> list[str]:
     """Where the numbers come from: timings only compare on the same machine and versions."""
-    backends = {f"{s['backend']} ({', '.join(s['devices'])})"
-                for runs in training.values() for s in runs.values()}
+    backends = {f"{s['backend']} ({', '.join(s['devices'])})" for runs in training.values() for s in runs.values()}
     return [
-        "## Machine", "",
+        "## Machine",
+        "",
         f"- CPUs: {os.cpu_count()}; {platform.platform()}; Python {platform.python_version()}",
         f"- keras {dist_version('keras')}, tensorflow {dist_version('tensorflow', 'tensorflow-cpu')}, "
         f"jax {dist_version('jax')}",
         f"- backends (visible devices): {'; '.join(sorted(backends))}",
-        f"- run at {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}", "",
+        f"- run at {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
+        "",
     ]
 
 
@@ -266,8 +300,11 @@ def settings_lines(args, params, training: dict) -> list[str]:
     first = next(iter(next(iter(training.values())).values()))
     lines = ["## Settings", ""]
     if args.limit:
-        lines += [f"**Partial run** (`--limit {args.limit}`): a class-balanced subset, so timings and "
-                  "accuracies are not comparable to a full run and the targets are only indicative.", ""]
+        lines += [
+            f"**Partial run** (`--limit {args.limit}`): a class-balanced subset, so timings and "
+            "accuracies are not comparable to a full run and the targets are only indicative.",
+            "",
+        ]
     lines += [
         f"- epochs {args.epochs}; seeds {', '.join(map(str, seeds(args, params)))}, each fit in a fresh process "
         "(times are means over seeds, peak memory the largest)",
@@ -282,14 +319,16 @@ def settings_lines(args, params, training: dict) -> list[str]:
             f"- pipeline {variant}: imdb_rnn SeedTrainer with params.yaml's settings: {m.layers} x SimpleRNN"
             f"({m.units}), mask_padding {m.mask_padding}, pooling {m.pooling}, bidirectional {m.bidirectional}; "
             f"backend {t.backend}, unroll {t.unroll}, bucketing {t.bucketing}, {t.optimizer} lr "
-            f"{t.learning_rate:g}, clipnorm {t.clipnorm}, batch {t.batch_size}, deterministic {t.deterministic}")
+            f"{t.learning_rate:g}, clipnorm {t.clipnorm}, batch {t.batch_size}, deterministic {t.deterministic}"
+        )
     return lines + [
         "- first epoch includes graph tracing; steady epoch = median of the later epochs of all seeds "
         "(the target uses it: on a shared machine single epochs run up to 1.5x slower on either side; "
         "the mean is shown too); total = build + compile + fit; epoch times include validation",
         f"- best val acc: the best epoch's validation accuracy, mean over seeds with its 95% interval; collapsed: "
         f"runs whose best is below {COLLAPSED_BELOW} (the model never generalised); p: Welch's t-test, pipeline vs "
-        "plain", "",
+        "plain",
+        "",
     ]
 
 
@@ -303,39 +342,88 @@ def accuracy_verdict(plain: dict, pipe: dict) -> tuple[float, bool]:
 def variant_lines(variant: str, runs: dict) -> list[str]:
     """Plain vs pipeline for one variant: ratios for times and memory; accuracy over seeds."""
     plain, pipe = runs["plain"], runs["pipeline"]
-    rows = [[label, f"{plain[key]:.2f}", f"{pipe[key]:.2f}", f"{pipe[key] / plain[key]:.2f}x"]
-            for key, label in (("first_s", "first epoch s"), ("steady_s", "steady epoch s (median)"),
-                               ("steady_mean_s", "steady epoch s (mean)"), ("total_s", "total s"))]
-    acc = {kind: stats.format_interval(r["best_acc"]["mean"], r["best_acc"]["ci95_low"], r["best_acc"]["ci95_high"])
-           for kind, r in runs.items()}
+    rows = [
+        [label, f"{plain[key]:.2f}", f"{pipe[key]:.2f}", f"{pipe[key] / plain[key]:.2f}x"]
+        for key, label in (
+            ("first_s", "first epoch s"),
+            ("steady_s", "steady epoch s (median)"),
+            ("steady_mean_s", "steady epoch s (mean)"),
+            ("total_s", "total s"),
+        )
+    ]
+    acc = {
+        kind: stats.format_interval(r["best_acc"]["mean"], r["best_acc"]["ci95_low"], r["best_acc"]["ci95_high"])
+        for kind, r in runs.items()
+    }
     p, _ = accuracy_verdict(plain, pipe)
-    rows.append(["best val acc, mean [95% CI]", acc["plain"], acc["pipeline"],
-                 f"{pipe['best_acc']['mean'] - plain['best_acc']['mean']:+.4f} (p = {p:.2g})"])
-    rows.append(["collapsed runs", f"{plain['collapsed']} of {len(plain['best_accs'])}",
-                 f"{pipe['collapsed']} of {len(pipe['best_accs'])}", ""])
-    rows.append(["peak MB", f"{plain['peak_mb']:.0f}", f"{pipe['peak_mb']:.0f}",
-                 f"{pipe['peak_mb'] / plain['peak_mb']:.2f}x"])
-    times = [f"- {RUNS[kind]}, seconds per epoch per seed: "
-             + "; ".join(" ".join(f"{t:.1f}" for t in seed) for seed in runs[kind]["epoch_s"]) for kind in RUNS]
-    accs = [f"- {RUNS[kind]}, best val acc per seed: " + " ".join(f"{a:.4f}" for a in runs[kind]["best_accs"])
-            for kind in RUNS]
-    return [f"## {variant}", "", *table(["", RUNS["plain"], RUNS["pipeline"], "pipeline vs plain"], rows), "",
-            *times, *accs, ""]
+    rows.append(
+        [
+            "best val acc, mean [95% CI]",
+            acc["plain"],
+            acc["pipeline"],
+            f"{pipe['best_acc']['mean'] - plain['best_acc']['mean']:+.4f} (p = {p:.2g})",
+        ]
+    )
+    rows.append(
+        [
+            "collapsed runs",
+            f"{plain['collapsed']} of {len(plain['best_accs'])}",
+            f"{pipe['collapsed']} of {len(pipe['best_accs'])}",
+            "",
+        ]
+    )
+    rows.append(
+        ["peak MB", f"{plain['peak_mb']:.0f}", f"{pipe['peak_mb']:.0f}", f"{pipe['peak_mb'] / plain['peak_mb']:.2f}x"]
+    )
+    times = [
+        f"- {RUNS[kind]}, seconds per epoch per seed: "
+        + "; ".join(" ".join(f"{t:.1f}" for t in seed) for seed in runs[kind]["epoch_s"])
+        for kind in RUNS
+    ]
+    accs = [
+        f"- {RUNS[kind]}, best val acc per seed: " + " ".join(f"{a:.4f}" for a in runs[kind]["best_accs"])
+        for kind in RUNS
+    ]
+    return [
+        f"## {variant}",
+        "",
+        *table(["", RUNS["plain"], RUNS["pipeline"], "pipeline vs plain"], rows),
+        "",
+        *times,
+        *accs,
+        "",
+    ]
 
 
 def replicate_lines(results: dict) -> list[str]:
     """N seeds in one process (the compiled step built once) against N processes of one seed each."""
-    lines = ["## Replicates: seeds in one process vs one process per seed", "",
-             *table(["variant", "seeds", "one process s", "separate processes s", "one / separate"],
-                    [[variant, str(r["seeds"]), f"{r['together_s']:.0f}", f"{r['apart_s']:.0f}",
-                      f"{r['together_s'] / r['apart_s']:.2f}x"] for variant, r in results["replicates"].items()]),
-             "", "Wall time of the whole processes (interpreter start and data loading included); the separate "
-             "processes are the benchmark's own pipeline fits of the same seeds.", ""]
+    lines = [
+        "## Replicates: seeds in one process vs one process per seed",
+        "",
+        *table(
+            ["variant", "seeds", "one process s", "separate processes s", "one / separate"],
+            [
+                [
+                    variant,
+                    str(r["seeds"]),
+                    f"{r['together_s']:.0f}",
+                    f"{r['apart_s']:.0f}",
+                    f"{r['together_s'] / r['apart_s']:.2f}x",
+                ]
+                for variant, r in results["replicates"].items()
+            ],
+        ),
+        "",
+        "Wall time of the whole processes (interpreter start and data loading included); the separate "
+        "processes are the benchmark's own pipeline fits of the same seeds.",
+        "",
+    ]
     return lines
 
 
 def target_lines(params, results: dict) -> list[str]:
     """Each target with its measured value; every variant of params.yaml is listed, run or not."""
+
     def row(name: str, measured: str, holds: bool | None) -> list[str]:
         return [name, measured, "-" if holds is None else ("yes" if holds else "**no**")]
 
@@ -348,19 +436,31 @@ def target_lines(params, results: dict) -> list[str]:
         plain, pipe = runs["plain"], runs["pipeline"]
         ratio = pipe["steady_s"] / plain["steady_s"]
         p, holds = accuracy_verdict(plain, pipe)
-        rows.append(row(f"{variant}: pipeline steady epoch <= {STEADY_RATIO_MAX} x plain", f"{ratio:.2f}x",
-                        ratio <= STEADY_RATIO_MAX))
-        rows.append(row(f"{variant}: best val acc not significantly below plain, no more collapses",
-                        f"{pipe['best_acc']['mean'] - plain['best_acc']['mean']:+.4f}, p = {p:.2g}; collapsed "
-                        f"{pipe['collapsed']} vs {plain['collapsed']}", holds))
+        rows.append(
+            row(
+                f"{variant}: pipeline steady epoch <= {STEADY_RATIO_MAX} x plain",
+                f"{ratio:.2f}x",
+                ratio <= STEADY_RATIO_MAX,
+            )
+        )
+        rows.append(
+            row(
+                f"{variant}: best val acc not significantly below plain, no more collapses",
+                f"{pipe['best_acc']['mean'] - plain['best_acc']['mean']:+.4f}, p = {p:.2g}; collapsed "
+                f"{pipe['collapsed']} vs {plain['collapsed']}",
+                holds,
+            )
+        )
     prepare, repro = results["prepare"], results["repro"]
-    rows.append(row(f"prepare <= {PREPARE_MAX_S:g} s", f"{prepare['seconds']:.1f} s",
-                    prepare["seconds"] <= PREPARE_MAX_S))
+    rows.append(
+        row(f"prepare <= {PREPARE_MAX_S:g} s", f"{prepare['seconds']:.1f} s", prepare["seconds"] <= PREPARE_MAX_S)
+    )
     if "skipped" in repro:
         rows.append(row(f"no-op dvc repro <= {REPRO_MAX_S:g} s", f"skipped: {repro['skipped']}", None))
     else:
-        rows.append(row(f"no-op dvc repro <= {REPRO_MAX_S:g} s", f"{repro['seconds']:.1f} s",
-                        repro["seconds"] <= REPRO_MAX_S))
+        rows.append(
+            row(f"no-op dvc repro <= {REPRO_MAX_S:g} s", f"{repro['seconds']:.1f} s", repro["seconds"] <= REPRO_MAX_S)
+        )
     return ["## Targets", "", *table(["target", "measured", "holds"], rows), ""]
 
 
@@ -369,10 +469,12 @@ def stage_lines(results: dict) -> list[str]:
     prepare, repro = results["prepare"], results["repro"]
     repro_text = f"skipped: {repro['skipped']}" if "skipped" in repro else f"{repro['seconds']:.1f} s wall"
     return [
-        "## Prepare and no-op repro", "",
+        "## Prepare and no-op repro",
+        "",
         f"- prepare (full archive, output to a temp folder): {prepare['seconds']:.1f} s wall (median of "
         f"{', '.join(f'{t:.1f}' for t in prepare['runs_s'])} s), peak {prepare['peak_mb']:.0f} MB",
-        f"- no-op `dvc repro`: {repro_text}", "",
+        f"- no-op `dvc repro`: {repro_text}",
+        "",
     ]
 
 
@@ -397,6 +499,7 @@ def seeds(args, params) -> list[int]:
 
 def int_at_least(low: int):
     """argparse type: an integer >= ``low``, refused with a usage error otherwise."""
+
     def parse(text: str) -> int:
         value = int(text)
         if value < low:
@@ -409,19 +512,37 @@ def int_at_least(low: int):
 def parse_args(argv=None):
     """User options, plus hidden ones the parent passes to its workers."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int_at_least(2), default=3,
-                        help="epochs per fit (at least 2: the steady epoch is the mean after the first)")
+    parser.add_argument(
+        "--epochs",
+        type=int_at_least(2),
+        default=3,
+        help="epochs per fit (at least 2: the steady epoch is the mean after the first)",
+    )
     parser.add_argument("--variants", nargs="+", help="model variants from params.yaml (default: all)")
-    parser.add_argument("--seeds", type=int_at_least(2), default=5,
-                        help="fits per side and variant, seeds train.seeds[0], +1, ... (default 5)")
-    parser.add_argument("--replicates", type=int_at_least(2), default=3,
-                        help="seeds trained in one process against as many processes (default 3)")
-    parser.add_argument("--limit", type=int_at_least(4),
-                        help="quick trial: N train and N/4 validation reviews (N divisible by 4)")
-    parser.add_argument("--archive", type=Path, default=ROOT / paths.RAW_ARCHIVE,
-                        help="IMDB archive the prepare measurement reads (default: data/raw/aclImdb_v1.tar.gz)")
-    parser.add_argument("--out", type=Path, help="report path (default reports/benchmark.md, "
-                        "reports/benchmark-partial.md with --limit)")
+    parser.add_argument(
+        "--seeds",
+        type=int_at_least(2),
+        default=5,
+        help="fits per side and variant, seeds train.seeds[0], +1, ... (default 5)",
+    )
+    parser.add_argument(
+        "--replicates",
+        type=int_at_least(2),
+        default=3,
+        help="seeds trained in one process against as many processes (default 3)",
+    )
+    parser.add_argument(
+        "--limit", type=int_at_least(4), help="quick trial: N train and N/4 validation reviews (N divisible by 4)"
+    )
+    parser.add_argument(
+        "--archive",
+        type=Path,
+        default=ROOT / paths.RAW_ARCHIVE,
+        help="IMDB archive the prepare measurement reads (default: data/raw/aclImdb_v1.tar.gz)",
+    )
+    parser.add_argument(
+        "--out", type=Path, help="report path (default reports/benchmark.md, reports/benchmark-partial.md with --limit)"
+    )
     for hidden in ("--worker", "--variant", "--result"):  # set by run_worker only
         parser.add_argument(hidden, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
@@ -451,8 +572,11 @@ def main(argv=None) -> int:
             fits = {kind: [run_worker(kind, variant, seed, args) for seed in seeds(args, params)] for kind in RUNS}
             results["training"][variant] = {kind: summarize(runs) for kind, runs in fits.items()}
             together = run_worker("pipeline", variant, 0, args, seed_list=seeds(args, params)[: args.replicates])
-            results["replicates"][variant] = {"seeds": args.replicates, "together_s": together["wall_s"],
-                                              "apart_s": sum(r["wall_s"] for r in fits["pipeline"][: args.replicates])}
+            results["replicates"][variant] = {
+                "seeds": args.replicates,
+                "together_s": together["wall_s"],
+                "apart_s": sum(r["wall_s"] for r in fits["pipeline"][: args.replicates]),
+            }
     except ImdbRnnError as exc:
         print_error(exc)
         return 1

@@ -44,12 +44,10 @@ def fit_lesson_model(input_train, y_train, layers: int, epochs: int, batch_size=
     for _ in range(layers - 1):
         model.add(SimpleRNN(32, return_sequences=True))
     model.add(SimpleRNN(32))  # Last layer only returns the last output
-    model.add(Dense(1, activation='sigmoid'))
-    model.compile(optimizer='rmsprop', loss='binary_crossentropy', metrics=['acc'])
-    history = model.fit(input_train, y_train,
-                        epochs=epochs,
-                        batch_size=batch_size,
-                        validation_split=validation_split,
-                        callbacks=[timer])
-    history.history['epoch_seconds'] = timer.seconds
+    model.add(Dense(1, activation="sigmoid"))
+    model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["acc"])
+    history = model.fit(
+        input_train, y_train, epochs=epochs, batch_size=batch_size, validation_split=validation_split, callbacks=[timer]
+    )
+    history.history["epoch_seconds"] = timer.seconds
     return history

@@ -61,8 +61,11 @@ def fit_once(path: str, variant: str, seed: int, epochs: int) -> dict:
         x = np.concatenate([train["x"], val["x"]]).astype(np.int32)
         y = np.concatenate([train["y"], val["y"]])
         history = lesson_script.fit_lesson_model(x, y, params.model(variant).layers, epochs)
-        return {"val_acc": history.history["val_acc"], "epoch_s": history.history["epoch_seconds"],
-                "total_s": time.perf_counter() - start}
+        return {
+            "val_acc": history.history["val_acc"],
+            "epoch_s": history.history["epoch_seconds"],
+            "total_s": time.perf_counter() - start,
+        }
 
     from dataclasses import replace
 
@@ -70,33 +73,45 @@ def fit_once(path: str, variant: str, seed: int, epochs: int) -> dict:
 
     train_over, model_over, keras_optimizer = spec
     train_params = replace(params.train, seeds=(seed,), epochs=epochs, early_stopping_patience=0, **train_over)
-    params = replace(params, train=train_params, train_overrides={},
-                     models={variant: replace(params.model(variant), **model_over)})
+    params = replace(
+        params, train=train_params, train_overrides={}, models={variant: replace(params.model(variant), **model_over)}
+    )
     trainer = SeedTrainer(variant, params)
     if keras_optimizer:  # Keras' RMSprop (its sparse Embedding update) instead of the dense-gradient one
         trainer.model = trainer.build(seed)
-        trainer.model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=train_params.learning_rate,
-                                                                 clipnorm=train_params.clipnorm),
-                              loss="binary_crossentropy", metrics=["accuracy"])
+        trainer.model.compile(
+            optimizer=keras.optimizers.RMSprop(
+                learning_rate=train_params.learning_rate, clipnorm=train_params.clipnorm
+            ),
+            loss="binary_crossentropy",
+            metrics=["accuracy"],
+        )
         trainer.model.optimizer.build(trainer.model.trainable_variables)
         trainer._optimizer_start = [np.asarray(v.numpy()).copy() for v in trainer.model.optimizer.variables]
     result = trainer.fit_seed(seed, train, val)
-    return {"val_acc": [r["val_accuracy"] for r in result.history], "epoch_s": [r["seconds"] for r in result.history],
-            "total_s": time.perf_counter() - start}
+    return {
+        "val_acc": [r["val_accuracy"] for r in result.history],
+        "epoch_s": [r["seconds"] for r in result.history],
+        "total_s": time.perf_counter() - start,
+    }
 
 
 def summary_rows(results: list[dict]) -> list[str]:
     """Per path: seeds, mean best val acc, range, collapsed count."""
-    lines = ["| path | seeds | best val acc, mean | min | max | collapsed (< 0.70) | per seed |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    lines = [
+        "| path | seeds | best val acc, mean | min | max | collapsed (< 0.70) | per seed |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
     for path in PATHS:
         runs = sorted((r for r in results if r["path"] == path), key=lambda r: r["seed"])
         if not runs:
             continue
         best = [max(r["val_acc"]) for r in runs]
         per_seed = ", ".join(f"{r['seed']}: {b:.3f}" for r, b in zip(runs, best))
-        lines.append(f"| {path} | {len(runs)} | {statistics.mean(best):.4f} | {min(best):.4f} | {max(best):.4f} "
-                     f"| {sum(b < COLLAPSED_BELOW for b in best)} | {per_seed} |")
+        lines.append(
+            f"| {path} | {len(runs)} | {statistics.mean(best):.4f} | {min(best):.4f} | {max(best):.4f} "
+            f"| {sum(b < COLLAPSED_BELOW for b in best)} | {per_seed} |"
+        )
     return lines
 
 
@@ -124,17 +139,39 @@ def main(argv=None) -> int:
                 if (path, args.variant, seed, args.epochs) in done:
                     continue
                 print(f"--- {path}, {args.variant}, seed {seed}", file=sys.stderr, flush=True)
-                proc = subprocess.run([sys.executable, __file__, "--worker", path, str(seed), "--variant",
-                                       args.variant, "--epochs", str(args.epochs)], cwd=ROOT,
-                                      capture_output=True, text=True)
+                proc = subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--worker",
+                        path,
+                        str(seed),
+                        "--variant",
+                        args.variant,
+                        "--epochs",
+                        str(args.epochs),
+                    ],
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                )
                 line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
                 if line is None:
                     print(proc.stdout[-2000:], proc.stderr[-3000:], file=sys.stderr)
                     return 1
-                record = {"path": path, "variant": args.variant, "seed": seed, "epochs": args.epochs,
-                          **json.loads(line[len("RESULT "):])}
-                print(f"    best val acc {max(record['val_acc']):.4f}, epochs "
-                      f"{' '.join(f'{t:.0f}' for t in record['epoch_s'])} s", file=sys.stderr, flush=True)
+                record = {
+                    "path": path,
+                    "variant": args.variant,
+                    "seed": seed,
+                    "epochs": args.epochs,
+                    **json.loads(line[len("RESULT ") :]),
+                }
+                print(
+                    f"    best val acc {max(record['val_acc']):.4f}, epochs "
+                    f"{' '.join(f'{t:.0f}' for t in record['epoch_s'])} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 with args.results.open("a") as fh:
                     fh.write(json.dumps(record) + "\n")
                 results.append(record)
@@ -144,16 +181,29 @@ def main(argv=None) -> int:
         from imdb_rnn.files import write_text
 
         epochs = sorted({r["epochs"] for r in results if r["variant"] == args.variant})
-        write_text(args.out, "\n".join([
-            f"# Training paths of {args.variant}: which collapse?", "",
-            f"Generated by `python bench/training_paths.py --report --out {args.out.name}` from {args.results.name}:",
-            f"each row one training path, each seed one fit of {'/'.join(map(str, epochs))} epochs in a fresh process, "
-            "on the same prepared data (lesson params otherwise: Embedding(10000, 32), 4 x SimpleRNN(32), rmsprop "
-            "1e-3, batch 128). A run is collapsed when its best validation accuracy stays below 0.70.", "",
-            "Paths: `plain` is the lesson's script; `unroll` unrolls the recurrence (the pipeline's "
-            "UnrolledSimpleRNN), `loop` uses Keras' loop; `dense` is the pipeline's dense-gradient RMSprop, `keras` "
-            "Keras' own; `clip1` clips each step's gradient to norm 1 (`train.clipnorm: 1.0`); `mask` masks the "
-            "padding (`mask_padding: true`); `bucket` trains on length buckets.", "", *table, ""]))
+        write_text(
+            args.out,
+            "\n".join(
+                [
+                    f"# Training paths of {args.variant}: which collapse?",
+                    "",
+                    f"Generated by `python bench/training_paths.py --report --out {args.out.name}` from "
+                    f"{args.results.name}: each row one training path, each seed one fit of "
+                    f"{'/'.join(map(str, epochs))} epochs in a fresh process, on the same prepared data (lesson "
+                    "params otherwise: Embedding(10000, 32), 4 x SimpleRNN(32), rmsprop 1e-3, batch 128). A run is "
+                    "collapsed when its best validation accuracy stays below 0.70.",
+                    "",
+                    "Paths: `plain` is the lesson's script; `unroll` unrolls the recurrence (the pipeline's "
+                    "UnrolledSimpleRNN), `loop` uses Keras' loop; `dense` is the pipeline's dense-gradient "
+                    "RMSprop, `keras` Keras' own; `clip1` clips each step's gradient to norm 1 "
+                    "(`train.clipnorm: 1.0`); `mask` masks the padding (`mask_padding: true`); `bucket` trains on "
+                    "length buckets.",
+                    "",
+                    *table,
+                    "",
+                ]
+            ),
+        )
     return 0
 
 

@@ -15,12 +15,19 @@ def main(argv=None) -> None:
     from imdb_rnn.evaluate import evaluate_variant
     from imdb_rnn.stats import format_interval
 
-    metrics = evaluate_variant(args.variant, params, args.data, paths.model_dir(args.variant, args.models),
-                               paths.variant_reports(args.variant, args.reports))
+    metrics = evaluate_variant(
+        args.variant,
+        params,
+        args.data,
+        paths.model_dir(args.variant, args.models),
+        paths.variant_reports(args.variant, args.reports),
+    )
     accuracy = format_interval(metrics["accuracy"], metrics["accuracy_ci95_low"], metrics["accuracy_ci95_high"])
     seeds = ", ".join(f"{r['seed']}: {r['accuracy']:.4f}" for r in metrics["per_seed"])
-    print(f"{args.variant} test over {metrics['seeds']} seed(s): accuracy {accuracy} (mean [95% CI]), ROC AUC "
-          f"{metrics['roc_auc']:.4f}; per seed: {seeds}")
+    print(
+        f"{args.variant} test over {metrics['seeds']} seed(s): accuracy {accuracy} (mean [95% CI]), ROC AUC "
+        f"{metrics['roc_auc']:.4f}; per seed: {seeds}"
+    )
 
 
 if __name__ == "__main__":

@@ -14,9 +14,14 @@ def main(argv=None) -> None:
     args, params = variant_stage.start(__doc__, argv)
     from imdb_rnn.train import train_variant
 
-    run_id = train_variant(args.variant, params, data_dir=args.data,
-                           model_dir=paths.model_dir(args.variant, args.models),
-                           report_dir=paths.variant_reports(args.variant, args.reports), workspace=ROOT)
+    run_id = train_variant(
+        args.variant,
+        params,
+        data_dir=args.data,
+        model_dir=paths.model_dir(args.variant, args.models),
+        report_dir=paths.variant_reports(args.variant, args.reports),
+        workspace=ROOT,
+    )
     print(f"trained {args.variant}: MLflow run {run_id}")
 
 

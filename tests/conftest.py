@@ -35,14 +35,26 @@ def mlflow_server(tmp_path_factory):
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
     log = open(root / "server.log", "w")  # noqa: SIM115 (the server writes it until stopped)
-    cmd = [VENV_BIN / "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-           "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
-           "--artifacts-destination", str(root / "server-artifacts")]
+    cmd = [
+        VENV_BIN / "mlflow",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{root / 'server.db'}",
+        "--artifacts-destination",
+        str(root / "server-artifacts"),
+    ]
     # The GenAI job runner (six huey consumers) is no part of tracking; off, the server starts
     # ~10 s sooner on a small machine.
     env = tool_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_TRACKING_URI": None})
-    proc = subprocess.Popen([str(c) for c in cmd], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)  # its own process group, stopped as a whole
+    proc = subprocess.Popen(
+        [str(c) for c in cmd], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )  # its own process group, stopped as a whole
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -36,16 +36,54 @@ CLASSES = ("neg", "pos")
 # --- a learnable synthetic corpus -------------------------------------------------------
 
 POSITIVE_WORDS = (
-    "great", "wonderful", "loved", "excellent", "brilliant", "superb",
-    "enjoyable", "beautiful", "moving", "masterpiece", "fantastic", "charming",
+    "great",
+    "wonderful",
+    "loved",
+    "excellent",
+    "brilliant",
+    "superb",
+    "enjoyable",
+    "beautiful",
+    "moving",
+    "masterpiece",
+    "fantastic",
+    "charming",
 )
 NEGATIVE_WORDS = (
-    "terrible", "awful", "boring", "hated", "waste", "dull",
-    "worst", "poor", "stupid", "disappointing", "horrible", "mess",
+    "terrible",
+    "awful",
+    "boring",
+    "hated",
+    "waste",
+    "dull",
+    "worst",
+    "poor",
+    "stupid",
+    "disappointing",
+    "horrible",
+    "mess",
 )
 FILLER_WORDS = (
-    "the", "movie", "film", "plot", "actor", "story", "scene", "was", "and", "it",
-    "this", "a", "of", "director", "character", "ending", "music", "i", "really", "very",
+    "the",
+    "movie",
+    "film",
+    "plot",
+    "actor",
+    "story",
+    "scene",
+    "was",
+    "and",
+    "it",
+    "this",
+    "a",
+    "of",
+    "director",
+    "character",
+    "ending",
+    "music",
+    "i",
+    "really",
+    "very",
 )
 REVIEWS_PER_CLASS = 40
 
@@ -196,12 +234,19 @@ def file_member(name: str, data: bytes = b"pwned\n") -> tuple[tarfile.TarInfo, b
 # Complete tiny params with one variant (write a whole file with it: write_params deep-merges,
 # so it cannot remove the repository's other variants).
 ONE_VARIANT = {
-    "data": {"max_features": 200, "maxlen": 40, "val_split": 0.2, "padding": "pre", "truncating": "pre",
-             "seed": 42},
-    "train": {"epochs": 2, "batch_size": 32, "optimizer": "rmsprop", "learning_rate": 0.001, "seeds": [42],
-              "restore_best": True, "backend": "tensorflow", "unroll": True, "deterministic": True},
-    "models": {"simple_rnn": {"embedding_dim": 8, "units": 8, "layers": 1, "dropout": 0.0,
-                              "recurrent_dropout": 0.0}},
+    "data": {"max_features": 200, "maxlen": 40, "val_split": 0.2, "padding": "pre", "truncating": "pre", "seed": 42},
+    "train": {
+        "epochs": 2,
+        "batch_size": 32,
+        "optimizer": "rmsprop",
+        "learning_rate": 0.001,
+        "seeds": [42],
+        "restore_best": True,
+        "backend": "tensorflow",
+        "unroll": True,
+        "deterministic": True,
+    },
+    "models": {"simple_rnn": {"embedding_dim": 8, "units": 8, "layers": 1, "dropout": 0.0, "recurrent_dropout": 0.0}},
     "mlflow": {"experiment": "imdb-rnn"},
 }
 
@@ -277,7 +322,12 @@ def run(
     """
     start = time.monotonic()
     proc = subprocess.run(
-        [str(c) for c in cmd], cwd=cwd, env=tool_env(env), capture_output=True, text=True, timeout=timeout,
+        [str(c) for c in cmd],
+        cwd=cwd,
+        env=tool_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
     proc.elapsed = time.monotonic() - start  # type: ignore[attr-defined]
@@ -292,8 +342,15 @@ def run(
 def start_queue(repo: Path, env: Mapping[str, str | None] | None = None, jobs: int = 2) -> None:
     """`dvc queue start -j N`. Its workers outlive it and inherit its stdout/stderr, so capturing
     them would wait for the whole queue: the output goes nowhere instead."""
-    proc = subprocess.run(["dvc", "queue", "start", "-j", str(jobs)], cwd=repo, env=tool_env(env),
-                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+    proc = subprocess.run(
+        ["dvc", "queue", "start", "-j", str(jobs)],
+        cwd=repo,
+        env=tool_env(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=120,
+    )
     assert proc.returncode == 0, f"dvc queue start exited {proc.returncode}"
 
 
@@ -456,8 +513,9 @@ def pad(sequences: list[list[int]], maxlen: int, padding: str = "pre", truncatin
     return pad_flat(flat, lengths, maxlen, padding, truncating)
 
 
-def simple_rnn_reference(inputs: np.ndarray, W: np.ndarray, U: np.ndarray, b: np.ndarray,
-                         return_sequences: bool = False) -> np.ndarray:
+def simple_rnn_reference(
+    inputs: np.ndarray, W: np.ndarray, U: np.ndarray, b: np.ndarray, return_sequences: bool = False
+) -> np.ndarray:
     """The lesson's SimpleRNN as a plain loop: ``output_t = tanh(W·input_t + U·state_t + b)``.
 
     ``inputs`` is (timesteps, input_features); the state starts at zeros (Keras stores ``W.T``

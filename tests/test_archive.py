@@ -24,7 +24,6 @@ MODE_IDS = [f"pad-{p}-trunc-{t}" for p, t in MODES]
 SMALL = DataParams(max_features=200, maxlen=40)
 
 
-
 # --- archive safety --------------------------------------------------------------------------
 
 
@@ -218,11 +217,13 @@ BAD_URLS = {  # id: (url file replacements, extra members, what the error names)
     "line-short": (_urls("train", "pos", GOOD[:-1]), [], "aclImdb/train/urls_pos.txt has 39 lines for the 40"),
     "line-extra": (_urls("train", "neg", url_lines("train", "neg", 41)), [], "urls_neg.txt has 41 lines for the 40"),
     "no-title": (
-        _urls("train", "pos", [*GOOD[:5], "http://www.imdb.com/search/usercomments", *GOOD[6:]]), [],
+        _urls("train", "pos", [*GOOD[:5], "http://www.imdb.com/search/usercomments", *GOOD[6:]]),
+        [],
         "aclImdb/train/urls_pos.txt line 6 has no IMDb title id",
     ),
     "file-not-a-line": (
-        _urls("train", "pos", [*GOOD, movie_url(99)]), [file_member("aclImdb/train/pos/extra_9.txt", b"fine")],
+        _urls("train", "pos", [*GOOD, movie_url(99)]),
+        [file_member("aclImdb/train/pos/extra_9.txt", b"fine")],
         "review train/pos/extra_9.txt has no line in aclImdb/train/urls_pos.txt",
     ),
 }

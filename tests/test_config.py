@@ -68,9 +68,15 @@ def test_repo_params_load_with_documented_defaults():
 
 
 def test_a_variants_own_train_settings_override_the_defaults():
-    params = parse_params({"train": {"epochs": 5, "learning_rate": 0.01},
-                           "models": {"a": {}, "b": {"train": {"epochs": 20, "early_stopping_patience": 3,
-                                                               "bucketing": True, "unroll": False}}}})
+    params = parse_params(
+        {
+            "train": {"epochs": 5, "learning_rate": 0.01},
+            "models": {
+                "a": {},
+                "b": {"train": {"epochs": 20, "early_stopping_patience": 3, "bucketing": True, "unroll": False}},
+            },
+        }
+    )
     assert params.train_for("a") == params.train and params.train_for("a").epochs == 5
     b = params.train_for("b")
     assert (b.epochs, b.early_stopping_patience, b.bucketing, b.unroll) == (20, 3, True, False)
@@ -84,7 +90,8 @@ def test_left_out_keys_take_defaults_and_numbers_become_floats():
     assert params.train == TrainParams(learning_rate=1.0)
     assert isinstance(params.train.learning_rate, float)
     assert parse_params({"models": {"m": {}}, "train": {"clipnorm": 1, "seeds": [1, 2]}}).train == TrainParams(
-        clipnorm=1.0, seeds=(1, 2))
+        clipnorm=1.0, seeds=(1, 2)
+    )
     tiny = params.model("tiny")
     assert tiny == ModelParams(units=4, dropout=0.0)
     assert isinstance(tiny.dropout, float) and isinstance(tiny.recurrent_dropout, float)
@@ -160,23 +167,63 @@ BAD = [
     ("seeds-repeated", _set("train", "seeds", value=[1, 1]), "train.seeds", "[1, 1]", "distinct integers"),
     ("seeds-not-list", _set("train", "seeds", value=42), "train.seeds", "42", "list"),
     ("seeds-negative", _set("train", "seeds", value=[1, -2]), "train.seeds", "[1, -2]", "integers >= 0"),
-    ("patience-negative", _set("train", "early_stopping_patience", value=-1), "train.early_stopping_patience",
-     "-1", "integer >= 0"),
+    (
+        "patience-negative",
+        _set("train", "early_stopping_patience", value=-1),
+        "train.early_stopping_patience",
+        "-1",
+        "integer >= 0",
+    ),
     ("bucketing-with-unroll", _set("train", "bucketing", value=True), "train.bucketing", None, "unroll: false"),
-    ("pooling-sum", _set("models", "simple_rnn", "pooling", value="sum"), "models.simple_rnn.pooling", "'sum'",
-     "last, max, mean, max_mean"),
-    ("mask-string", _set("models", "simple_rnn", "mask_padding", value="yes"), "models.simple_rnn.mask_padding",
-     "'yes'", "true or false"),
-    ("bidirectional-1", _set("models", "simple_rnn", "bidirectional", value=1), "models.simple_rnn.bidirectional",
-     "1", "true or false"),
-    ("spatial_dropout-1", _set("models", "simple_rnn", "spatial_dropout", value=1), "models.simple_rnn.spatial_dropout",
-     "1", "[0, 1)"),
-    ("variant-train-bad", _set("models", "simple_rnn", "train", value={"epochs": 0}), "models.simple_rnn.train.epochs",
-     "0", "integer >= 1"),
-    ("variant-train-unknown", _set("models", "simple_rnn", "train", value={"maxlen": 3}),
-     "models.simple_rnn.train.maxlen", None, "epochs"),
-    ("variant-train-bucketing", _set("models", "simple_rnn", "train", value={"bucketing": True}),
-     "models.simple_rnn.train.bucketing", None, "unroll: false"),
+    (
+        "pooling-sum",
+        _set("models", "simple_rnn", "pooling", value="sum"),
+        "models.simple_rnn.pooling",
+        "'sum'",
+        "last, max, mean, max_mean",
+    ),
+    (
+        "mask-string",
+        _set("models", "simple_rnn", "mask_padding", value="yes"),
+        "models.simple_rnn.mask_padding",
+        "'yes'",
+        "true or false",
+    ),
+    (
+        "bidirectional-1",
+        _set("models", "simple_rnn", "bidirectional", value=1),
+        "models.simple_rnn.bidirectional",
+        "1",
+        "true or false",
+    ),
+    (
+        "spatial_dropout-1",
+        _set("models", "simple_rnn", "spatial_dropout", value=1),
+        "models.simple_rnn.spatial_dropout",
+        "1",
+        "[0, 1)",
+    ),
+    (
+        "variant-train-bad",
+        _set("models", "simple_rnn", "train", value={"epochs": 0}),
+        "models.simple_rnn.train.epochs",
+        "0",
+        "integer >= 1",
+    ),
+    (
+        "variant-train-unknown",
+        _set("models", "simple_rnn", "train", value={"maxlen": 3}),
+        "models.simple_rnn.train.maxlen",
+        None,
+        "epochs",
+    ),
+    (
+        "variant-train-bucketing",
+        _set("models", "simple_rnn", "train", value={"bucketing": True}),
+        "models.simple_rnn.train.bucketing",
+        None,
+        "unroll: false",
+    ),
     ("unknown-section", _set("training", value={"epochs": 3}), "training", None, "data, train, models, mlflow"),
     ("models-empty", _set("models", value={}), "models", "{}", "non-empty mapping"),
     ("models-none", _set("models", value=None), "models", "None", "non-empty mapping"),
@@ -184,18 +231,38 @@ BAD = [
     ("variant-dash", _rename_variant("bad-name"), "models.bad-name", None, "letters, digits and _"),
     ("variant-not-mapping", _set("models", "simple_rnn", value="big"), "models.simple_rnn", "'big'", "mapping"),
     ("units-0", _set("models", "simple_rnn", "units", value=0), "models.simple_rnn.units", "0", "integer >= 1"),
-    ("layers-string", _set("models", "stacked_rnn", "layers", value="4"), "models.stacked_rnn.layers", "'4'",
-     "integer >= 1"),
+    (
+        "layers-string",
+        _set("models", "stacked_rnn", "layers", value="4"),
+        "models.stacked_rnn.layers",
+        "'4'",
+        "integer >= 1",
+    ),
     ("dropout-1", _set("models", "simple_rnn", "dropout", value=1.0), "models.simple_rnn.dropout", "1.0", "[0, 1)"),
-    ("recurrent_dropout-negative", _set("models", "simple_rnn", "recurrent_dropout", value=-0.1),
-     "models.simple_rnn.recurrent_dropout", "-0.1", "[0, 1)"),
+    (
+        "recurrent_dropout-negative",
+        _set("models", "simple_rnn", "recurrent_dropout", value=-0.1),
+        "models.simple_rnn.recurrent_dropout",
+        "-0.1",
+        "[0, 1)",
+    ),
     ("model-unknown-key", _set("models", "simple_rnn", "cell", value="lstm"), "models.simple_rnn.cell", None, "units"),
     ("experiment-empty", _set("mlflow", "experiment", value=""), "mlflow.experiment", "''", "non-empty string"),
     ("experiment-blank", _set("mlflow", "experiment", value="   "), "mlflow.experiment", "'   '", "non-empty string"),
-    ("registered-model-empty", _set("mlflow", "registered_model", value=""), "mlflow.registered_model", "''",
-     "non-empty string"),
-    ("promote-experiments-string", _set("mlflow", "promote_experiments", value="yes"), "mlflow.promote_experiments",
-     "'yes'", "true or false"),
+    (
+        "registered-model-empty",
+        _set("mlflow", "registered_model", value=""),
+        "mlflow.registered_model",
+        "''",
+        "non-empty string",
+    ),
+    (
+        "promote-experiments-string",
+        _set("mlflow", "promote_experiments", value="yes"),
+        "mlflow.promote_experiments",
+        "'yes'",
+        "true or false",
+    ),
 ]
 
 
@@ -279,8 +346,18 @@ def test_empty_params_file_is_one_line(tmp_path: Path):
 
 
 def _prepare(cwd: Path, params: Path, archive: Path):
-    cmd = [sys.executable, PREPARE, "--params", params, "--archive", archive,
-           "--out", "data/prepared", "--report", "reports/data.json"]
+    cmd = [
+        sys.executable,
+        PREPARE,
+        "--params",
+        params,
+        "--archive",
+        archive,
+        "--out",
+        "data/prepared",
+        "--report",
+        "reports/data.json",
+    ]
     return run(cmd, cwd, check=False, timeout=60)
 
 

@@ -34,11 +34,9 @@ MODE_IDS = [f"pad-{p}-trunc-{t}" for p, t in MODES]
 SMALL = DataParams(max_features=200, maxlen=40)
 
 
-
 @pytest.fixture(scope="module")
 def prepared_small(small_archive: Path) -> Prepared:
     return prepare_dataset(small_archive, SMALL)
-
 
 
 # --- stratified split ---------------------------------------------------------------------
@@ -140,8 +138,12 @@ def test_prepare_by_movie_reports_movies_and_no_overlap(small_archive: Path, pre
     train_movies = {splits["train"].movies[i] for i in train_idx}
     val_movies = {splits["train"].movies[i] for i in val_idx}
     assert prepared_small.report["movies"] == {
-        "train": len(train_movies), "val": len(val_movies), "test": len(set(_titles("test"))),
-        "shared_train_val": 0, "shared_train_test": 0, "shared_val_test": 0,
+        "train": len(train_movies),
+        "val": len(val_movies),
+        "test": len(set(_titles("test"))),
+        "shared_train_val": 0,
+        "shared_train_test": 0,
+        "shared_val_test": 0,
     }
     assert len(train_movies) + len(val_movies) == len(set(_titles("train"))) == 18
 

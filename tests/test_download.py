@@ -319,8 +319,13 @@ def test_stage_interrupted_mid_download_leaves_nothing(server: Server, tmp_path:
     out = tmp_path / "aclImdb_v1.tar.gz"
     env = {**os.environ, "IMDB_SOURCE": server.url}
     proc = subprocess.Popen(
-        [sys.executable, str(STAGE), str(out)], env=env, cwd=tmp_path,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint,
+        [sys.executable, str(STAGE), str(out)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,
     )
     try:
         assert server.half_sent.wait(15)

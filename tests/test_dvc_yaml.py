@@ -12,8 +12,23 @@ from helpers import REPO_ROOT
 
 STAGES = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
 # third-party packages are not followed (they are not the project's code)
-THIRD_PARTY = ["dvc", "filelock", "jax", "keras", "matplotlib", "mlflow", "numpy", "pandas", "pyarrow", "requests",
-               "sklearn", "tensorflow", "tqdm", "urllib3", "yaml"]
+THIRD_PARTY = [
+    "dvc",
+    "filelock",
+    "jax",
+    "keras",
+    "matplotlib",
+    "mlflow",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "requests",
+    "sklearn",
+    "tensorflow",
+    "tqdm",
+    "urllib3",
+    "yaml",
+]
 
 
 def modules_run_by(script: str) -> set[str]:

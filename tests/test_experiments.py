@@ -18,8 +18,9 @@ ONE_VARIANT = {**TINY, "models": {"simple_rnn": TINY["models"]["simple_rnn"]}}
 def baseline_repo(tmp_path_factory, small_archive):
     """A project with one tiny variant, reproduced and committed: the baseline for experiments."""
     repo = make_project(tmp_path_factory.mktemp("experiments"))
-    (repo / "params.yaml").write_text(yaml.safe_dump(
-        {**yaml.safe_load((repo / "params.yaml").read_text()), **ONE_VARIANT}, sort_keys=False))
+    (repo / "params.yaml").write_text(
+        yaml.safe_dump({**yaml.safe_load((repo / "params.yaml").read_text()), **ONE_VARIANT}, sort_keys=False)
+    )
     env = {"IMDB_SOURCE": small_archive}
     run(["dvc", "repro"], repo, env=env, timeout=600)
     run(["git", "add", "-A"], repo)
@@ -87,8 +88,7 @@ def test_queued_grid_runs_two_at_a_time_and_maps_to_mlflow_runs(baseline_repo):
 
 def test_adding_a_variant_is_one_params_entry(baseline_repo):
     repo, env = baseline_repo
-    write_params(repo / "params.yaml",
-                 {"models": {"wide_rnn": {"embedding_dim": 8, "units": 16, "layers": 2}}})
+    write_params(repo / "params.yaml", {"models": {"wide_rnn": {"embedding_dim": 8, "units": 16, "layers": 2}}})
     proc = run(["dvc", "repro"], repo, env=env, timeout=600)
     assert ran_stages(proc.stdout) == {"train@wide_rnn", "evaluate@wide_rnn", "report", "register"}
     summary = pd.read_csv(repo / "reports" / "summary.csv")

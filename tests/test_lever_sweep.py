@@ -58,8 +58,11 @@ def test_two_passes_select_on_validation_and_report_every_configuration(tmp_path
     report = (repo / "reports" / "sweep.md").read_text()
     for name, (_, metrics) in results.items():
         configuration = name.split("-", 1)[1]
-        row = next(line for line in report.splitlines() if line.startswith(f"| {configuration} |")
-                   and f"| {metrics['seeds']} |" in line)
+        row = next(
+            line
+            for line in report.splitlines()
+            if line.startswith(f"| {configuration} |") and f"| {metrics['seeds']} |" in line
+        )
         assert f"{metrics['best_val_accuracy']:.4f}" in row and f"{metrics['accuracy']:.4f}" in row
     assert f"`{_best(results)}`" in report.split("## Selected")[1]
 

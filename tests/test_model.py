@@ -83,8 +83,9 @@ def test_keras_simple_rnn_equals_numpy_loop(return_sequences, unroll):
     keras_out = np.asarray(layer(inputs))
     kernel, recurrent_kernel, bias = (np.asarray(w, dtype=np.float64) for w in layer.get_weights())
     for sample, expected in zip(inputs, keras_out):
-        ours = simple_rnn_reference(sample.astype(np.float64), kernel.T, recurrent_kernel.T, bias,
-                                    return_sequences=return_sequences)
+        ours = simple_rnn_reference(
+            sample.astype(np.float64), kernel.T, recurrent_kernel.T, bias, return_sequences=return_sequences
+        )
         assert ours.shape == expected.shape
         np.testing.assert_allclose(ours, expected, atol=1e-5)
 
@@ -102,7 +103,7 @@ def padded_batch(padding: str, maxlen: int = 9, vocab: int = 50) -> np.ndarray:
     for row, length in enumerate((9, 4, 1, 6)):
         ids = rng.integers(1, vocab, size=length)
         if padding == "pre":
-            x[row, maxlen - length:] = ids
+            x[row, maxlen - length :] = ids
         else:
             x[row, :length] = ids
     return x
@@ -126,8 +127,9 @@ TWINS = {
     "lesson-2": ModelParams(units=6, embedding_dim=5, layers=2),
     "masked-2": ModelParams(units=6, embedding_dim=5, layers=2, mask_padding=True),
     "bidi": ModelParams(units=4, embedding_dim=5, bidirectional=True),
-    "masked-bidi-2-max_mean": ModelParams(units=4, embedding_dim=5, layers=2, bidirectional=True,
-                                          mask_padding=True, pooling="max_mean"),
+    "masked-bidi-2-max_mean": ModelParams(
+        units=4, embedding_dim=5, layers=2, bidirectional=True, mask_padding=True, pooling="max_mean"
+    ),
     "masked-mean": ModelParams(units=4, embedding_dim=5, mask_padding=True, pooling="mean"),
 }
 
@@ -154,8 +156,9 @@ def test_masked_models_ignore_the_padding(pooling, bidirectional):
     """With mask_padding, any amount of padding gives the same prediction: the recurrence and the
     pooling see only the review (what lets length bucketing cut batches short)."""
     keras.utils.set_random_seed(2)
-    masked_params = ModelParams(units=4, embedding_dim=5, mask_padding=True, pooling=pooling,
-                                bidirectional=bidirectional)
+    masked_params = ModelParams(
+        units=4, embedding_dim=5, mask_padding=True, pooling=pooling, bidirectional=bidirectional
+    )
     model = build_model("m", masked_params, 50)
     x = padded_batch("pre", maxlen=12)
     full = model.predict(x, verbose=0)
@@ -177,8 +180,9 @@ def test_masked_pooling_reads_only_the_reviews_steps(bidirectional):
     sequences = keras.Model(model.inputs, last_rnn.output)([x]).numpy()
     pooled = keras.Model(model.inputs, model.get_layer("dense").input)([x]).numpy()
     real = x != 0
-    expected = np.stack([np.concatenate([seq[keep].max(axis=0), seq[keep].mean(axis=0)])
-                         for seq, keep in zip(sequences, real)])
+    expected = np.stack(
+        [np.concatenate([seq[keep].max(axis=0), seq[keep].mean(axis=0)]) for seq, keep in zip(sequences, real)]
+    )
     np.testing.assert_allclose(pooled, expected, rtol=1e-5, atol=1e-6)
 
 
@@ -191,8 +195,11 @@ def test_unrolled_class_only_without_dropout_and_with_a_fixed_length():
     assert type(free_length) is keras.layers.SimpleRNN and not free_length.unroll
 
 
-@pytest.mark.parametrize("model_params", [ModelParams(layers=2), TWINS["masked-bidi-2-max_mean"]],
-                         ids=["lesson-stack", "masked-bidi-max_mean"])
+@pytest.mark.parametrize(
+    "model_params",
+    [ModelParams(layers=2), TWINS["masked-bidi-2-max_mean"]],
+    ids=["lesson-stack", "masked-bidi-max_mean"],
+)
 def test_inference_copy_has_standard_layers_and_loads_without_this_package(tmp_path, model_params):
     keras.utils.set_random_seed(4)
     hoisted = build_model("m", model_params, 50, 9, unroll=True)

@@ -32,7 +32,8 @@ def repro_repo(tmp_path_factory, small_archive):
 def test_repro_runs_every_stage_and_writes_outputs(repro_repo):
     repo, proc = repro_repo
     expected = {"download", "prepare", "report", "register"} | {
-        f"{s}@{v}" for s in ("train", "evaluate") for v in VARIANTS}
+        f"{s}@{v}" for s in ("train", "evaluate") for v in VARIANTS
+    }
     assert ran_stages(proc.stdout) == expected
     noise = [line for line in (proc.stdout + proc.stderr).splitlines() if NATIVE_NOISE.search(line)]
     assert noise == [], noise  # the stages print what a user can act on, nothing of TensorFlow's start-up
@@ -84,8 +85,9 @@ def test_mlflow_holds_a_run_per_variant_with_a_nested_run_per_seed(repro_repo):
         run_json = json.loads((repo / "models" / variant / "run.json").read_text())
         assert run_json["run_id"] == r.info.run_id and r.info.status == "FINISHED"
         assert r.data.params["data.maxlen"] == "40" and r.data.params["model.units"] == "8"
-        assert r.data.params["param_count.total"] == str(count_params(200, ModelParams(
-            embedding_dim=8, units=8, layers=1 if variant == "simple_rnn" else 2)))
+        assert r.data.params["param_count.total"] == str(
+            count_params(200, ModelParams(embedding_dim=8, units=8, layers=1 if variant == "simple_rnn" else 2))
+        )
         assert r.data.tags["git_commit"] and len(r.data.tags["data_hash"]) == 32
         metrics_file = json.loads((repo / "reports" / "variants" / variant / "metrics.json").read_text())
         # the variant's run: mean, std and interval over seeds of every test metric, mean curves per epoch
@@ -105,8 +107,9 @@ def test_mlflow_holds_a_run_per_variant_with_a_nested_run_per_seed(repro_repo):
             assert child.data.metrics["test_accuracy"] == pytest.approx(row["accuracy"], abs=1e-6)
             assert [m.step for m in client.get_metric_history(child.info.run_id, "val_accuracy")] == [1, 2]
             name = f"{variant}-seed{child.data.tags['seed']}"
-            logged = client.search_logged_models([r.info.experiment_id],
-                                                 filter_string=f"source_run_id = '{child.info.run_id}'")
+            logged = client.search_logged_models(
+                [r.info.experiment_id], filter_string=f"source_run_id = '{child.info.run_id}'"
+            )
             assert [m.name for m in logged] == [name]
             model = mlflow.pyfunc.load_model(f"models:/{logged[0].model_id}")
             x = np.load(repo / "data" / "prepared" / "test.npz")["x"][:5].astype(np.int32)
@@ -126,14 +129,18 @@ def test_report_compares_variants_in_files_and_mlflow(repro_repo):
         assert row.test_accuracy_ci95_low <= row.test_accuracy <= row.test_accuracy_ci95_high
         assert row.epochs == 2 and row.param_count > 0
     text = (repo / "reports" / "summary.md").read_text()
-    assert "| simple_rnn" in text and "Welch" in text and "simple_rnn vs stacked_rnn" in text.replace(
-        "stacked_rnn vs simple_rnn", "simple_rnn vs stacked_rnn")
+    assert (
+        "| simple_rnn" in text
+        and "Welch" in text
+        and "simple_rnn vs stacked_rnn" in text.replace("stacked_rnn vs simple_rnn", "simple_rnn vs stacked_rnn")
+    )
     assert (repo / "reports" / "comparison.png").read_bytes()[:4] == b"\x89PNG"
     client, summary_runs = experiment_runs(repo, "summary")
     assert len(summary_runs) == 1 and summary_runs[0].info.status == "FINISHED"
     _, variant_runs = experiment_runs(repo)
     assert {summary_runs[0].data.tags[f"run.{r.data.tags['variant']}"] for r in variant_runs} == {
-        r.info.run_id for r in variant_runs}
+        r.info.run_id for r in variant_runs
+    }
     files = {a.path for a in client.list_artifacts(summary_runs[0].info.run_id, "summary")}
     assert files == {"summary/summary.csv", "summary/summary.md", "summary/comparison.png"}
     champion = json.loads((repo / "reports" / "champion.json").read_text())  # the best by validation, never test
@@ -159,8 +166,19 @@ def test_second_repro_changes_nothing_and_one_variant_change_reruns_only_it(repr
 
 def test_predict_cli_scores_text_with_a_trained_variant(repro_repo):
     repo, _ = repro_repo
-    proc = run(["imdb-rnn", "predict", "--project", repo, "--model", "simple_rnn",
-                "wonderful brilliant loved it", "awful boring waste"], repo)
+    proc = run(
+        [
+            "imdb-rnn",
+            "predict",
+            "--project",
+            repo,
+            "--model",
+            "simple_rnn",
+            "wonderful brilliant loved it",
+            "awful boring waste",
+        ],
+        repo,
+    )
     lines = [line.split("\t") for line in proc.stdout.strip().splitlines()]
     assert [line[2] for line in lines] == ["wonderful brilliant loved it", "awful boring waste"]
     for label, probability, _ in lines:
@@ -184,9 +202,20 @@ def test_mlflow_ui_serves_the_runs_metrics_and_figures(repro_repo):
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
-        ["mlflow", "ui", "--backend-store-uri", f"sqlite:///{repo / 'mlflow.db'}",
-         "--host", "127.0.0.1", "--port", str(port)],
-        cwd=repo, env=tool_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "mlflow",
+            "ui",
+            "--backend-store-uri",
+            f"sqlite:///{repo / 'mlflow.db'}",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=repo,
+        env=tool_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 90
@@ -198,20 +227,24 @@ def test_mlflow_ui_serves_the_runs_metrics_and_figures(repro_repo):
                 pass
             assert server.poll() is None and time.monotonic() < deadline, "mlflow ui did not start"
             time.sleep(0.5)
-        experiment = requests.get(f"{base}/api/2.0/mlflow/experiments/get-by-name",
-                                  params={"experiment_name": "imdb-rnn"}, timeout=10).json()["experiment"]
-        runs = requests.post(f"{base}/api/2.0/mlflow/runs/search",
-                             json={"experiment_ids": [experiment["experiment_id"]]}, timeout=10).json()["runs"]
+        experiment = requests.get(
+            f"{base}/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": "imdb-rnn"}, timeout=10
+        ).json()["experiment"]
+        runs = requests.post(
+            f"{base}/api/2.0/mlflow/runs/search", json={"experiment_ids": [experiment["experiment_id"]]}, timeout=10
+        ).json()["runs"]
         tags = [{tag["key"]: tag["value"] for tag in run["data"].get("tags", [])} for run in runs]
         by_variant = {t["variant"]: run for run, t in zip(runs, tags) if t.get("run_kind") == "variant"}
         assert set(VARIANTS) <= set(by_variant)
         for run_info in by_variant.values():  # the variant runs: means over seeds, mean curves
             metrics = {m["key"] for m in run_info["data"]["metrics"]}
             assert {"test_accuracy_mean", "test_roc_auc_ci95_low", "val_accuracy", "best_val_accuracy_mean"} <= metrics
-            listed = requests.get(f"{base}/api/2.0/mlflow/artifacts/list",
-                                  params={"run_id": run_info["info"]["run_id"], "path": "plots"}, timeout=10).json()
+            listed = requests.get(
+                f"{base}/api/2.0/mlflow/artifacts/list",
+                params={"run_id": run_info["info"]["run_id"], "path": "plots"},
+                timeout=10,
+            ).json()
             assert {"plots/accuracy.png", "plots/roc.png"} <= {f["path"] for f in listed["files"]}
     finally:
         server.terminate()
         server.wait(timeout=30)
-

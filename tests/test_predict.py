@@ -65,9 +65,10 @@ def test_cli_errors_are_one_line_and_exit_1(tmp_path):
         ("--model", "models:/imdb-rnn-sentiment@champion", "text"): "no MLflow store at",
     }
     unreachable = f"http://127.0.0.1:{free_port()}"
-    for args, expected, env in [*((args, expected, None) for args, expected in cases.items()),
-                                (("--model", "models:/imdb-rnn-sentiment@champion", "text"), unreachable,
-                                 {"MLFLOW_TRACKING_URI": unreachable})]:
+    for args, expected, env in [
+        *((args, expected, None) for args, expected in cases.items()),
+        (("--model", "models:/imdb-rnn-sentiment@champion", "text"), unreachable, {"MLFLOW_TRACKING_URI": unreachable}),
+    ]:
         proc = run(["imdb-rnn", "predict", "--project", tmp_path, *args], tmp_path, env=env, check=False)
         assert proc.returncode == 1, proc.stderr
         assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ") and expected in proc.stderr

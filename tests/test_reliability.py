@@ -73,9 +73,11 @@ def variant_runs(repo: Path) -> list:
 def leftovers(repo: Path) -> list[Path]:
     """Temp files and folders the atomic writers use (``.<name>.*`` beside the output)."""
     found = []
-    for folder, pattern in ((repo / "models", f".{VARIANT}.*"),
-                            (repo / "reports" / "variants" / VARIANT, ".history.csv.*"),
-                            (repo / "reports" / "variants" / VARIANT, ".*.tmp")):
+    for folder, pattern in (
+        (repo / "models", f".{VARIANT}.*"),
+        (repo / "reports" / "variants" / VARIANT, ".history.csv.*"),
+        (repo / "reports" / "variants" / VARIANT, ".*.tmp"),
+    ):
         if folder.is_dir():
             found += list(folder.glob(pattern))
     return found
@@ -91,8 +93,9 @@ def dvc_status(repo: Path) -> dict:
 @pytest.fixture(scope="module")
 def workflow(tmp_path_factory):
     """A committed project whose data is prepared with SLOW params (training takes minutes)."""
-    archive = make_archive(tmp_path_factory.mktemp("archive") / "aclImdb_v1.tar.gz",
-                           default_reviews(SLOW_REVIEWS_PER_CLASS))
+    archive = make_archive(
+        tmp_path_factory.mktemp("archive") / "aclImdb_v1.tar.gz", default_reviews(SLOW_REVIEWS_PER_CLASS)
+    )
     repo = make_project(tmp_path_factory.mktemp("reliability"))
     write_yaml(repo / "params.yaml", SLOW)
     run(["git", "commit", "-qam", "slow params"], repo)
@@ -121,9 +124,14 @@ def test_signal_mid_epoch_kills_the_run_and_leaves_no_output(workflow, signum, t
     before = {r.info.run_id for r in variant_runs(repo)}
     out_path, err_path = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     with open(out_path, "w") as out, open(err_path, "w") as err:
-        proc = subprocess.Popen([sys.executable, "stages/train.py", VARIANT], cwd=repo,
-                                env=tool_env({**env, "PYTHONUNBUFFERED": "1"}), stdout=out, stderr=err,
-                                preexec_fn=default_sigint)
+        proc = subprocess.Popen(
+            [sys.executable, "stages/train.py", VARIANT],
+            cwd=repo,
+            env=tool_env({**env, "PYTHONUNBUFFERED": "1"}),
+            stdout=out,
+            stderr=err,
+            preexec_fn=default_sigint,
+        )
     try:
         # an epoch printed, then logged to MLflow: the stage is past that epoch's end, in the next
         # one (an epoch lasts seconds: 60 steps of batch 8), when the signal goes
@@ -134,8 +142,12 @@ def test_signal_mid_epoch_kills_the_run_and_leaves_no_output(workflow, signum, t
         run_id = next(r.info.run_id for r in new if r.data.tags["run_kind"] == "seed")  # it holds the curves
         client = mlflow_client(repo)
         printed = len(EPOCH_END.findall(out_path.read_text()))
-        wait_until(lambda: len(client.get_metric_history(run_id, "val_accuracy")) >= printed,
-                   "the printed epoch logged to MLflow", timeout=60, interval=0.02)
+        wait_until(
+            lambda: len(client.get_metric_history(run_id, "val_accuracy")) >= printed,
+            "the printed epoch logged to MLflow",
+            timeout=60,
+            interval=0.02,
+        )
         proc.send_signal(signum)
         sent = time.monotonic()
         code = proc.wait(timeout=20)
@@ -180,8 +192,12 @@ def reproduced(workflow):
 def test_repro_after_interrupted_training_trains_again_and_is_clean(reproduced):
     repo, _, proc = reproduced
     assert {f"train@{VARIANT}", f"evaluate@{VARIANT}", "report"} <= ran_stages(proc.stdout)
-    assert {p.name for p in (repo / "models" / VARIANT).iterdir()} == {"model.keras", "summary.txt", "run.json",
-                                                                        "seed_42"}
+    assert {p.name for p in (repo / "models" / VARIANT).iterdir()} == {
+        "model.keras",
+        "summary.txt",
+        "run.json",
+        "seed_42",
+    }
     assert pd.read_csv(repo / "reports" / "variants" / VARIANT / "history.csv")["epoch"].tolist() == [1, 2]
     assert dvc_status(repo) == {}
     assert leftovers(repo) == []
@@ -230,8 +246,7 @@ def test_failed_queued_experiment_leaves_the_other_intact(reproduced):
 
     # DIVERGING_LR makes the first update overflow (see DIVERGING); DVC writes it as `3e+38`
     # (YAML 1.2), see test_dvc_set_exponent_floats_pass_params_validation.
-    out = run(["dvc", "exp", "run", "--queue", "-S", f"train.learning_rate={DIVERGING_LR:g}"],
-              repo, env=env).stdout
+    out = run(["dvc", "exp", "run", "--queue", "-S", f"train.learning_rate={DIVERGING_LR:g}"], repo, env=env).stdout
     bad_name = re.search(r"Queued experiment '([^']+)'", out).group(1)
     out = run(["dvc", "exp", "run", "--queue", "-S", f"models.{VARIANT}.units=4"], repo, env=env).stdout
     good_name = re.search(r"Queued experiment '([^']+)'", out).group(1)
@@ -265,8 +280,7 @@ def test_failed_queued_experiment_leaves_the_other_intact(reproduced):
     for r in variant_runs(repo):
         by_exp.setdefault(r.data.tags.get("dvc_exp_name"), {})[r.data.tags["run_kind"]] = r
     assert {kind: r.info.status for kind, r in by_exp[bad_name].items()} == {"variant": "FAILED", "seed": "FAILED"}
-    assert {kind: r.info.status for kind, r in by_exp[good_name].items()} == {"variant": "FINISHED",
-                                                                             "seed": "FINISHED"}
+    assert {kind: r.info.status for kind, r in by_exp[good_name].items()} == {"variant": "FINISHED", "seed": "FINISHED"}
     good_run = by_exp[good_name]["variant"]
     assert good_run.data.params["model.units"] == "4"
     assert good_run.data.metrics["test_accuracy_mean"] == pytest.approx(metrics["accuracy"], abs=1e-6)
@@ -279,8 +293,13 @@ def test_dvc_set_exponent_floats_pass_params_validation(tmp_path, small_archive)
     repo = make_project(tmp_path)
     write_yaml(repo / "params.yaml", TINY)
     run(["git", "commit", "-qam", "tiny params"], repo)
-    proc = run(["dvc", "exp", "run", "-S", "train.learning_rate=1e-5", "prepare"], repo,
-               env={"IMDB_SOURCE": small_archive}, check=False, timeout=300)
+    proc = run(
+        ["dvc", "exp", "run", "-S", "train.learning_rate=1e-5", "prepare"],
+        repo,
+        env={"IMDB_SOURCE": small_archive},
+        check=False,
+        timeout=300,
+    )
     assert re.search(r"^  learning_rate: 1e-05$", (repo / "params.yaml").read_text(), re.M)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "Running stage 'prepare'" in proc.stdout
@@ -346,13 +365,23 @@ def test_divergence_fails_with_one_line_and_writes_nothing(prepared_project, ove
     # first prove that these settings really diverge here: one plain Keras step leaves
     # non-finite weights (its loss, computed before the update, is finite)
     (tmp_path / "prove.py").write_text(PROVE_DIVERGENCE)
-    proof = json.loads(run([sys.executable, tmp_path / "prove.py", tmp_path / "params.yaml"], repo,
-                           ).stdout.strip().splitlines()[-1])
+    proof = json.loads(
+        run(
+            [sys.executable, tmp_path / "prove.py", tmp_path / "params.yaml"],
+            repo,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     assert proof["finite_weights"] is False, proof
     before = {r.info.run_id for r in variant_runs(repo)}
 
-    proc = run([sys.executable, "stages/train.py", VARIANT, "--params", tmp_path / "params.yaml"], repo,
-               check=False, timeout=300)
+    proc = run(
+        [sys.executable, "stages/train.py", VARIANT, "--params", tmp_path / "params.yaml"],
+        repo,
+        check=False,
+        timeout=300,
+    )
     lines = stage_stderr(proc.stderr)
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert len(lines) == 1 and DIVERGED_LINE.match(lines[0]), proc.stderr[-3000:]
@@ -411,9 +440,21 @@ def predict_project(tmp_path_factory, small_archive):
     """params.yaml and the vocabulary `imdb-rnn predict` needs (prepare run directly)."""
     root = tmp_path_factory.mktemp("predict")
     write_yaml(root / "params.yaml", TINY)
-    run([sys.executable, REPO_ROOT / "stages" / "prepare.py", "--archive", small_archive,
-         "--out", root / "data" / "prepared", "--report", root / "reports" / "data.json",
-         "--params", root / "params.yaml"], root)
+    run(
+        [
+            sys.executable,
+            REPO_ROOT / "stages" / "prepare.py",
+            "--archive",
+            small_archive,
+            "--out",
+            root / "data" / "prepared",
+            "--report",
+            root / "reports" / "data.json",
+            "--params",
+            root / "params.yaml",
+        ],
+        root,
+    )
     (root / "models" / VARIANT).mkdir(parents=True)
     return root
 
@@ -436,8 +477,12 @@ def test_predict_refuses_a_corrupt_or_foreign_model(predict_project, model_files
     folder, marker = model_files
     model = predict_project / "models" / VARIANT / "model.keras"
     model.write_bytes(content(folder))
-    proc = run([VENV_BIN / "imdb-rnn", "predict", "--project", predict_project, "--model", VARIANT,
-                "great film"], predict_project, check=False, timeout=120)
+    proc = run(
+        [VENV_BIN / "imdb-rnn", "predict", "--project", predict_project, "--model", VARIANT, "great film"],
+        predict_project,
+        check=False,
+        timeout=120,
+    )
     lines = stage_stderr(proc.stderr)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert len(lines) == 1 and lines[0].startswith(f"error: {model} is not a loadable Keras model"), proc.stderr

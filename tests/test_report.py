@@ -20,8 +20,12 @@ def test_interval_of_a_known_sample():
     assert s["ci95_high"] == pytest.approx(2 + 2.48414, abs=1e-4)
     one = stats.summarize([0.85])
     assert one["mean"] == 0.85 and math.isnan(one["std"]) and math.isnan(one["ci95_low"])
-    assert stats.prefixed("acc", [0.85]) == {"acc_mean": 0.85, "acc_std": None, "acc_ci95_low": None,
-                                             "acc_ci95_high": None}
+    assert stats.prefixed("acc", [0.85]) == {
+        "acc_mean": 0.85,
+        "acc_std": None,
+        "acc_ci95_low": None,
+        "acc_ci95_high": None,
+    }
 
 
 def test_welch_test_of_a_known_pair():
@@ -31,9 +35,20 @@ def test_welch_test_of_a_known_pair():
 
 
 def test_aggregate_gives_means_and_headline_intervals():
-    per_seed = [{"seed": s, "accuracy": a, "loss": 0.3, "precision": 0.8, "recall": 0.9, "f1": 0.85,
-                 "roc_auc": 0.9 + s / 1000, "best_val_accuracy": 0.86, "best_epoch": 2}
-                for s, a in ((1, 0.84), (2, 0.85), (3, 0.86))]
+    per_seed = [
+        {
+            "seed": s,
+            "accuracy": a,
+            "loss": 0.3,
+            "precision": 0.8,
+            "recall": 0.9,
+            "f1": 0.85,
+            "roc_auc": 0.9 + s / 1000,
+            "best_val_accuracy": 0.86,
+            "best_epoch": 2,
+        }
+        for s, a in ((1, 0.84), (2, 0.85), (3, 0.86))
+    ]
     out = aggregate(per_seed)
     assert out["accuracy"] == pytest.approx(0.85) and out["seeds"] == 3
     assert out["accuracy_ci95_low"] < 0.85 < out["accuracy_ci95_high"]
@@ -42,15 +57,37 @@ def test_aggregate_gives_means_and_headline_intervals():
 
 
 def history_of(seeds_val_acc: dict[int, list[float]]) -> pd.DataFrame:
-    rows = [{"seed": seed, "epoch": e + 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.4, "val_accuracy": v,
-             "seconds": 10.0} for seed, accs in seeds_val_acc.items() for e, v in enumerate(accs)]
+    rows = [
+        {
+            "seed": seed,
+            "epoch": e + 1,
+            "loss": 0.5,
+            "accuracy": 0.8,
+            "val_loss": 0.4,
+            "val_accuracy": v,
+            "seconds": 10.0,
+        }
+        for seed, accs in seeds_val_acc.items()
+        for e, v in enumerate(accs)
+    ]
     return pd.DataFrame(rows)
 
 
 def metrics_of(accuracies: list[float], best_val: list[float]) -> dict:
-    per_seed = [{"seed": i, "accuracy": a, "loss": 0.35, "precision": 0.8, "recall": 0.9, "f1": 0.85,
-                 "roc_auc": 0.93, "best_val_accuracy": v, "best_epoch": 2} for i, (a, v) in
-                enumerate(zip(accuracies, best_val))]
+    per_seed = [
+        {
+            "seed": i,
+            "accuracy": a,
+            "loss": 0.35,
+            "precision": 0.8,
+            "recall": 0.9,
+            "f1": 0.85,
+            "roc_auc": 0.93,
+            "best_val_accuracy": v,
+            "best_epoch": 2,
+        }
+        for i, (a, v) in enumerate(zip(accuracies, best_val))
+    ]
     return {**aggregate(per_seed), "per_seed": per_seed}
 
 
@@ -66,8 +103,10 @@ def test_variant_row_reports_means_intervals_and_seeds():
 
 def test_markdown_says_plainly_which_differences_the_seeds_support():
     accuracies = {"good": [0.88, 0.881, 0.879], "same": [0.878, 0.884, 0.876], "bad": [0.80, 0.801, 0.799]}
-    rows = [variant_row(v, ModelParams(), 1000, history_of({1: [0.9], 2: [0.9], 3: [0.9]}), metrics_of(a, [0.9] * 3))
-            for v, a in accuracies.items()]
+    rows = [
+        variant_row(v, ModelParams(), 1000, history_of({1: [0.9], 2: [0.9], 3: [0.9]}), metrics_of(a, [0.9] * 3))
+        for v, a in accuracies.items()
+    ]
     table = pd.DataFrame(rows)
     lines = significance_lines(table, accuracies)
     assert len(lines) == 3

@@ -31,16 +31,19 @@ from helpers import ONE_VARIANT, VENV_BIN, free_port, make_archive, make_project
 pytestmark = pytest.mark.slow
 
 VARIANT = "simple_rnn"
-INITDB = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                key=lambda p: [int(n) for n in re.findall(r"\d+", Path(p).parent.parent.name)])
+INITDB = sorted(
+    glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+    key=lambda p: [int(n) for n in re.findall(r"\d+", Path(p).parent.parent.name)],
+)
 if not INITDB:
     pytest.skip("PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin/initdb)", allow_module_level=True)
 PG_BIN = Path(INITDB[-1]).parent
 # PostgreSQL refuses to run as root: as root, its commands run as the `postgres` user.
 AS_POSTGRES = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 # Root writes into a read-only folder anyway; without CAP_DAC_OVERRIDE it meets the mode bits as users do.
-AS_PLAIN_USER = (["setpriv", "--inh-caps=-dac_override", "--bounding-set=-dac_override", "--"]
-                 if os.geteuid() == 0 else [])
+AS_PLAIN_USER = (
+    ["setpriv", "--inh-caps=-dac_override", "--bounding-set=-dac_override", "--"] if os.geteuid() == 0 else []
+)
 
 
 class Cluster:
@@ -54,8 +57,9 @@ class Cluster:
         run([*AS_POSTGRES, PG_BIN / "pg_ctl", "-D", self.data, "-l", self.log, *args], self.root)
 
     def start(self) -> None:
-        self.pg_ctl("-o", f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories=''",
-                    "-w", "start")
+        self.pg_ctl(
+            "-o", f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories=''", "-w", "start"
+        )
 
     def stop(self) -> None:
         self.pg_ctl("-m", "fast", "-w", "stop")
@@ -64,8 +68,10 @@ class Cluster:
         return (self.data / "postmaster.pid").exists()
 
     def query(self, sql: str) -> list[str]:
-        out = run([PG_BIN / "psql", "-h", "127.0.0.1", "-p", self.port, "-U", "mlflow", "-d", "mlflow", "-tAc", sql],
-                  self.root)
+        out = run(
+            [PG_BIN / "psql", "-h", "127.0.0.1", "-p", self.port, "-U", "mlflow", "-d", "mlflow", "-tAc", sql],
+            self.root,
+        )
         return out.stdout.split()
 
 
@@ -81,8 +87,21 @@ def postgres():
         shutil.chown(root, "postgres", "postgres")
     cluster = Cluster(root)
     try:
-        run([*AS_POSTGRES, PG_BIN / "initdb", "-D", cluster.data, "-U", "mlflow", "--auth=trust", "-E", "UTF8",
-             "--no-sync"], root)
+        run(
+            [
+                *AS_POSTGRES,
+                PG_BIN / "initdb",
+                "-D",
+                cluster.data,
+                "-U",
+                "mlflow",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            root,
+        )
         cluster.start()
         run([PG_BIN / "createdb", "-h", "127.0.0.1", "-p", cluster.port, "-U", "mlflow", "mlflow"], root)
         yield cluster
@@ -107,20 +126,35 @@ def mlflow_server(folder: Path, backend_uri: str):
     folder.mkdir(parents=True, exist_ok=True)
     port, log_path = free_port(), folder / "server.log"
     uri = f"http://127.0.0.1:{port}"
-    cmd = [VENV_BIN / "mlflow", "server", "--backend-store-uri", backend_uri,
-           "--artifacts-destination", folder / "artifacts", "--host", "127.0.0.1", "--port", port, "--workers", "1"]
+    cmd = [
+        VENV_BIN / "mlflow",
+        "server",
+        "--backend-store-uri",
+        backend_uri,
+        "--artifacts-destination",
+        folder / "artifacts",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        port,
+        "--workers",
+        "1",
+    ]
     # the GenAI job runner is no part of tracking (off, the server starts sooner)
     env = tool_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_TRACKING_URI": None})
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([str(c) for c in cmd], cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # its own process group, stopped as a whole
+        proc = subprocess.Popen(
+            [str(c) for c in cmd], cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )  # its own process group, stopped as a whole
         try:
             deadline = time.monotonic() + 90
             while not health(uri):
                 exited = proc.poll() is not None
                 if exited or time.monotonic() > deadline:
-                    pytest.fail(f"mlflow server on {backend_uri}: {'exited' if exited else 'no /health in 90 s'}\n"
-                                + log_path.read_text())
+                    pytest.fail(
+                        f"mlflow server on {backend_uri}: {'exited' if exited else 'no /health in 90 s'}\n"
+                        + log_path.read_text()
+                    )
                 time.sleep(0.3)
             yield uri
         finally:
@@ -135,10 +169,10 @@ def server(postgres, tmp_path_factory):
 
 @dataclass
 class Team:
-    a: Path                 # trained and pushed
-    b: Path                 # a fresh clone that pulled
+    a: Path  # trained and pushed
+    b: Path  # a fresh clone that pulled
     archive: Path
-    uri: str                # the tracking server
+    uri: str  # the tracking server
 
 
 @pytest.fixture(scope="module")
@@ -160,8 +194,10 @@ def team(tmp_path_factory, server):
     push = run(["dvc", "push"], a)
     stored = [p for p in remote.rglob("*") if p.is_file()]
     assert stored, push.stdout
-    print(f"\ndvc repro in A: {repro.elapsed:.1f} s; dvc push: {push.stdout.strip().splitlines()[-1]}, "
-          f"remote holds {len(stored)} files, {sum(p.stat().st_size for p in stored)} bytes")
+    print(
+        f"\ndvc repro in A: {repro.elapsed:.1f} s; dvc push: {push.stdout.strip().splitlines()[-1]}, "
+        f"remote holds {len(stored)} files, {sum(p.stat().st_size for p in stored)} bytes"
+    )
 
     run(["git", "clone", "-q", a, b], base)
     pull = run(["dvc", "pull"], b)
@@ -242,13 +278,21 @@ def test_stage_fails_fast_when_postgresql_is_down(team, postgres, server, tmp_pa
     repo = clone(team, tmp_path / "c", "prepare")
     before = digests(repo)
     with contextlib.ExitStack() as stack:
-        uri = server if server_state == "in-use" else stack.enter_context(
-            mlflow_server(tmp_path / "fresh_server", postgres.uri))
+        uri = (
+            server
+            if server_state == "in-use"
+            else stack.enter_context(mlflow_server(tmp_path / "fresh_server", postgres.uri))
+        )
         postgres.stop()
         stack.callback(postgres.start)  # for the tests after this one, also when it fails
         assert health(uri)
-        proc = run([sys.executable, "stages/train.py", VARIANT], repo, env={"MLFLOW_TRACKING_URI": uri},
-                   check=False, timeout=600)
+        proc = run(
+            [sys.executable, "stages/train.py", VARIANT],
+            repo,
+            env={"MLFLOW_TRACKING_URI": uri},
+            check=False,
+            timeout=600,
+        )
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     print(f"\n{server_state}: failed in {proc.elapsed:.1f} s: {lines[-1] if lines else ''}")
     assert proc.returncode == 1, proc.stdout + proc.stderr

@@ -27,12 +27,10 @@ MODE_IDS = [f"pad-{p}-trunc-{t}" for p, t in MODES]
 SMALL = DataParams(max_features=200, maxlen=40)
 
 
-
 @pytest.fixture(scope="module")
 def pad_sequences():
     keras = pytest.importorskip("keras")
     return keras.utils.pad_sequences
-
 
 
 # --- tokenizer --------------------------------------------------------------------------
@@ -48,7 +46,7 @@ def pad_sequences():
         ("'quoted' and ''doubly''", ["quoted", "and", "doubly"]),
         ("rock'n'roll isn't", ["rock'n'roll", "isn't"]),
         ("' '' '''", []),
-        ("good,bad.ugly!yes?no;(maybe)-[so]\"ok\"", ["good", "bad", "ugly", "yes", "no", "maybe", "so", "ok"]),
+        ('good,bad.ugly!yes?no;(maybe)-[so]"ok"', ["good", "bad", "ugly", "yes", "no", "maybe", "so", "ok"]),
         ("snake_case_word", ["snake", "case", "word"]),
         ("Café naïve ÜBER Ωmega Фильм 映画", ["café", "naïve", "über", "ωmega", "фильм", "映画"]),
         ("10/10 in 1999, 3.5 stars 2nd", ["10", "10", "in", "1999", "3", "5", "stars", "2nd"]),
@@ -56,8 +54,22 @@ def pad_sequences():
         ("", []),
         ("   !!! ... ", []),
     ],
-    ids=["lower", "br-forms", "br-joins", "apostrophe-inner", "apostrophe-outer", "apostrophe-multi",
-         "apostrophes-only", "punctuation", "underscore", "unicode", "digits", "whitespace", "empty", "no-words"],
+    ids=[
+        "lower",
+        "br-forms",
+        "br-joins",
+        "apostrophe-inner",
+        "apostrophe-outer",
+        "apostrophe-multi",
+        "apostrophes-only",
+        "punctuation",
+        "underscore",
+        "unicode",
+        "digits",
+        "whitespace",
+        "empty",
+        "no-words",
+    ],
 )
 def test_tokenize(text: str, tokens: list[str]):
     assert tokenize(text) == tokens
@@ -114,12 +126,12 @@ def test_encode_texts_matches_keras_padding(pad_sequences):
     vocab = ["the", "movie", "great", "bad", "plot"]  # max_features = 8
     maxlen = 6
     texts = [
-        "",                                             # start id only
-        "great movie",                                  # shorter than maxlen
-        "the plot was bad",                             # shorter, one OOV
-        "the movie plot great bad",                     # start + 5 tokens == maxlen
+        "",  # start id only
+        "great movie",  # shorter than maxlen
+        "the plot was bad",  # shorter, one OOV
+        "the movie plot great bad",  # start + 5 tokens == maxlen
         "the movie was great but the plot was bad bad",  # longer than maxlen
-        "zzz yyy xxx www vvv uuu ttt",                  # longer, all OOV
+        "zzz yyy xxx www vvv uuu ttt",  # longer, all OOV
     ]
     expected_ids = [_reference_ids(t, vocab) for t in texts]
     assert [len(e) for e in expected_ids] == [1, 3, 5, 6, 11, 8]
@@ -200,5 +212,3 @@ def test_pad_rejects_unknown_mode():
         pad([[1, 2]], 3, padding="middle")
     with pytest.raises(ValueError, match="pre"):
         pad([[1, 2]], 3, truncating="end")
-
-

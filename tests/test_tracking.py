@@ -65,8 +65,13 @@ def test_two_processes_on_a_new_store_lose_nothing(tmp_path):
     script = tmp_path / "writer.py"
     script.write_text(WRITER.format(src=str(REPO_ROOT / "src")))
     procs = [
-        subprocess.Popen([sys.executable, str(script), str(tmp_path), name],
-                         env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, str(script), str(tmp_path), name],
+            env=tool_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for name in ("a", "b")
     ]
     for proc in procs:

@@ -111,14 +111,19 @@ def test_repro_logs_everything_to_the_server(mlflow_server, tmp_path, small_arch
     # MLflow 3 keeps the model as a LoggedModel whose source is the seed's run
     seed_run = client.get_run(seed_run.info.run_id)
     assert [o.model_id for o in seed_run.outputs.model_outputs] != []
-    (logged,) = client.search_logged_models([experiment.experiment_id],
-                                            filter_string=f"source_run_id = '{seed_run.info.run_id}'")
+    (logged,) = client.search_logged_models(
+        [experiment.experiment_id], filter_string=f"source_run_id = '{seed_run.info.run_id}'"
+    )
     assert logged.name == f"{VARIANT}-seed42"
     assert logged.model_id in [o.model_id for o in seed_run.outputs.model_outputs]
     assert {"MLmodel", "data"} <= {a.path for a in client.list_logged_model_artifacts(logged.model_id)}
-    keras_file = Path(mlflow.artifacts.download_artifacts(
-        artifact_uri=f"{logged.artifact_location}/data/model.keras", tracking_uri=uri,
-        dst_path=str(tmp_path / "download")))
+    keras_file = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=f"{logged.artifact_location}/data/model.keras",
+            tracking_uri=uri,
+            dst_path=str(tmp_path / "download"),
+        )
+    )
     assert keras_file.read_bytes()[:4] == b"PK\x03\x04"  # the saved model, served back
 
     summaries = client.get_experiment_by_name("imdb-rnn summaries")
@@ -128,8 +133,11 @@ def test_repro_logs_everything_to_the_server(mlflow_server, tmp_path, small_arch
     # nothing went to a local store; the files are in the server's artifacts folder
     for local in ("mlflow.db", "mlflow.db.lock", "mlartifacts"):
         assert not (repo / local).exists(), local
-    stored = {p.relative_to(server_root / "server-artifacts").as_posix()
-              for p in (server_root / "server-artifacts").rglob("*") if p.is_file()}
+    stored = {
+        p.relative_to(server_root / "server-artifacts").as_posix()
+        for p in (server_root / "server-artifacts").rglob("*")
+        if p.is_file()
+    }
     for name in ("accuracy", "loss", "confusion", "roc"):
         assert any(s.endswith(f"{r.info.run_id}/artifacts/plots/{name}.png") for s in stored), name
     assert any(s.endswith(f"{logged.model_id}/artifacts/data/model.keras") for s in stored), sorted(stored)
@@ -208,8 +216,13 @@ def test_train_fails_fast_naming_the_uri_when_the_server_does_not_answer(prepare
         uri, close = silent_server() if kind == "hangs" else not_mlflow_server()
     try:
         start = time.monotonic()
-        proc = run([sys.executable, "stages/train.py", VARIANT], repo, env={"MLFLOW_TRACKING_URI": uri},
-                   check=False, timeout=60)
+        proc = run(
+            [sys.executable, "stages/train.py", VARIANT],
+            repo,
+            env={"MLFLOW_TRACKING_URI": uri},
+            check=False,
+            timeout=60,
+        )
         elapsed = time.monotonic() - start
     finally:
         close()

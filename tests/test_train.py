@@ -19,7 +19,7 @@ def tiny_data(n: int, maxlen: int = 12) -> dict:
         length = int(RNG.integers(2, maxlen + 1))
         words = RNG.integers(5, 30, size=length)
         words[RNG.integers(0, length)] = 3 if y[row] else 4
-        x[row, maxlen - length:] = words
+        x[row, maxlen - length :] = words
     return {"x": x, "y": y}
 
 
@@ -27,18 +27,24 @@ TRAIN, VAL = tiny_data(96), tiny_data(32)
 
 
 def params_with(train: dict, model: dict | None = None):
-    return parse_params({"data": {"max_features": 30, "maxlen": 12},
-                         "train": {"epochs": 3, "batch_size": 16, **train},
-                         "models": {"m": {"embedding_dim": 4, "units": 4, **(model or {})}}})
+    return parse_params(
+        {
+            "data": {"max_features": 30, "maxlen": 12},
+            "train": {"epochs": 3, "batch_size": 16, **train},
+            "models": {"m": {"embedding_dim": 4, "units": 4, **(model or {})}},
+        }
+    )
 
 
 def curves(result: FitResult) -> list[tuple]:
     return [(row["loss"], row["accuracy"], row["val_loss"], row["val_accuracy"]) for row in result.history]
 
 
-@pytest.mark.parametrize("train, model", [({"unroll": True}, {}),
-                                          ({"unroll": False, "bucketing": True}, {"mask_padding": True})],
-                         ids=["unrolled", "bucketed-masked"])
+@pytest.mark.parametrize(
+    "train, model",
+    [({"unroll": True}, {}), ({"unroll": False, "bucketing": True}, {"mask_padding": True})],
+    ids=["unrolled", "bucketed-masked"],
+)
 def test_seeds_in_one_process_train_as_they_would_alone(train, model):
     params = params_with(train, model)
     shared = SeedTrainer("m", params)
@@ -53,8 +59,9 @@ def test_seeds_in_one_process_train_as_they_would_alone(train, model):
 
 def test_early_stopping_keeps_the_best_epoch():
     # a learning rate too small to change anything: validation accuracy never improves after epoch 1
-    result = SeedTrainer("m", params_with({"epochs": 6, "early_stopping_patience": 2, "learning_rate": 1e-12})
-                         ).fit_seed(1, TRAIN, VAL)
+    result = SeedTrainer(
+        "m", params_with({"epochs": 6, "early_stopping_patience": 2, "learning_rate": 1e-12})
+    ).fit_seed(1, TRAIN, VAL)
     assert [row["epoch"] for row in result.history] == [1, 2, 3]
     assert result.best_epoch == 1
 
@@ -102,11 +109,15 @@ def test_masked_models_predict_the_same_from_length_buckets():
 
     model = build_model("m", ModelParams(embedding_dim=4, units=4, mask_padding=True, pooling="max_mean"), 30)
     full = model.predict(VAL["x"].astype(np.int32), verbose=0).ravel()
-    np.testing.assert_allclose(predict_probabilities(model, VAL["x"], masked=True, batch_size=8), full,
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        predict_probabilities(model, VAL["x"], masked=True, batch_size=8), full, rtol=1e-5, atol=1e-6
+    )
 
 
 def test_select_seed_takes_the_best_validation_accuracy():
-    results = [FitResult(seed=1, best_val_accuracy=0.85), FitResult(seed=2, best_val_accuracy=0.87),
-               FitResult(seed=3, best_val_accuracy=0.87)]
+    results = [
+        FitResult(seed=1, best_val_accuracy=0.85),
+        FitResult(seed=2, best_val_accuracy=0.87),
+        FitResult(seed=3, best_val_accuracy=0.87),
+    ]
     assert select_seed(results).seed == 2  # ties: the smaller seed

@@ -57,8 +57,8 @@ def filter_native_stderr() -> None:
     except OSError:
         return
     sys.stderr.flush()
-    sys.stderr = open(os.dup(real), "w", buffering=1, encoding=sys.stderr.encoding or "utf-8",  # noqa: SIM115
-                      errors="backslashreplace")
+    encoding = sys.stderr.encoding or "utf-8"
+    sys.stderr = open(os.dup(real), "w", buffering=1, encoding=encoding, errors="backslashreplace")  # noqa: SIM115
     os.dup2(write_end, 2)
     os.close(write_end)
 

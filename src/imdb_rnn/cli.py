@@ -42,9 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("predict", help="score review text with a trained variant")
     p.add_argument("text", nargs="*", help="review text(s); none: read --file or stdin")
-    p.add_argument("--model", default="simple_rnn",
-                   help="a variant name from params.yaml (default simple_rnn), or an MLflow model URI: "
-                        "models:/imdb-rnn-sentiment@champion, runs:/<run id>/<variant>")
+    p.add_argument(
+        "--model",
+        default="simple_rnn",
+        help="a variant name from params.yaml (default simple_rnn), or an MLflow model URI: "
+        "models:/imdb-rnn-sentiment@champion, runs:/<run id>/<variant>",
+    )
     p.add_argument("--file", help="a file with one review per line ('-' for stdin)")
     p.add_argument("--project", default=".", help="project root holding params.yaml (default: .)")
     p.set_defaults(func=_predict)

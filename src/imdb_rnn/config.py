@@ -244,8 +244,10 @@ def _check_section(prefix: str, raw: Any, checks: dict, base, problems: list[str
 def _check_train(prefix: str, train: TrainParams | None, problems: list[str]) -> None:
     """Settings that are valid one by one but not together."""
     if train is not None and train.bucketing and train.unroll:
-        problems.append(f"{prefix}.bucketing: got True with unroll: true; allowed: bucketing only with "
-                        f"{prefix}.unroll: false (unrolling needs a fixed length)")
+        problems.append(
+            f"{prefix}.bucketing: got True with unroll: true; allowed: bucketing only with "
+            f"{prefix}.unroll: false (unrolling needs a fixed length)"
+        )
 
 
 def parse_params(raw: Any) -> Params:
@@ -266,9 +268,7 @@ def parse_params(raw: Any) -> Params:
     overrides: dict[str, TrainParams] = {}
     raw_models = raw.get("models")
     if not isinstance(raw_models, dict) or not raw_models:
-        problems.append(
-            f"models: got {raw_models!r}; allowed: a non-empty mapping of variant name to its settings"
-        )
+        problems.append(f"models: got {raw_models!r}; allowed: a non-empty mapping of variant name to its settings")
     else:
         for name, settings in raw_models.items():
             if not isinstance(name, str) or not VARIANT_NAME.match(name):

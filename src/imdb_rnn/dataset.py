@@ -167,9 +167,14 @@ def write_prepared(prepared: Prepared, out_dir: Path, params) -> None:
             save_npz(tmp / f"{name}.npz", **arrays)
         vocab = {
             "tokenizer": "lowercase; <br /> removed; tokens = runs of letters/digits with inner apostrophes",
-            "pad_id": PAD_ID, "start_id": START_ID, "oov_id": OOV_ID, "index_from": INDEX_FROM,
-            "max_features": params.max_features, "maxlen": params.maxlen,
-            "padding": params.padding, "truncating": params.truncating,
+            "pad_id": PAD_ID,
+            "start_id": START_ID,
+            "oov_id": OOV_ID,
+            "index_from": INDEX_FROM,
+            "max_features": params.max_features,
+            "maxlen": params.maxlen,
+            "padding": params.padding,
+            "truncating": params.truncating,
             "source": prepared.source,
             "words": prepared.vocab,
         }

@@ -84,8 +84,7 @@ def fetch(
     path = _local_path(source)
     if not path.is_file():
         raise DownloadError(
-            f"local file not found: {path}; set IMDB_SOURCE to an existing copy of "
-            "aclImdb_v1.tar.gz or to a mirror URL"
+            f"local file not found: {path}; set IMDB_SOURCE to an existing copy of aclImdb_v1.tar.gz or to a mirror URL"
         )
 
     def copy(out: IO[bytes]) -> str:
@@ -121,9 +120,7 @@ def _fetch_http(
         if attempt:
             time.sleep(backoff * 2 ** (attempt - 1))
         try:
-            return _write_atomically(
-                dest, lambda out: _stream_http(url, out, timeout, progress, dest.name), md5, url
-            )
+            return _write_atomically(dest, lambda out: _stream_http(url, out, timeout, progress, dest.name), md5, url)
         except _Transient as exc:
             reason = str(exc)
     raise DownloadError(f"download of {url} failed after {attempts} attempt(s): {reason}; {_FIX_HINT}")
@@ -134,9 +131,7 @@ def _stream_http(url: str, out: IO[bytes], timeout: float, progress: bool, label
     try:
         # identity: we want the archive's bytes exactly as published, so the md5 and
         # Content-Length checks hold even if a server would gzip the response again.
-        with requests.get(
-            url, stream=True, timeout=timeout, headers={"Accept-Encoding": "identity"}
-        ) as resp:
+        with requests.get(url, stream=True, timeout=timeout, headers={"Accept-Encoding": "identity"}) as resp:
             status = resp.status_code
             if status == 429 or status >= 500:
                 raise _Transient(f"HTTP {status} {resp.reason}")
@@ -155,14 +150,16 @@ def _stream_http(url: str, out: IO[bytes], timeout: float, progress: bool, label
     return digest
 
 
-def _copy_stream(
-    chunks: Iterable[bytes], out: IO[bytes], total: int | None, progress: bool, label: str
-) -> str:
+def _copy_stream(chunks: Iterable[bytes], out: IO[bytes], total: int | None, progress: bool, label: str) -> str:
     """Copy ``chunks`` to ``out`` with a progress bar; return their md5 (one pass, no re-read)."""
     digest = hashlib.md5(usedforsecurity=False)
     # disable=None lets tqdm hide itself when stderr is not a terminal (DVC logs, CI).
     with tqdm(
-        total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
+        total=total,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=label,
         disable=None if progress else True,
     ) as bar:
         for chunk in chunks:
@@ -172,9 +169,7 @@ def _copy_stream(
     return digest.hexdigest()
 
 
-def _write_atomically(
-    dest: Path, fill: Callable[[IO[bytes]], str], md5: str | None, source: str
-) -> Path:
+def _write_atomically(dest: Path, fill: Callable[[IO[bytes]], str], md5: str | None, source: str) -> Path:
     """Run ``fill`` into a temp file beside ``dest``; publish it only if complete and verified.
 
     Any exception (KeyboardInterrupt included) removes the temp file, so ``dest``

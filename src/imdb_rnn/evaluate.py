@@ -80,19 +80,29 @@ def evaluate_variant(variant: str, params, data_dir, model_dir, report_dir) -> d
         per_seed, selected_prob = [], None
         for seed, seed_run in runs["seed_runs"].items():
             path = model_dir / f"seed_{seed}" / "model.keras"
-            prob = call_interruptibly(predict_probabilities, load_model(path), x_test,
-                                      params.model(variant).mask_padding, params.data.padding)
+            prob = call_interruptibly(
+                predict_probabilities, load_model(path), x_test, params.model(variant).mask_padding, params.data.padding
+            )
             if not np.all(np.isfinite(prob)):
                 raise ModelFileError(f"{path} predicts NaN; retrain it with `dvc repro`")
             metrics = classification_metrics(test["y"], prob)
             own = history[history["seed"] == int(seed)]
             best = own.loc[own["val_accuracy"].idxmax()]
-            per_seed.append({"seed": int(seed), **{k: round(v, 6) for k, v in metrics.items()},
-                             "best_val_accuracy": round(float(best["val_accuracy"]), 6),
-                             "best_epoch": int(best["epoch"])})
+            per_seed.append(
+                {
+                    "seed": int(seed),
+                    **{k: round(v, 6) for k, v in metrics.items()},
+                    "best_val_accuracy": round(float(best["val_accuracy"]), 6),
+                    "best_epoch": int(best["epoch"]),
+                }
+            )
             existing = _existing_run(seed_run)
-            with tracking.tracked_run(run_id=existing, experiment_id=experiment_id, nested=True,
-                                      run_name=None if existing else f"{variant}/seed {seed}"):
+            with tracking.tracked_run(
+                run_id=existing,
+                experiment_id=experiment_id,
+                nested=True,
+                run_name=None if existing else f"{variant}/seed {seed}",
+            ):
                 mlflow.log_metrics({f"test_{k}": round(v, 6) for k, v in metrics.items()})
             if int(seed) == runs["selected_seed"]:
                 selected_prob = prob
@@ -109,11 +119,13 @@ def evaluate_variant(variant: str, params, data_dir, model_dir, report_dir) -> d
             roc.to_csv(tmp, index=False, float_format="%.6g")
         with atomic_file(report_dir / "predictions.csv") as tmp:
             label_table(test["y"], selected_prob).to_csv(tmp, index=False)
-        tracking.log_metrics({  # the variant's run: mean, std and interval of every test metric over seeds
-            name: value
-            for key in METRICS
-            for name, value in stats.prefixed(f"test_{key}", [row[key] for row in per_seed]).items()
-        })
+        tracking.log_metrics(
+            {  # the variant's run: mean, std and interval of every test metric over seeds
+                name: value
+                for key in METRICS
+                for name, value in stats.prefixed(f"test_{key}", [row[key] for row in per_seed]).items()
+            }
+        )
         for figure in figures:
             mlflow.log_artifact(str(figure), artifact_path="plots")
         mlflow.log_artifact(str(report_dir / "history.csv"), artifact_path="reports")
@@ -151,6 +163,8 @@ def aggregate(per_seed: list[dict]) -> dict:
             out[key] = round(stats.summarize(values)["mean"], 6)
     out["seeds"] = len(per_seed)
     return out
+
+
 def _existing_run(run_id: str) -> str | None:
     """The train stage's run if this store has it (a store can be reset), else None: a new run."""
     import mlflow

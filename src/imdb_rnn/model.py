@@ -58,8 +58,7 @@ def recurrent_layer_name(i: int) -> str:
     return "simple_rnn" if i == 0 else f"simple_rnn_{i}"
 
 
-def build_model(variant: str, model_params, max_features: int, maxlen: int | None = None,
-                unroll: bool = False):
+def build_model(variant: str, model_params, max_features: int, maxlen: int | None = None, unroll: bool = False):
     """``Embedding(max_features, embedding_dim)`` -> ``layers`` x ``SimpleRNN(units)`` -> pooling -> ``Dense(1)``.
 
     With the lesson's settings (pooling ``last``, no masking, one direction) this is the lesson's
@@ -80,14 +79,23 @@ def build_model(variant: str, model_params, max_features: int, maxlen: int | Non
     if m.spatial_dropout:
         body.append(layers.SpatialDropout1D(m.spatial_dropout, name="spatial_dropout"))
     for i in range(m.layers):
-        rnn = rnn_class(m.units, return_sequences=i < m.layers - 1 or m.pooling != "last", dropout=m.dropout,
-                        recurrent_dropout=m.recurrent_dropout, unroll=unroll, name=recurrent_layer_name(i))
+        rnn = rnn_class(
+            m.units,
+            return_sequences=i < m.layers - 1 or m.pooling != "last",
+            dropout=m.dropout,
+            recurrent_dropout=m.recurrent_dropout,
+            unroll=unroll,
+            name=recurrent_layer_name(i),
+        )
         body.append(layers.Bidirectional(rnn, name=f"bidirectional_{i}") if m.bidirectional else rnn)
     head = layers.Dense(1, activation="sigmoid", name="dense")
     ids = keras.Input(shape=(maxlen,), dtype="int32", name="ids")
     if m.pooling == "last" or (m.pooling == "max" and not m.mask_padding) or m.pooling == "mean":
-        pool = {"last": [], "max": [layers.GlobalMaxPooling1D(name="max_pool")],
-                "mean": [layers.GlobalAveragePooling1D(name="mean_pool")]}[m.pooling]
+        pool = {
+            "last": [],
+            "max": [layers.GlobalMaxPooling1D(name="max_pool")],
+            "mean": [layers.GlobalAveragePooling1D(name="mean_pool")],
+        }[m.pooling]
         return keras.Sequential([ids, *body, *pool, head], name=variant)
     x = ids
     for layer in body:
@@ -126,8 +134,10 @@ def make_optimizer(name: str, learning_rate: float, clipnorm: float | None = Non
 
     def apply(self, grads, trainable_variables=None):
         variables = self._trainable_variables if trainable_variables is None else trainable_variables
-        grads = [segment_sum(g.values, g.indices, v.shape[0]) if isinstance(g, tf.IndexedSlices) else g
-                 for g, v in zip(grads, variables)]
+        grads = [
+            segment_sum(g.values, g.indices, v.shape[0]) if isinstance(g, tf.IndexedSlices) else g
+            for g, v in zip(grads, variables)
+        ]
         return base.apply(self, grads, trainable_variables)
 
     dense = type(f"DenseGradient{base.__name__}", (base,), {"apply": apply})

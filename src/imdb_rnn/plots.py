@@ -45,8 +45,7 @@ def confusion_matrix_figure(matrix: np.ndarray, path: Path, title: str = "Confus
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.imshow(matrix, cmap="Blues")
     for (i, j), count in np.ndenumerate(matrix):
-        ax.text(j, i, f"{count:,}", ha="center", va="center",
-                color="white" if count > matrix.max() / 2 else "black")
+        ax.text(j, i, f"{count:,}", ha="center", va="center", color="white" if count > matrix.max() / 2 else "black")
     ax.set_xticks([0, 1], ["neg", "pos"])
     ax.set_yticks([0, 1], ["neg", "pos"])
     ax.set_xlabel("predicted")

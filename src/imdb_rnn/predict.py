@@ -74,8 +74,10 @@ def predict_with_uri(texts: list[str], uri: str, root: Path) -> list[Prediction]
     store = tracking.tracking_uri(root=root)
     tracking.check_reachable(store)
     if store.startswith("sqlite:") and not (root / paths.MLFLOW_STORE).is_file():
-        raise PredictError(f"no MLflow store at {root / paths.MLFLOW_STORE}; run `dvc repro` first, or set "
-                           "MLFLOW_TRACKING_URI to your tracking server")
+        raise PredictError(
+            f"no MLflow store at {root / paths.MLFLOW_STORE}; run `dvc repro` first, or set "
+            "MLFLOW_TRACKING_URI to your tracking server"
+        )
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     filter_native_stderr()
@@ -89,13 +91,17 @@ def predict_with_uri(texts: list[str], uri: str, root: Path) -> list[Prediction]
     except mlflow.exceptions.MlflowException as exc:
         reason = tracking.short_reason(exc)
         if uri.endswith("@champion") and exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-            raise PredictError(f"no champion at {uri} in {store} ({reason}); run `dvc repro` (its register stage "
-                               "registers the best variant), or check the model name") from None
+            raise PredictError(
+                f"no champion at {uri} in {store} ({reason}); run `dvc repro` (its register stage "
+                "registers the best variant), or check the model name"
+            ) from None
         raise PredictError(f"cannot load {uri} from {store} ({reason}); check the URI ({URI_FORMS})") from None
     schema = model.metadata.get_input_schema()
     if schema is None or schema.input_names() != [TEXT_COLUMN]:
-        raise PredictError(f"{uri} is not a raw-text model (its input is not one '{TEXT_COLUMN}' column); use a "
-                           "variant run's runs:/<run id>/<variant> or the registry's models:/<name>@champion")
+        raise PredictError(
+            f"{uri} is not a raw-text model (its input is not one '{TEXT_COLUMN}' column); use a "
+            "variant run's runs:/<run id>/<variant> or the registry's models:/<name>@champion"
+        )
     import pandas as pd
 
     out = model.predict(pd.DataFrame({TEXT_COLUMN: texts}))

@@ -10,13 +10,33 @@ from . import stats
 from .errors import ImdbRnnError
 from .files import atomic_file, read_json, write_text
 
-SETTINGS = ("embedding_dim", "units", "layers", "bidirectional", "mask_padding", "pooling", "dropout",
-            "recurrent_dropout", "spatial_dropout")
+SETTINGS = (
+    "embedding_dim",
+    "units",
+    "layers",
+    "bidirectional",
+    "mask_padding",
+    "pooling",
+    "dropout",
+    "recurrent_dropout",
+    "spatial_dropout",
+)
 SUMMARY_COLUMNS = (
-    "variant", *SETTINGS, "param_count", "seeds",
-    "best_val_accuracy", "best_val_accuracy_ci95_low", "best_val_accuracy_ci95_high",
-    "test_accuracy", "test_accuracy_ci95_low", "test_accuracy_ci95_high", "test_accuracy_per_seed",
-    "test_f1", "test_roc_auc", "epochs", "train_seconds",
+    "variant",
+    *SETTINGS,
+    "param_count",
+    "seeds",
+    "best_val_accuracy",
+    "best_val_accuracy_ci95_low",
+    "best_val_accuracy_ci95_high",
+    "test_accuracy",
+    "test_accuracy_ci95_low",
+    "test_accuracy_ci95_high",
+    "test_accuracy_per_seed",
+    "test_f1",
+    "test_roc_auc",
+    "epochs",
+    "train_seconds",
 )
 SUMMARY_FILES = ("summary.csv", "summary.md", "comparison.png")
 
@@ -90,23 +110,29 @@ def significance_lines(table, accuracies: dict[str, list[float]]) -> list[str]:
 
 def markdown(table, accuracies: dict[str, list[float]]) -> str:
     """The summary as Markdown: one row per variant, then the pairwise tests."""
-    intervals = {column: [stats.format_interval(*r) for r in zip(
-        table[column], table[f"{column}_ci95_low"], table[f"{column}_ci95_high"])]
-        for column in ("best_val_accuracy", "test_accuracy")}
+    intervals = {
+        column: [
+            stats.format_interval(*r)
+            for r in zip(table[column], table[f"{column}_ci95_low"], table[f"{column}_ci95_high"])
+        ]
+        for column in ("best_val_accuracy", "test_accuracy")
+    }
     shown = table.assign(**intervals).drop(columns=[f"{c}_ci95_{end}" for c in intervals for end in ("low", "high")])
-    return "\n".join([
-        "# Variant comparison",
-        "",
-        "Means over seeds with 95% confidence intervals (Student's t); sorted by mean validation accuracy, the",
-        "selection criterion. Test accuracy is reported, never used to choose.",
-        "",
-        shown.to_markdown(index=False),
-        "",
-        "## Differences in test accuracy (Welch's t-test over seeds, 0.05 level)",
-        "",
-        *(significance_lines(table, accuracies) or ["- one variant: nothing to compare"]),
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Variant comparison",
+            "",
+            "Means over seeds with 95% confidence intervals (Student's t); sorted by mean validation accuracy, the",
+            "selection criterion. Test accuracy is reported, never used to choose.",
+            "",
+            shown.to_markdown(index=False),
+            "",
+            "## Differences in test accuracy (Welch's t-test over seeds, 0.05 level)",
+            "",
+            *(significance_lines(table, accuracies) or ["- one variant: nothing to compare"]),
+            "",
+        ]
+    )
 
 
 def write_summary(params, variants_dir: Path, out_dir: Path):
@@ -142,11 +168,18 @@ def log_summary(params, table, models_dir: Path, out_dir: Path, workspace: Path)
         for variant, run_id in variant_runs.items():
             variant_runs[variant] = link_restored(variant, run_id, experiment_id, tags)
     summaries_id = tracking.setup(summary_experiment(params.mlflow.experiment))
-    with tracking.tracked_run(experiment_id=summaries_id, run_name=tracking.run_name(tags, "summary"),
-                              tags={**tags, "run_kind": "summary",
-                                    **{f"run.{v}": run_id for v, run_id in variant_runs.items()}}) as run:
-        tracking.log_metrics({f"{row.variant}.{column}_mean": getattr(row, column) for row in table.itertuples()
-                              for column in ("test_accuracy", "best_val_accuracy")})  # means over seeds
+    with tracking.tracked_run(
+        experiment_id=summaries_id,
+        run_name=tracking.run_name(tags, "summary"),
+        tags={**tags, "run_kind": "summary", **{f"run.{v}": run_id for v, run_id in variant_runs.items()}},
+    ) as run:
+        tracking.log_metrics(
+            {
+                f"{row.variant}.{column}_mean": getattr(row, column)
+                for row in table.itertuples()
+                for column in ("test_accuracy", "best_val_accuracy")
+            }
+        )  # means over seeds
         for name in SUMMARY_FILES:
             mlflow.log_artifact(str(out_dir / name), artifact_path="summary")
         return run.info.run_id
@@ -167,13 +200,22 @@ def link_restored(variant: str, run_id: str, experiment_id: str, tags: dict) -> 
         return run_id  # a reset store: nothing to link to
     if source.data.tags.get("dvc_exp_name") == tags["dvc_exp_name"]:
         return run_id
-    link_tags = {**{k: v for k, v in source.data.tags.items() if not k.startswith("mlflow.")}, **tags,
-                 "run_kind": "variant", "restored_from": run_id}
-    with tracking.tracked_run(experiment_id=experiment_id, run_name=tracking.run_name(tags, f"{variant} (restored)"),
-                              tags=link_tags) as run:
+    link_tags = {
+        **{k: v for k, v in source.data.tags.items() if not k.startswith("mlflow.")},
+        **tags,
+        "run_kind": "variant",
+        "restored_from": run_id,
+    }
+    with tracking.tracked_run(
+        experiment_id=experiment_id, run_name=tracking.run_name(tags, f"{variant} (restored)"), tags=link_tags
+    ) as run:
         mlflow.log_params(source.data.params)
-        client.log_batch(run.info.run_id, metrics=[point for key in source.data.metrics
-                                                   for point in client.get_metric_history(run_id, key)])
-        mlflow.set_tag("mlflow.note.content", f"DVC restored this variant from its run cache: model and metrics "
-                                              f"come from run {run_id}.")
+        client.log_batch(
+            run.info.run_id,
+            metrics=[point for key in source.data.metrics for point in client.get_metric_history(run_id, key)],
+        )
+        mlflow.set_tag(
+            "mlflow.note.content",
+            f"DVC restored this variant from its run cache: model and metrics come from run {run_id}.",
+        )
         return run.info.run_id

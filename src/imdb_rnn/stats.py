@@ -31,8 +31,9 @@ def summarize(values: Sequence[float]) -> dict[str, float]:
 def prefixed(name: str, values: Sequence[float], digits: int = 6) -> dict[str, float | None]:
     """``summarize`` as ``<name>_mean``, ``<name>_std``, ``<name>_ci95_low``, ``<name>_ci95_high``, rounded;
     None where undefined (one value: no spread, no interval), as JSON has no NaN."""
-    return {f"{name}_{k}": round(v, digits) if math.isfinite(v) else None
-            for k, v in summarize(values).items() if k != "n"}
+    return {
+        f"{name}_{k}": round(v, digits) if math.isfinite(v) else None for k, v in summarize(values).items() if k != "n"
+    }
 
 
 def welch_p(a: Sequence[float], b: Sequence[float]) -> float:

@@ -75,8 +75,9 @@ def encode_batch(flat_tokens, lengths: np.ndarray, vocab: list[str]):
     return np.insert(ids.astype(np.int32), offsets, START_ID), lengths + 1
 
 
-def pad_flat(flat: np.ndarray, lengths: np.ndarray, maxlen: int, padding: str = "pre",
-             truncating: str = "pre", dtype=np.int32) -> np.ndarray:
+def pad_flat(
+    flat: np.ndarray, lengths: np.ndarray, maxlen: int, padding: str = "pre", truncating: str = "pre", dtype=np.int32
+) -> np.ndarray:
     """Pad/truncate concatenated sequences to ``maxlen`` as ``keras.utils.pad_sequences`` does."""
     if padding not in ("pre", "post") or truncating not in ("pre", "post"):
         raise ValueError(f"padding/truncating must be 'pre' or 'post', got {padding!r}/{truncating!r}")

@@ -68,16 +68,21 @@ def _epoch_callback(result: FitResult, on_epoch: Callable[[dict], None] | None, 
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
-            row = {"seed": result.seed, "epoch": epoch + 1, **{k: float(logs[k]) for k in EPOCH_METRICS},
-                   "seconds": round(time.perf_counter() - self.started, 3)}
+            row = {
+                "seed": result.seed,
+                "epoch": epoch + 1,
+                **{k: float(logs[k]) for k in EPOCH_METRICS},
+                "seconds": round(time.perf_counter() - self.started, 3),
+            }
             # Each batch loss is computed before its update, so the epoch's last update can
             # overflow the weights unseen by any loss: the weights are checked too.
             for what, value in (("loss", row["loss"]), ("validation loss", row["val_loss"])):
                 if not math.isfinite(value):
                     raise DivergedError(f"training diverged: {what} is {value} in epoch {epoch + 1}; {LOWER_LR}")
             if not all(np.all(np.isfinite(w)) for w in self.model.get_weights()):
-                raise DivergedError(f"training diverged: the weights hold NaN or inf after epoch {epoch + 1}; "
-                                    f"{LOWER_LR}")
+                raise DivergedError(
+                    f"training diverged: the weights hold NaN or inf after epoch {epoch + 1}; {LOWER_LR}"
+                )
             result.history.append(row)
             if not row["val_accuracy"] <= result.best_val_accuracy:  # first epoch, or better
                 result.best_epoch, result.best_val_accuracy = row["epoch"], row["val_accuracy"]
@@ -97,21 +102,38 @@ def _epoch_callback(result: FitResult, on_epoch: Callable[[dict], None] | None, 
     return EpochRecorder()
 
 
-def fit(model, train: dict, val: dict, train_params, seed: int, padding: str = "pre",
-        on_epoch: Callable[[dict], None] | None = None) -> FitResult:
+def fit(
+    model,
+    train: dict,
+    val: dict,
+    train_params,
+    seed: int,
+    padding: str = "pre",
+    on_epoch: Callable[[dict], None] | None = None,
+) -> FitResult:
     """Fit on ``train``, validate on ``val`` every epoch, one line printed per epoch; the model ends
     with the best epoch's weights when ``restore_best`` (the history still holds every epoch)."""
     result = FitResult(seed=seed)
     callbacks = [_epoch_callback(result, on_epoch, train_params)]
     if train_params.bucketing:
-        model.fit(length_buckets(train["x"], train["y"], train_params.batch_size, padding, seed),
-                  validation_data=length_buckets(val["x"], val["y"], 512, padding, None),
-                  epochs=train_params.epochs, verbose=0, callbacks=callbacks)
+        model.fit(
+            length_buckets(train["x"], train["y"], train_params.batch_size, padding, seed),
+            validation_data=length_buckets(val["x"], val["y"], 512, padding, None),
+            epochs=train_params.epochs,
+            verbose=0,
+            callbacks=callbacks,
+        )
     else:
-        model.fit(np.asarray(train["x"], dtype=np.int32), np.asarray(train["y"], dtype=np.float32),
-                  validation_data=(np.asarray(val["x"], dtype=np.int32), np.asarray(val["y"], dtype=np.float32)),
-                  epochs=train_params.epochs, batch_size=train_params.batch_size, shuffle=True, verbose=0,
-                  callbacks=callbacks)
+        model.fit(
+            np.asarray(train["x"], dtype=np.int32),
+            np.asarray(train["y"], dtype=np.float32),
+            validation_data=(np.asarray(val["x"], dtype=np.int32), np.asarray(val["y"], dtype=np.float32)),
+            epochs=train_params.epochs,
+            batch_size=train_params.batch_size,
+            shuffle=True,
+            verbose=0,
+            callbacks=callbacks,
+        )
     return result
 
 
@@ -135,8 +157,13 @@ class SeedTrainer:
         from .model import build_model
 
         seed_everything(seed, self.train_params.deterministic)
-        return build_model(self.variant, self.params.model(self.variant), self.params.data.max_features,
-                           self.params.data.maxlen, unroll=self.train_params.unroll)
+        return build_model(
+            self.variant,
+            self.params.model(self.variant),
+            self.params.data.max_features,
+            self.params.data.maxlen,
+            unroll=self.train_params.unroll,
+        )
 
     def fit_seed(self, seed: int, train: dict, val: dict, on_epoch=None) -> FitResult:
         from .model import compile_model
@@ -187,9 +214,13 @@ def mean_curves(results: list[FitResult]) -> dict[int, dict[str, float]]:
     for result in results:
         for row in result.history:
             by_epoch.setdefault(row["epoch"], []).append(row)
-    return {epoch: {key: round(float(np.mean([row[column] for row in rows])), 6)
-                    for key, column in (*((k, k) for k in EPOCH_METRICS), ("epoch_seconds", "seconds"))}
-            for epoch, rows in sorted(by_epoch.items())}
+    return {
+        epoch: {
+            key: round(float(np.mean([row[column] for row in rows])), 6)
+            for key, column in (*((k, k) for k in EPOCH_METRICS), ("epoch_seconds", "seconds"))
+        }
+        for epoch, rows in sorted(by_epoch.items())
+    }
 
 
 def select_seed(results: list[FitResult]) -> FitResult:
@@ -197,8 +228,7 @@ def select_seed(results: list[FitResult]) -> FitResult:
     return max(results, key=lambda r: (r.best_val_accuracy, -r.seed))
 
 
-def train_variant(variant: str, params, data_dir: Path, model_dir: Path, report_dir: Path,
-                  workspace: Path) -> str:
+def train_variant(variant: str, params, data_dir: Path, model_dir: Path, report_dir: Path, workspace: Path) -> str:
     """Train one variant once per seed; write the model folder and history only when all succeed.
 
     MLflow: one parent run for the variant (params, summary, the seeds' mean/CI of best validation
@@ -221,40 +251,57 @@ def train_variant(variant: str, params, data_dir: Path, model_dir: Path, report_
     trainer = SeedTrainer(variant, params)
     saved = {}  # seed -> the inference model, saved once every seed has finished
 
-    with tracking.tracked_run(experiment_id=experiment_id, run_name=tracking.run_name(tags, variant),
-                              tags={**tags, "run_kind": "variant"}) as parent:
+    with tracking.tracked_run(
+        experiment_id=experiment_id, run_name=tracking.run_name(tags, variant), tags={**tags, "run_kind": "variant"}
+    ) as parent:
         mlflow.log_params(params.flat(variant))
         tracking.log_training_data(data_dir, tags["data_hash"])
-        lesson_form = inference_copy(trainer.build(train_params.seeds[0]), variant, model_params,
-                                     params.data.max_features)
+        lesson_form = inference_copy(
+            trainer.build(train_params.seeds[0]), variant, model_params, params.data.max_features
+        )
         summary = summary_text(lesson_form)
         print(summary)
         mlflow.log_text(summary, "model_summary.txt")
         mlflow.log_params({f"param_count.{k}": v for k, v in param_counts(lesson_form).items()})
         results, seed_runs = [], {}
         for seed in train_params.seeds:
-            with tracking.tracked_run(experiment_id=experiment_id, nested=True,
-                                      run_name=tracking.run_name(tags, f"{variant}/seed {seed}"),
-                                      tags={**tags, "run_kind": "seed", "seed": str(seed)}) as child:
+            with tracking.tracked_run(
+                experiment_id=experiment_id,
+                nested=True,
+                run_name=tracking.run_name(tags, f"{variant}/seed {seed}"),
+                tags={**tags, "run_kind": "seed", "seed": str(seed)},
+            ) as child:
                 seed_runs[str(seed)] = child.info.run_id
                 mlflow.log_params({**params.flat(variant), "seed": seed})
                 tracking.log_training_data(data_dir, tags["data_hash"])
 
                 def log_epoch(row: dict, run_id=child.info.run_id) -> None:
                     # explicit run id: fit runs in a worker thread, and MLflow's active run is per thread
-                    mlflow.log_metrics({**{k: round(row[k], 6) for k in EPOCH_METRICS},
-                                        "epoch_seconds": row["seconds"]}, step=row["epoch"], run_id=run_id)
+                    mlflow.log_metrics(
+                        {**{k: round(row[k], 6) for k in EPOCH_METRICS}, "epoch_seconds": row["seconds"]},
+                        step=row["epoch"],
+                        run_id=run_id,
+                    )
 
                 result = call_interruptibly(trainer.fit_seed, seed, train, val, log_epoch)
-                mlflow.log_metrics({"best_epoch": result.best_epoch, "epochs_run": len(result.history),
-                                    "best_val_accuracy": round(result.best_val_accuracy, 6),
-                                    "train_seconds": result.train_seconds})
+                mlflow.log_metrics(
+                    {
+                        "best_epoch": result.best_epoch,
+                        "epochs_run": len(result.history),
+                        "best_val_accuracy": round(result.best_val_accuracy, 6),
+                        "train_seconds": result.train_seconds,
+                    }
+                )
                 results.append(result)
                 saved[seed] = inference_copy(trainer.model, variant, model_params, params.data.max_features)
                 log_model(saved[seed], f"{variant}-seed{seed}", val)
         selected = select_seed(results)
-        tracking.log_metrics({**stats.prefixed("best_val_accuracy", [r.best_val_accuracy for r in results]),
-                              "train_seconds_total": round(sum(r.train_seconds for r in results), 3)})
+        tracking.log_metrics(
+            {
+                **stats.prefixed("best_val_accuracy", [r.best_val_accuracy for r in results]),
+                "train_seconds_total": round(sum(r.train_seconds for r in results), 3),
+            }
+        )
         mlflow.set_tag("selected_seed", str(selected.seed))  # names a seed, measures nothing: a tag, not a chart
         for step, means in mean_curves(results).items():  # the variant's curves in the MLflow Chart view
             mlflow.log_metrics(means, step=step)
@@ -263,11 +310,17 @@ def train_variant(variant: str, params, data_dir: Path, model_dir: Path, report_
                 (tmp / f"seed_{seed}").mkdir()
                 model.save(tmp / f"seed_{seed}" / "model.keras")
             saved[selected.seed].save(tmp / "model.keras")
-            text_model.log_text_model(variant, tmp / "model.keras", data_dir / "vocab.json", keras.backend.backend(),
-                                      model_requirements(*text_model.REQUIRES))
+            text_model.log_text_model(
+                variant,
+                tmp / "model.keras",
+                data_dir / "vocab.json",
+                keras.backend.backend(),
+                model_requirements(*text_model.REQUIRES),
+            )
             (tmp / "summary.txt").write_text(summary, encoding="utf-8")
-            write_json(tmp / "run.json", {"run_id": parent.info.run_id, "seed_runs": seed_runs,
-                                          "selected_seed": selected.seed})
+            write_json(
+                tmp / "run.json", {"run_id": parent.info.run_id, "seed_runs": seed_runs, "selected_seed": selected.seed}
+            )
             write_history_csv([row for r in results for row in r.history], report_dir / "history.csv")
         return parent.info.run_id
 
