@@ -138,9 +138,9 @@ TWINS = {
 @pytest.mark.parametrize("model_params", TWINS.values(), ids=TWINS.keys())
 def test_unrolled_layer_equals_keras_loop_in_outputs_and_gradients(model_params, padding):
     """The training model (``UnrolledSimpleRNN``: hoisted projection, masks, go_backwards, zero
-    outputs for masks) against the same weights in Keras' own SimpleRNN loop."""
+    outputs for masks, the free mask of pre-padding) against the same weights in Keras' own loop."""
     keras.utils.set_random_seed(0)
-    hoisted = build_model("m", model_params, 50, 9, unroll=True)
+    hoisted = build_model("m", model_params, 50, 9, unroll=True, padding=padding)
     reference = build_model("m", model_params, 50, 9, unroll=False)
     reference.set_weights(hoisted.get_weights())
     inner = [getattr(layer, "forward_layer", layer) for layer in recurrent_layers(hoisted)]

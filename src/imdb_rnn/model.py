@@ -16,15 +16,28 @@ def unrolled_simple_rnn_class():
     for all steps in one matmul before the loop instead of one small matmul per step, so the
     unrolled graph has about a third fewer nodes (faster steps, faster graph build). Masks,
     ``go_backwards`` and ``zero_output_for_mask`` (set by ``Bidirectional``) behave as in Keras'
-    own loop. Used for training only: ``inference_copy`` saves standard layers. Built lazily so
-    importing this module does not import Keras; registered so ``Bidirectional`` can clone it.
+    own loop. With ``leading_padding`` (the data is ``pre``-padded, so every masked step comes
+    before the review) a mask costs nothing per step: zeroing the projected input of masked steps
+    keeps the state at exactly 0 until the review starts (``tanh(0 + 0 · U) = 0``), which is what
+    Keras' masking does there. Used for training only: ``inference_copy`` saves standard layers.
+    Built lazily so importing this module does not import Keras; registered so ``Bidirectional``
+    can clone it.
     """
     import keras
     from keras import ops
 
+    TANH = keras.activations.tanh
+
     @keras.saving.register_keras_serializable(package="imdb_rnn")
     class UnrolledSimpleRNN(keras.layers.SimpleRNN):
         __doc__ = unrolled_simple_rnn_class.__doc__
+
+        def __init__(self, *args, leading_padding: bool = False, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.leading_padding = leading_padding
+
+        def get_config(self):
+            return {**super().get_config(), "leading_padding": self.leading_padding}
 
         def call(self, sequences, initial_state=None, mask=None, training=False):
             cell = self.cell
@@ -34,6 +47,9 @@ def unrolled_simple_rnn_class():
             projected = ops.matmul(sequences, cell.kernel)
             if cell.use_bias:
                 projected = ops.add(projected, cell.bias)
+            if mask is not None and self.leading_padding and not self.go_backwards and cell.activation is TANH:
+                projected = ops.multiply(projected, ops.expand_dims(ops.cast(mask, projected.dtype), -1))
+                mask = None  # the state is exactly 0 through the leading padding: no per-step mask
             steps = ops.unstack(projected, axis=1)
             keep = [None] * len(steps)
             if mask is not None:
@@ -58,7 +74,9 @@ def recurrent_layer_name(i: int) -> str:
     return "simple_rnn" if i == 0 else f"simple_rnn_{i}"
 
 
-def build_model(variant: str, model_params, max_features: int, maxlen: int | None = None, unroll: bool = False):
+def build_model(
+    variant: str, model_params, max_features: int, maxlen: int | None = None, unroll: bool = False, padding: str = "pre"
+):
     """``Embedding(max_features, embedding_dim)`` -> ``layers`` x ``SimpleRNN(units)`` -> pooling -> ``Dense(1)``.
 
     With the lesson's settings (pooling ``last``, no masking, one direction) this is the lesson's
@@ -66,7 +84,8 @@ def build_model(variant: str, model_params, max_features: int, maxlen: int | Non
     padding (and ``Bidirectional``'s backward pass starts at the review's end); ``pooling`` max /
     mean / max_mean reads all outputs of the last recurrent layer, masked steps excluded.
     ``unroll`` needs a fixed ``maxlen``; without dropout it builds ``UnrolledSimpleRNN`` layers
-    (train with them, save ``inference_copy``). Only standard Keras layers and ops otherwise.
+    (train with them, save ``inference_copy``; ``padding`` tells them where the padding is). Only
+    standard Keras layers and ops otherwise.
     """
     import keras
     from keras import layers, ops
@@ -75,6 +94,7 @@ def build_model(variant: str, model_params, max_features: int, maxlen: int | Non
     unroll = bool(unroll and maxlen)
     hoisted = unroll and not (m.dropout or m.recurrent_dropout)
     rnn_class = unrolled_simple_rnn_class() if hoisted else layers.SimpleRNN
+    hoisted_only = {"leading_padding": padding == "pre"} if hoisted else {}
     body = [layers.Embedding(max_features, m.embedding_dim, mask_zero=m.mask_padding, name="embedding")]
     if m.spatial_dropout:
         body.append(layers.SpatialDropout1D(m.spatial_dropout, name="spatial_dropout"))
@@ -86,6 +106,7 @@ def build_model(variant: str, model_params, max_features: int, maxlen: int | Non
             recurrent_dropout=m.recurrent_dropout,
             unroll=unroll,
             name=recurrent_layer_name(i),
+            **hoisted_only,
         )
         body.append(layers.Bidirectional(rnn, name=f"bidirectional_{i}") if m.bidirectional else rnn)
     head = layers.Dense(1, activation="sigmoid", name="dense")

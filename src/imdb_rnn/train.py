@@ -163,6 +163,7 @@ class SeedTrainer:
             self.params.data.max_features,
             self.params.data.maxlen,
             unroll=self.train_params.unroll,
+            padding=self.params.data.padding,
         )
 
     def fit_seed(self, seed: int, train: dict, val: dict, on_epoch=None) -> FitResult:
