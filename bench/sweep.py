@@ -79,7 +79,7 @@ def overrides(plan: dict, pass_name: str, changes: dict) -> list[str]:
 def run_pass(plan: dict, pass_name: str, configurations: dict[str, dict], jobs: int) -> None:
     """Queue every configuration as an experiment named `<pass>-<configuration>` and run the queue."""
     names = [f"{pass_name}-{name}" for name in configurations]
-    existing = set(dvc("exp", "ls", "--name-only").split())
+    existing = set(dvc("exp", "ls", "--all-commits", "--name-only").split())
     stale = [name for name in names if name in existing]
     if stale:
         dvc("exp", "remove", *stale)
@@ -131,7 +131,7 @@ def collect(plan: dict) -> list[dict]:
     """One row per sweep experiment DVC knows, with its metrics and MLflow's timings."""
     from imdb_rnn.config import load_params
 
-    shown = json.loads(dvc("exp", "show", "--json"))
+    shown = json.loads(dvc("exp", "show", "--json", "--all-commits"))  # also experiments of earlier commits
     metrics_file = (paths.variant_reports(plan["variant"]) / "metrics.json").as_posix()
     records = mlflow_records(load_params(ROOT / paths.PARAMS).mlflow.experiment)
     rows = []
@@ -208,7 +208,8 @@ def render(plan: dict, rows: list[dict]) -> str:
         for row in chosen:
             m = row["metrics"]
             if row["failed"]:
-                lines.append(f"| {row['name']} | {changes_of(plan, row)} | - | failed | | | | | |")
+                status = "failed" if row["error"] else "not finished"
+                lines.append(f"| {row['name']} | {changes_of(plan, row)} | - | {status} | | | | | |")
                 continue
             epochs = f"{row['epochs']:.1f}" if row["epochs"] is not None else "-"
             seconds = f"{row['train_seconds']:.0f}" if row["train_seconds"] is not None else "-"
@@ -260,13 +261,18 @@ def main(argv=None) -> int:
     parser.add_argument("--plan", type=Path, default=ROOT / "bench" / "sweep.yaml")
     parser.add_argument("--jobs", type=int, default=2, help="experiments run at once (dvc queue start -j)")
     parser.add_argument("--passes", nargs="+", choices=PASSES, default=list(PASSES))
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these first-pass configurations")
     parser.add_argument("--report-only", action="store_true", help="only rewrite reports/sweep.md")
     args = parser.parse_args(argv)
     try:
         plan = yaml.safe_load(args.plan.read_text(encoding="utf-8"))
         if not args.report_only:
             if "first" in args.passes:
-                run_pass(plan, "first", plan["first_pass"]["configurations"], args.jobs)
+                first = plan["first_pass"]["configurations"]
+                unknown = sorted(set(args.only or []) - set(first))
+                if unknown:
+                    raise SweepError(f"--only {', '.join(unknown)}: not in the plan's first pass; see {args.plan}")
+                run_pass(plan, "first", {k: v for k, v in first.items() if not args.only or k in args.only}, args.jobs)
             if "second" in args.passes:
                 run_pass(plan, "second", best_first_pass(plan, collect(plan)), args.jobs)
         report = render(plan, collect(plan))
