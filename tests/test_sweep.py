@@ -41,9 +41,11 @@ def cluster():
     from ray.cluster_utils import Cluster
 
     temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # Ray's socket paths must stay short
+    (Path(temp) / "ray").mkdir()  # where Ray writes the cluster's address (it does not create the folder)
     node = {"num_cpus": 1, "node_ip_address": "127.0.0.1"}
     with pytest.MonkeyPatch.context() as env:
         env.setenv("RAY_USAGE_STATS_ENABLED", "0")  # the nodes' processes inherit it
+        env.setenv("RAY_TMPDIR", temp)  # nothing in a shared /tmp/ray, which a fresh machine lacks
         nodes = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False, "temp_dir": temp})
         try:
             worker = nodes.add_node(**node)

@@ -258,14 +258,17 @@ def test_pulled_clone_is_up_to_date_and_predicts_without_retraining(team):
 
 def test_runs_are_in_postgresql_and_served_back(team, postgres, server):
     client, runs = server_runs(team.uri)
-    (r,) = [x for x in runs if x.data.tags.get("variant") == VARIANT]
-    assert r.info.status == "FINISHED"
-    assert r.info.run_id == json.loads((team.b / "models" / VARIANT / "run.json").read_text())["run_id"]
+    (r,) = [x for x in runs if x.data.tags.get("run_kind") == "variant"]
+    (seed_run,) = [x for x in runs if x.data.tags.get("run_kind") == "seed"]
+    assert r.info.status == seed_run.info.status == "FINISHED"
+    run_json = json.loads((team.b / "models" / VARIANT / "run.json").read_text())
+    assert (r.info.run_id, seed_run.info.run_id) == (run_json["run_id"], run_json["seed_runs"]["42"])
     metrics = json.loads((team.b / "reports" / "variants" / VARIANT / "metrics.json").read_text())
-    for key, value in metrics.items():
-        assert r.data.metrics[f"test_{key}"] == pytest.approx(value, abs=1e-6), key
-    assert [m.step for m in client.get_metric_history(r.info.run_id, "val_accuracy")] == [1, 2]
-    assert [x.data.tags.get("summary") for x in runs].count("true") == 1
+    for key in ("accuracy", "loss", "precision", "recall", "f1", "roc_auc"):
+        assert r.data.metrics[f"test_{key}_mean"] == pytest.approx(metrics[key], abs=1e-6), key
+    assert [m.step for m in client.get_metric_history(seed_run.info.run_id, "val_accuracy")] == [1, 2]
+    summaries = client.get_experiment_by_name(ONE_VARIANT["mlflow"]["experiment"] + " summaries")
+    assert len(client.search_runs([summaries.experiment_id])) == 1
     # the rows are in PostgreSQL itself, not in some local store of the server
     assert r.info.run_id in postgres.query("SELECT run_uuid FROM runs WHERE status = 'FINISHED'")
     assert not (team.a / "mlflow.db").exists()
