@@ -97,7 +97,7 @@ def run_pass(plan: dict, pass_name: str, configurations: dict[str, dict], jobs: 
         if "Running" not in states and (workers is None or workers.group(1) == workers.group(2) == "0"):
             # DVC's workers stop when they see an empty queue, at times before the last task: start them again
             dvc("queue", "start", "-j", str(jobs), capture=False)  # workers outlive the command
-        time.sleep(20)
+        time.sleep(5)
     dvc("queue", "stop", check=False)
     print(f"{pass_name} pass: {len(names)} experiments in {time.monotonic() - started:.0f} s", file=sys.stderr)
 
