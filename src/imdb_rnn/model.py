@@ -134,13 +134,11 @@ def build_model(
 def make_optimizer(name: str, learning_rate: float, clipnorm: float | None = None):
     """The configured Keras optimizer; on TensorFlow, one that sums sparse gradients densely first.
 
-    TensorFlow hands the Embedding's gradient over as ``IndexedSlices``: one row per token of
-    the batch (64,000 rows for 128 x 500), repeated words repeated. Keras' optimizers then work
-    on those rows with TensorFlow's CPU scatter and segment-sum kernels, about 20 ms a step on
-    2 cores, a quarter of a SimpleRNN step. Summing them once with an XLA-compiled kernel
-    (about 2 ms) gives the dense gradient, and the optimizer's dense update, as on JAX. (Keras'
-    sparse path for rmsprop also squares each repeat of a word separately in the velocity,
-    so for words repeated in a batch it is not quite RMSprop; the dense update is.)
+    TensorFlow hands the Embedding's gradient over as ``IndexedSlices``, one row per token of the
+    batch, repeated words repeated, and Keras' optimizers work on those rows with TensorFlow's slow
+    CPU scatter kernels. Summing them once with an XLA-compiled kernel gives the dense gradient and
+    the optimizer's dense update, as on JAX (README, Performance). Keras' sparse path for rmsprop
+    also squares each repeat of a word separately in the velocity, so it is not quite RMSprop.
     """
     import keras
 

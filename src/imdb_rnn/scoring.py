@@ -22,8 +22,8 @@ class Prediction:
 def score(texts: list[str], model, vocab: dict) -> list[Prediction]:
     """Label and positive-class probability per review, with the vocabulary and padding `prepare` wrote.
 
-    ``predict_on_batch``, not ``predict``: Keras' ``predict`` sets up a data pipeline per call, 50-150 ms
-    here for one review, against about 1 ms.
+    ``predict_on_batch``, not ``predict``: Keras' ``predict`` sets up a data pipeline per call, which
+    costs far more than scoring one review.
     """
     import numpy as np
 

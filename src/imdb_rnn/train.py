@@ -193,7 +193,7 @@ def write_history_csv(history: list[dict], path) -> None:
 
 def model_requirements(*extra: str) -> list[str]:
     """Pinned requirements for a logged MLflow model: Keras, its backend and the ``extra`` distributions
-    (spares MLflow 6-9 s of inference)."""
+    (MLflow would otherwise infer them, slowly)."""
     from importlib.metadata import PackageNotFoundError, version
 
     import keras
