@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
-import requests
 
-from helpers import VENV_BIN, free_port, make_archive, make_project, stop_group, tool_env
+from helpers import make_archive, make_project, mlflow_service
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # tests that import Keras in-process
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -32,41 +29,6 @@ def dvc_repo(tmp_path: Path) -> Path:
 def mlflow_server(tmp_path_factory):
     """A real `mlflow server` on 127.0.0.1 (SQLite store, its own artifact folder), stopped with its process group."""
     root = tmp_path_factory.mktemp("mlflow_server")
-    port = free_port()
-    uri = f"http://127.0.0.1:{port}"
-    log = open(root / "server.log", "w")  # noqa: SIM115 (the server writes it until stopped)
-    cmd = [
-        VENV_BIN / "mlflow",
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--backend-store-uri",
-        f"sqlite:///{root / 'server.db'}",
-        "--artifacts-destination",
-        str(root / "server-artifacts"),
-    ]
-    # The GenAI job runner (six huey consumers) is no part of tracking; off, the server starts
-    # ~10 s sooner on a small machine.
-    env = tool_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_TRACKING_URI": None})
-    proc = subprocess.Popen(
-        [str(c) for c in cmd], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )  # its own process group, stopped as a whole
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, "mlflow server exited:\n" + (root / "server.log").read_text()
-            try:
-                if requests.get(f"{uri}/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, "no /health 200 in 60 s:\n" + (root / "server.log").read_text()
-            time.sleep(0.5)
-        yield {"uri": uri, "port": port, "root": root, "proc": proc}
-    finally:
-        stop_group(proc)
-        log.close()
+    store, artifacts = f"sqlite:///{root / 'server.db'}", str(root / "server-artifacts")
+    with mlflow_service("server", store, root, "--artifacts-destination", artifacts) as (uri, proc):
+        yield {"uri": uri, "port": int(uri.rsplit(":", 1)[1]), "root": root, "proc": proc}

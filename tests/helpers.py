@@ -7,6 +7,7 @@ on ``sys.path``: it has no ``__init__.py``). ``conftest.py`` holds only fixtures
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import itertools
@@ -471,6 +472,55 @@ def stop_group(proc: subprocess.Popen) -> None:
         if not group_pids(proc.pid):
             break
     proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def mlflow_service(command: str, store: str, folder: Path, *extra: str):
+    """A real `mlflow <command>` (ui or server) on a free 127.0.0.1 port over ``store``, as the README
+    starts it, with one worker and no job runner (each would be one more process to start on 2 cores):
+    yields (its base URL, its Popen) once it answers /health; its process group is stopped at the end."""
+    import requests
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_path = Path(folder) / f"mlflow-{command}.log"
+    cmd = [
+        VENV_BIN / "mlflow",
+        command,
+        "--backend-store-uri",
+        store,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        *extra,
+    ]
+    env = tool_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_TRACKING_URI": None})
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [str(c) for c in cmd],
+            cwd=folder,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+
+            def healthy() -> bool:
+                assert proc.poll() is None, f"mlflow {command} exited: {log_path.read_text()[-2000:]}"
+                try:
+                    return requests.get(f"{base}/health", timeout=2).status_code == 200
+                except requests.RequestException:
+                    return False
+
+            wait_until(healthy, f"mlflow {command} answering /health", timeout=120, interval=0.2)
+            yield base, proc
+        finally:
+            stop_group(proc)
 
 
 # --- MLflow -------------------------------------------------------------------------------

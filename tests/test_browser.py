@@ -9,13 +9,12 @@ The browser is Debian's Chromium (``/usr/bin/chromium``; CI installs it), driven
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from helpers import TINY, free_port, make_project, run, stop_group, tool_env, wait_until, write_params
+from helpers import TINY, make_project, mlflow_service, run, write_params
 
 pytestmark = pytest.mark.slow  # a real dvc repro, a server, a browser
 
@@ -57,50 +56,15 @@ def repo(tmp_path_factory, small_archive):
 
 
 @pytest.fixture(scope="module")
-def mlflow_ui(repo, tmp_path_factory, request):
-    """`mlflow ui` on the project's store as the README starts it, on a free port; one worker and no job
-    runner (each would be a process more to start on 2 cores); its process group stopped at the end."""
+def mlflow_ui(repo, tmp_path_factory):
+    """`mlflow ui` on the project's store as the README starts it; (base URL, experiment id)."""
     import requests
 
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("mlflow_ui") / "server.log"
-    log = log_path.open("wb")
-    server = subprocess.Popen(
-        [
-            "mlflow",
-            "ui",
-            "--backend-store-uri",
-            f"sqlite:///{repo / 'mlflow.db'}",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        cwd=repo,
-        env=tool_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    request.addfinalizer(log.close)
-    request.addfinalizer(lambda: stop_group(server))
-    base = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        assert server.poll() is None, f"mlflow ui exited {server.returncode}: {log_path.read_text()[-2000:]}"
-        try:
-            return requests.get(f"{base}/health", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
-    wait_until(healthy, "mlflow ui answering /health", timeout=120)
-    found = requests.get(
-        f"{base}/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": "imdb-rnn"}, timeout=10
-    ).json()
-    return base, found["experiment"]["experiment_id"]
+    with mlflow_service("ui", f"sqlite:///{repo / 'mlflow.db'}", tmp_path_factory.mktemp("mlflow_ui")) as (base, _):
+        found = requests.get(
+            f"{base}/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": "imdb-rnn"}, timeout=10
+        ).json()
+        yield base, found["experiment"]["experiment_id"]
 
 
 @pytest.fixture(scope="module")

@@ -1,15 +1,12 @@
 """`dvc repro` end to end on a small archive: stages, reports, MLflow store, incremental reruns."""
 
 import json
-import socket
-import subprocess
-import time
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import NATIVE_NOISE, TINY, experiment_runs, make_project, ran_stages, run, write_params
+from helpers import NATIVE_NOISE, TINY, experiment_runs, make_project, mlflow_service, ran_stages, run, write_params
 from imdb_rnn.config import ModelParams
 from imdb_rnn.report import count_params
 
@@ -186,47 +183,12 @@ def test_predict_cli_scores_text_with_a_trained_variant(repro_repo):
         assert (label == "pos") == (float(probability) >= 0.5)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_mlflow_ui_serves_the_runs_metrics_and_figures(repro_repo):
+def test_mlflow_ui_serves_the_runs_metrics_and_figures(repro_repo, tmp_path):
     """The real `mlflow ui` on 127.0.0.1 against the store the pipeline filled, read over REST."""
     import requests
 
-    from helpers import tool_env
-
     repo, _ = repro_repo
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [
-            "mlflow",
-            "ui",
-            "--backend-store-uri",
-            f"sqlite:///{repo / 'mlflow.db'}",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        cwd=repo,
-        env=tool_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if requests.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "mlflow ui did not start"
-            time.sleep(0.5)
+    with mlflow_service("ui", f"sqlite:///{repo / 'mlflow.db'}", tmp_path) as (base, _):
         experiment = requests.get(
             f"{base}/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": "imdb-rnn"}, timeout=10
         ).json()["experiment"]
@@ -245,6 +207,3 @@ def test_mlflow_ui_serves_the_runs_metrics_and_figures(repro_repo):
                 timeout=10,
             ).json()
             assert {"plots/accuracy.png", "plots/roc.png"} <= {f["path"] for f in listed["files"]}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
