@@ -332,6 +332,34 @@ def settings_lines(args, params, training: dict) -> list[str]:
     ]
 
 
+def lesson_architecture(model_params) -> bool:
+    """The lesson's layers (its script can build them): N x SimpleRNN(32) on Embedding(10000, 32), last output.
+    Masking changes no layer, so a masked variant still compares with the lesson's script."""
+    m = model_params
+    return (m.embedding_dim, m.units, m.pooling, m.bidirectional, m.spatial_dropout) == (32, 32, "last", False, 0.0)
+
+
+def other_lines(params, results: dict) -> list[str]:
+    """Epoch times of the variants the lesson's script cannot build (one seed each)."""
+    if not results["others"]:
+        return []
+    rows = []
+    for variant, r in results["others"].items():
+        m, t = params.model(variant), params.train_for(variant)
+        settings = (
+            f"{'bidirectional ' if m.bidirectional else ''}{m.layers} x SimpleRNN({m.units}), embedding "
+            f"{m.embedding_dim}, pooling {m.pooling}, mask {m.mask_padding}, bucketing {t.bucketing}, "
+            f"unroll {t.unroll}"
+        )
+        rows.append([variant, settings, f"{r['first_s']:.1f}", f"{r['steady_s']:.1f}", f"{r['peak_mb']:.0f}"])
+    return [
+        "## Other variants: epoch times (pipeline only, one seed)",
+        "",
+        *table(["variant", "settings", "first epoch s", "steady epoch s (median)", "peak MB"], rows),
+        "",
+    ]
+
+
 def accuracy_verdict(plain: dict, pipe: dict) -> tuple[float, bool]:
     """(Welch's p, holds): the pipeline is not significantly below the plain script and collapses no more often."""
     p = stats.welch_p(pipe["best_accs"], plain["best_accs"])
@@ -428,7 +456,7 @@ def target_lines(params, results: dict) -> list[str]:
         return [name, measured, "-" if holds is None else ("yes" if holds else "**no**")]
 
     rows = []
-    for variant in params.models:
+    for variant in results["training"]:
         runs = results["training"].get(variant)
         if runs is None:
             rows.append(row(f"{variant}: steady epoch, accuracy", "not run", None))
@@ -485,7 +513,8 @@ def render(args, params, results: dict) -> str:
     lines += machine_lines(training) + settings_lines(args, params, training)
     for variant, runs in training.items():
         lines += variant_lines(variant, runs)
-    lines += replicate_lines(results) + target_lines(params, results) + stage_lines(results)
+    lines += other_lines(params, results) + replicate_lines(results) + target_lines(params, results)
+    lines += stage_lines(results)
     return "\n".join(lines)
 
 
@@ -567,8 +596,11 @@ def main(argv=None) -> int:
         if not all((PREPARED / f"{split}.npz").is_file() for split in ("train", "val")):
             raise BenchError(f"no prepared data in {PREPARED}: run `dvc repro prepare` first")
         results = {"prepare": measure_prepare(args.archive.resolve()), "repro": measure_noop_repro()}
-        results["training"], results["replicates"] = {}, {}
+        results["training"], results["replicates"], results["others"] = {}, {}, {}
         for variant in args.variants:
+            if not lesson_architecture(params.model(variant)):  # no plain script to compare with: timings only
+                results["others"][variant] = summarize([run_worker("pipeline", variant, seeds(args, params)[0], args)])
+                continue
             fits = {kind: [run_worker(kind, variant, seed, args) for seed in seeds(args, params)] for kind in RUNS}
             results["training"][variant] = {kind: summarize(runs) for kind, runs in fits.items()}
             together = run_worker("pipeline", variant, 0, args, seed_list=seeds(args, params)[: args.replicates])
