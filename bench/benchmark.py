@@ -41,6 +41,7 @@ from imdb_rnn.backend import select_backend  # noqa: E402
 from imdb_rnn.config import load_params  # noqa: E402
 from imdb_rnn.errors import ImdbRnnError, print_error  # noqa: E402
 from imdb_rnn.files import load_npz, write_text  # noqa: E402
+from imdb_rnn.text import within_vocabulary  # noqa: E402
 
 PREPARED = ROOT / paths.PREPARED
 RUNS = {"plain": "plain (lesson)", "pipeline": "pipeline"}
@@ -74,9 +75,10 @@ def every_nth(arrays: dict, n: int) -> dict:
     return {k: v[rows] for k, v in arrays.items()}
 
 
-def load_data(limit: int | None) -> tuple[dict, dict]:
-    """The prepared train and val arrays; with ``limit``, N train and N/4 val rows (the full 4:1 ratio)."""
-    train, val = load_npz(PREPARED / "train.npz"), load_npz(PREPARED / "val.npz")
+def load_data(limit: int | None, max_features: int) -> tuple[dict, dict]:
+    """The prepared train and val arrays in a variant's vocabulary; with ``limit``, N train and N/4 val
+    rows (the full 4:1 ratio)."""
+    train, val = (within_vocabulary(load_npz(PREPARED / f"{split}.npz"), max_features) for split in ("train", "val"))
     if limit:
         if limit > len(train["y"]) or limit // 4 > len(val["y"]):
             raise BenchError(f"--limit {limit} exceeds the {len(train['y'])} prepared training reviews")
@@ -89,10 +91,10 @@ def fit_plain(train: dict, val: dict, params, args) -> dict:
     import keras
     import lesson_script
 
-    data = params.data
-    if (data.max_features, data.maxlen) != (lesson_script.max_features, lesson_script.maxlen):
+    max_features, maxlen = params.model(args.variant).max_features, params.data.maxlen
+    if (max_features, maxlen) != (lesson_script.max_features, lesson_script.maxlen):
         raise BenchError(
-            f"params data.max_features/maxlen are {data.max_features}/{data.maxlen}, the lesson's "
+            f"{args.variant}'s max_features and data.maxlen are {max_features}/{maxlen}, the lesson's "
             f"{lesson_script.max_features}/{lesson_script.maxlen}: the lesson model cannot take this data"
         )
     input_train = np.concatenate([train["x"], val["x"]]).astype(np.int32)  # int32, as pad_sequences returns
@@ -138,7 +140,7 @@ def worker(args, params) -> None:
     select_backend("tensorflow" if args.worker == "plain" else params.train.backend)
     import keras
 
-    train, val = load_data(args.limit)
+    train, val = load_data(args.limit, params.model(args.variant).max_features)
     measured = (fit_plain if args.worker == "plain" else fit_pipeline)(train, val, params, args)
     measured.update(
         backend=keras.backend.backend(),
@@ -309,15 +311,16 @@ def settings_lines(args, params, training: dict) -> list[str]:
         f"- epochs {args.epochs}; seeds {', '.join(map(str, seeds(args, params)))}, each fit in a fresh process "
         "(times are means over seeds, peak memory the largest)",
         f"- data: {first['train_size']} train / {first['val_size']} validation reviews from data/prepared, "
-        f"maxlen {params.data.maxlen}, {params.data.max_features} words",
+        f"maxlen {params.data.maxlen}, each variant's own max_features words",
         "- plain: bench/lesson_script.py, TensorFlow, no unroll, batch 128, rmsprop; fits on train + val "
         "with validation_split=0.2, which validates on exactly the validation rows",
     ]
     for variant in training:
         m, t = params.model(variant), params.train_for(variant)
         lines.append(
-            f"- pipeline {variant}: imdb_rnn SeedTrainer with params.yaml's settings: {m.layers} x SimpleRNN"
-            f"({m.units}), mask_padding {m.mask_padding}, pooling {m.pooling}, bidirectional {m.bidirectional}; "
+            f"- pipeline {variant}: imdb_rnn SeedTrainer with params.yaml's settings: Embedding({m.max_features}), "
+            f"{m.layers} x SimpleRNN({m.units}), mask_padding {m.mask_padding}, pooling {m.pooling}, "
+            f"bidirectional {m.bidirectional}; "
             f"backend {t.backend}, unroll {t.unroll}, bucketing {t.bucketing}, {t.optimizer} lr "
             f"{t.learning_rate:g}, clipnorm {t.clipnorm}, batch {t.batch_size}, deterministic {t.deterministic}"
         )

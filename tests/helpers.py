@@ -247,7 +247,16 @@ ONE_VARIANT = {
         "unroll": True,
         "deterministic": True,
     },
-    "models": {"simple_rnn": {"embedding_dim": 8, "units": 8, "layers": 1, "dropout": 0.0, "recurrent_dropout": 0.0}},
+    "models": {
+        "simple_rnn": {
+            "max_features": 200,
+            "embedding_dim": 8,
+            "units": 8,
+            "layers": 1,
+            "dropout": 0.0,
+            "recurrent_dropout": 0.0,
+        }
+    },
     "mlflow": {"experiment": "imdb-rnn"},
 }
 
@@ -376,8 +385,8 @@ TINY = {
     "data": {"max_features": 200, "maxlen": 40},
     "train": {"epochs": 2, "batch_size": 32, "seeds": [42, 43]},
     "models": {
-        "simple_rnn": {"embedding_dim": 8, "units": 8, "layers": 1},
-        "stacked_rnn": {"embedding_dim": 8, "units": 8, "layers": 2},
+        "simple_rnn": {"max_features": 200, "embedding_dim": 8, "units": 8, "layers": 1},
+        "stacked_rnn": {"max_features": 150, "embedding_dim": 8, "units": 8, "layers": 2},  # the top 150 words
     },
 }
 

@@ -47,7 +47,7 @@ def test_repo_params_load_with_documented_defaults():
     params = load_params(REPO_ROOT / "params.yaml")
     assert isinstance(params, Params)
     data = params.data
-    assert (data.max_features, data.maxlen, data.val_split) == (10000, 500, 0.2)
+    assert (data.max_features, data.maxlen, data.val_split) == (20000, 500, 0.2)
     assert (data.padding, data.truncating, data.seed) == ("pre", "pre", 42)
     assert data.val_split_by == "movie"
     assert data == DataParams()  # the dataclass defaults are the documented ones
@@ -61,7 +61,8 @@ def test_repo_params_load_with_documented_defaults():
     assert params.model("stacked_rnn").layers == 4
     for variant in ("simple_rnn", "stacked_rnn"):  # the lesson's architecture
         model = params.model(variant)
-        assert (model.embedding_dim, model.units, model.pooling, model.bidirectional) == (32, 32, "last", False)
+        assert (model.max_features, model.embedding_dim, model.units) == (10000, 32, 32)  # Embedding(10000, 32)
+        assert (model.pooling, model.bidirectional) == ("last", False)
         assert (model.dropout, model.recurrent_dropout, model.spatial_dropout) == (0.0, 0.0, 0.0)
     assert params.mlflow.experiment == "imdb-rnn"
     assert (params.mlflow.registered_model, params.mlflow.promote_experiments) == ("imdb-rnn-sentiment", False)
@@ -93,10 +94,21 @@ def test_left_out_keys_take_defaults_and_numbers_become_floats():
         clipnorm=1.0, seeds=(1, 2)
     )
     tiny = params.model("tiny")
-    assert tiny == ModelParams(units=4, dropout=0.0)
+    assert tiny == ModelParams(max_features=DataParams().max_features, units=4, dropout=0.0)  # all the vocabulary
     assert isinstance(tiny.dropout, float) and isinstance(tiny.recurrent_dropout, float)
     # A section given as null (``data:`` with nothing under it) means "all defaults".
-    assert parse_params({"data": None, "models": {"m": None}}).model("m") == ModelParams()
+    assert parse_params({"data": None, "models": {"m": None}}).model("m") == ModelParams(max_features=20000)
+
+
+def test_a_variant_uses_the_top_of_the_vocabulary():
+    params = parse_params({"data": {"max_features": 500}, "models": {"all": {}, "top": {"max_features": 100}}})
+    assert (params.model("all").max_features, params.model("top").max_features) == (500, 100)
+    assert params.flat("top")["model.max_features"] == 100
+    problems = _problems({"data": {"max_features": 500}, "models": {"m": {"max_features": 501}}})
+    assert problems == [
+        "models.m.max_features: got 501; allowed: at most data.max_features (500), the vocabulary prepare "
+        "builds; raise data.max_features to use more words"
+    ]
 
 
 def test_unknown_variant_is_one_line_listing_the_known_ones(repo_raw):
@@ -143,6 +155,13 @@ BAD = [
     ("maxlen-float", _set("data", "maxlen", value=1.5), "data.maxlen", "1.5", "integer >= 1"),
     ("maxlen-bool", _set("data", "maxlen", value=True), "data.maxlen", "True", "integer >= 1"),
     ("max_features-2", _set("data", "max_features", value=2), "data.max_features", "2", "integer >= 3"),
+    (
+        "model-max_features-2",
+        _set("models", "simple_rnn", "max_features", value=2),
+        "models.simple_rnn.max_features",
+        "2",
+        "integer >= 3",
+    ),
     ("val_split-0", _set("data", "val_split", value=0), "data.val_split", "0", "(0, 1)"),
     ("val_split-1", _set("data", "val_split", value=1), "data.val_split", "1", "(0, 1)"),
     ("val_split-string", _set("data", "val_split", value="0.2"), "data.val_split", "'0.2'", "(0, 1)"),

@@ -30,7 +30,7 @@ from imdb_rnn.report import count_params
 )
 def test_parameter_counts_match_the_lesson(variant, lesson_params):
     lesson = ModelParams(layers=1 if variant == "simple_rnn" else 4)  # the lesson's architecture
-    model = build_model(variant, lesson, 10000, 500)
+    model = build_model(variant, lesson, 500)
     counts = param_counts(model)
     # The lesson's summaries stop before the head; Dense(32 -> 1) adds 32 weights + 1 bias.
     assert counts["embedding"] + counts["recurrent"] == lesson_params
@@ -53,11 +53,12 @@ VARIANTS = {
 
 @pytest.mark.parametrize("model_params", VARIANTS.values(), ids=VARIANTS.keys())
 def test_param_count_from_settings_equals_keras(model_params):
-    assert count_params(300, model_params) == build_model("m", model_params, 300, 20).count_params()
+    sized = replace(model_params, max_features=300)
+    assert count_params(sized) == build_model("m", sized, 20).count_params()
 
 
 def test_stack_returns_sequences_except_last_layer():
-    model = build_model("stack", ModelParams(layers=4), 100, 20)
+    model = build_model("stack", ModelParams(layers=4), 20)
     rnns = [layer for layer in model.layers if isinstance(layer, keras.layers.SimpleRNN)]
     assert [layer.return_sequences for layer in rnns] == [True, True, True, False]
     assert model.output_shape == (None, 1)
@@ -65,7 +66,7 @@ def test_stack_returns_sequences_except_last_layer():
 
 
 def test_compile_uses_configured_optimizer_clipping_and_bce():
-    model = build_model("m", ModelParams(), 100, 20)
+    model = build_model("m", ModelParams(), 20)
     compile_model(model, TrainParams(learning_rate=0.01, clipnorm=1.5))
     assert isinstance(model.optimizer, keras.optimizers.RMSprop)
     assert float(model.optimizer.learning_rate) == pytest.approx(0.01)
@@ -140,8 +141,8 @@ def test_unrolled_layer_equals_keras_loop_in_outputs_and_gradients(model_params,
     """The training model (``UnrolledSimpleRNN``: hoisted projection, masks, go_backwards, zero
     outputs for masks, the free mask of pre-padding) against the same weights in Keras' own loop."""
     keras.utils.set_random_seed(0)
-    hoisted = build_model("m", model_params, 50, 9, unroll=True, padding=padding)
-    reference = build_model("m", model_params, 50, 9, unroll=False)
+    hoisted = build_model("m", model_params, 9, unroll=True, padding=padding)
+    reference = build_model("m", model_params, 9, unroll=False)
     reference.set_weights(hoisted.get_weights())
     inner = [getattr(layer, "forward_layer", layer) for layer in recurrent_layers(hoisted)]
     assert {type(layer) for layer in inner} == {unrolled_simple_rnn_class()}
@@ -159,12 +160,12 @@ def test_masked_models_ignore_the_padding(pooling, bidirectional):
     masked_params = ModelParams(
         units=4, embedding_dim=5, mask_padding=True, pooling=pooling, bidirectional=bidirectional
     )
-    model = build_model("m", masked_params, 50)
+    model = build_model("m", masked_params)
     x = padded_batch("pre", maxlen=12)
     full = model.predict(x, verbose=0)
     for width in (9, 10):  # the longest review has 9 tokens
         np.testing.assert_allclose(model.predict(x[:, -width:], verbose=0), full, rtol=1e-5, atol=1e-6)
-    unmasked = build_model("m", replace(masked_params, mask_padding=False), 50)  # reads the padding
+    unmasked = build_model("m", replace(masked_params, mask_padding=False))  # reads the padding
     unmasked.set_weights(model.get_weights())
     assert not np.allclose(unmasked.predict(x[:, -9:], verbose=0), unmasked.predict(x, verbose=0))
 
@@ -174,7 +175,7 @@ def test_masked_pooling_reads_only_the_reviews_steps(bidirectional):
     """max / mean pooling == NumPy max / mean of the last recurrent layer's outputs over real steps."""
     keras.utils.set_random_seed(3)
     params = ModelParams(units=4, embedding_dim=5, mask_padding=True, pooling="max_mean", bidirectional=bidirectional)
-    model = build_model("m", params, 50)
+    model = build_model("m", params)
     x = padded_batch("pre", maxlen=12)
     last_rnn = recurrent_layers(model)[-1]
     sequences = keras.Model(model.inputs, last_rnn.output)([x]).numpy()
@@ -188,10 +189,10 @@ def test_masked_pooling_reads_only_the_reviews_steps(bidirectional):
 
 def test_unrolled_class_only_without_dropout_and_with_a_fixed_length():
     hoisted = unrolled_simple_rnn_class()
-    assert type(build_model("m", ModelParams(), 50, 9, unroll=True).layers[1]) is hoisted
-    dropout = build_model("m", ModelParams(dropout=0.2), 50, 9, unroll=True).layers[1]
+    assert type(build_model("m", ModelParams(), 9, unroll=True).layers[1]) is hoisted
+    dropout = build_model("m", ModelParams(dropout=0.2), 9, unroll=True).layers[1]
     assert type(dropout) is keras.layers.SimpleRNN and dropout.unroll
-    free_length = build_model("m", ModelParams(), 50, None, unroll=True).layers[1]
+    free_length = build_model("m", ModelParams(), None, unroll=True).layers[1]
     assert type(free_length) is keras.layers.SimpleRNN and not free_length.unroll
 
 
@@ -202,11 +203,11 @@ def test_unrolled_class_only_without_dropout_and_with_a_fixed_length():
 )
 def test_inference_copy_has_standard_layers_and_loads_without_this_package(tmp_path, model_params):
     keras.utils.set_random_seed(4)
-    hoisted = build_model("m", model_params, 50, 9, unroll=True)
+    hoisted = build_model("m", model_params, 9, unroll=True)
     compile_model(hoisted, TrainParams(learning_rate=0.01))
     x = padded_batch("pre")
     hoisted.fit(x, np.arange(4) % 2, epochs=1, verbose=0)
-    copy = inference_copy(hoisted, "m", model_params, 50)
+    copy = inference_copy(hoisted, "m", model_params)
     classes = {type(layer).__module__.split(".")[0] for layer in copy.layers}
     assert classes == {"keras"} and copy.name == "m"
     rnns = [getattr(layer, "forward_layer", layer) for layer in recurrent_layers(copy)]
@@ -230,8 +231,8 @@ def test_inference_copy_has_standard_layers_and_loads_without_this_package(tmp_p
 def test_repository_variants_build():
     params = load_params(REPO_ROOT / "params.yaml")
     for variant in params.models:
-        model = build_model(variant, params.model(variant), params.data.max_features, params.data.maxlen)
-        assert model.count_params() == count_params(params.data.max_features, params.model(variant))
+        model = build_model(variant, params.model(variant), params.data.maxlen)
+        assert model.count_params() == count_params(params.model(variant))
 
 
 def test_optimizer_densifies_the_embedding_gradient_before_the_update():

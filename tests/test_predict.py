@@ -7,11 +7,11 @@ import pytest
 
 from helpers import REPO_ROOT, free_port, run
 from imdb_rnn.archive import read_reviews
-from imdb_rnn.config import DataParams, load_params
+from imdb_rnn.config import DataParams, ModelParams, load_params
 from imdb_rnn.dataset import prepare_dataset
 from imdb_rnn.errors import ConfigError, PredictError
 from imdb_rnn.predict import model_path, read_texts
-from imdb_rnn.text import encode_texts
+from imdb_rnn.text import INDEX_FROM, encode_texts
 
 
 def test_predict_preprocessing_equals_prepare(small_archive):
@@ -20,6 +20,21 @@ def test_predict_preprocessing_equals_prepare(small_archive):
     test_texts = read_reviews(small_archive)["test"].texts
     ours = encode_texts(test_texts, prepared.vocab, params.maxlen, params.padding, params.truncating)
     np.testing.assert_array_equal(ours, prepared.arrays["test"]["x"])
+
+
+def test_a_model_of_the_vocabularys_top_words_scores_raw_text(small_archive):
+    """A variant with ``max_features`` below the prepared vocabulary's: words beyond its Embedding
+    score as out-of-vocabulary, exactly as with a vocabulary of its size."""
+    from imdb_rnn.model import build_model
+    from imdb_rnn.scoring import score
+
+    prepared = prepare_dataset(small_archive, DataParams(max_features=200, maxlen=40))
+    texts = read_reviews(small_archive)["test"].texts
+    model = build_model("top", ModelParams(max_features=50, embedding_dim=4, units=3, mask_padding=True))
+    settings = {"maxlen": 40, "padding": "pre", "truncating": "pre"}
+    full = score(texts, model, {**settings, "words": prepared.vocab})
+    top = score(texts, model, {**settings, "words": prepared.vocab[: 50 - INDEX_FROM]})
+    assert [p.probability for p in full] == [p.probability for p in top]
 
 
 class FakeStdin(io.StringIO):

@@ -16,7 +16,8 @@ from imdb_rnn.files import load_npz
 
 pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
 
-SMALL = {"data": {"maxlen": 40, "max_features": 200}}
+LESSON = ("simple_rnn", "stacked_rnn")
+SMALL = {"data": {"maxlen": 40, "max_features": 200}, "models": {v: {"max_features": 200} for v in LESSON}}
 PREPARED = ("train.npz", "val.npz", "test.npz", "vocab.json")
 
 
@@ -84,7 +85,7 @@ def test_dvc_repro_prepare(dvc_repo: Path, small_archive: Path):
 
 
 def test_dvc_repro_prepare_with_bad_params_fails_cleanly(dvc_repo: Path, small_archive: Path):
-    write_params(dvc_repo / "params.yaml", {"data": {"maxlen": 0, "max_features": 200}})
+    write_params(dvc_repo / "params.yaml", {**SMALL, "data": {"maxlen": 0, "max_features": 200}})
     proc = run(["dvc", "repro", "prepare"], dvc_repo, env=_env(small_archive), check=False)
     assert proc.returncode != 0
     output = proc.stdout + proc.stderr

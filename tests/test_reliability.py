@@ -346,7 +346,7 @@ PROVE_DIVERGENCE = textwrap.dedent(
     params = load_params(sys.argv[1])
     train, t = load_npz("data/prepared/train.npz"), params.train
     seed_everything(t.seeds[0], t.deterministic)
-    model = build_model("m", params.model("simple_rnn"), params.data.max_features, params.data.maxlen, t.unroll)
+    model = build_model("m", params.model("simple_rnn"), params.data.maxlen, t.unroll)
     compile_model(model, t)
     rows = np.random.default_rng(0).permutation(len(train["y"]))[: t.batch_size]  # a first batch
     x, y = train["x"][rows].astype("int32"), train["y"][rows].astype("float32")

@@ -93,7 +93,7 @@ def metrics_of(accuracies: list[float], best_val: list[float]) -> dict:
 
 def test_variant_row_reports_means_intervals_and_seeds():
     history = history_of({42: [0.7, 0.86, 0.84], 43: [0.72, 0.85, 0.87]})
-    row = variant_row("simple_rnn", ModelParams(), 10000, history, metrics_of([0.851, 0.853], [0.86, 0.87]))
+    row = variant_row("simple_rnn", ModelParams(), history, metrics_of([0.851, 0.853], [0.86, 0.87]))
     assert row["seeds"] == 2 and row["param_count"] == 322_113 and row["units"] == 32
     assert row["test_accuracy"] == pytest.approx(0.852) and row["best_val_accuracy"] == pytest.approx(0.865)
     assert row["test_accuracy_ci95_low"] < 0.852 < row["test_accuracy_ci95_high"]
@@ -104,7 +104,9 @@ def test_variant_row_reports_means_intervals_and_seeds():
 def test_markdown_says_plainly_which_differences_the_seeds_support():
     accuracies = {"good": [0.88, 0.881, 0.879], "same": [0.878, 0.884, 0.876], "bad": [0.80, 0.801, 0.799]}
     rows = [
-        variant_row(v, ModelParams(), 1000, history_of({1: [0.9], 2: [0.9], 3: [0.9]}), metrics_of(a, [0.9] * 3))
+        variant_row(
+            v, ModelParams(max_features=1000), history_of({1: [0.9], 2: [0.9], 3: [0.9]}), metrics_of(a, [0.9] * 3)
+        )
         for v, a in accuracies.items()
     ]
     table = pd.DataFrame(rows)

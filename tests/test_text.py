@@ -18,8 +18,10 @@ from imdb_rnn.text import (
     encode_batch,
     encode_texts,
     id_dtype,
+    limit_vocabulary,
     pad_flat,
     tokenize_batch,
+    within_vocabulary,
 )
 
 MODES = [(p, t) for p in ("pre", "post") for t in ("pre", "post")]
@@ -150,6 +152,19 @@ def test_encode_texts_ids_below_max_features_on_corpus():
         x = encode_texts(texts, vocab, 50, "pre", "post")
         assert x.max() < max_features
         assert ((x == START_ID).sum(axis=1) == 1).all()  # truncating=post keeps the start id
+
+
+def test_a_limited_vocabulary_encodes_as_the_smaller_vocabulary():
+    texts = [t for texts in default_reviews().values() for t in texts]
+    flat = tokenize_batch(texts)[0]
+    large = encode_texts(texts, build_vocab(flat, 60), 50, "pre", "pre")
+    for max_features in (4, 10, 30):
+        small = encode_texts(texts, build_vocab(flat, max_features), 50, "pre", "pre")
+        assert (large >= max_features).any()  # the larger vocabulary knows words the smaller does not
+        np.testing.assert_array_equal(limit_vocabulary(large, max_features), small)
+        arrays = within_vocabulary({"x": large, "y": np.arange(len(large))}, max_features)
+        np.testing.assert_array_equal(arrays["x"], small)
+        assert arrays["x"].dtype == large.dtype and arrays["y"] is not None
 
 
 def test_id_dtype():

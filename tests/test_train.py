@@ -107,7 +107,9 @@ def test_masked_models_predict_the_same_from_length_buckets():
     from imdb_rnn.evaluate import predict_probabilities
     from imdb_rnn.model import build_model
 
-    model = build_model("m", ModelParams(embedding_dim=4, units=4, mask_padding=True, pooling="max_mean"), 30)
+    model = build_model(
+        "m", ModelParams(max_features=30, embedding_dim=4, units=4, mask_padding=True, pooling="max_mean")
+    )
     full = model.predict(VAL["x"].astype(np.int32), verbose=0).ravel()
     np.testing.assert_allclose(
         predict_probabilities(model, VAL["x"], masked=True, batch_size=8), full, rtol=1e-5, atol=1e-6

@@ -28,7 +28,7 @@ VARIANT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 @dataclass(frozen=True)
 class DataParams:
-    max_features: int = 10000
+    max_features: int = 20000  # the vocabulary prepare builds; each variant uses its most frequent max_features
     maxlen: int = 500
     val_split: float = 0.2
     val_split_by: str = "movie"
@@ -60,6 +60,7 @@ class TrainParams:
 class ModelParams:
     """The architecture of a variant; the defaults are the lesson's model."""
 
+    max_features: int = 10000  # rows of its Embedding: ids at or above it read as out-of-vocabulary
     embedding_dim: int = 32
     units: int = 32
     layers: int = 1
@@ -197,6 +198,7 @@ TRAIN_CHECKS = {
     "deterministic": _boolean,
 }
 MODEL_CHECKS = {
+    "max_features": _int_at_least(3),
     "embedding_dim": _int_at_least(1),
     "units": _int_at_least(1),
     "layers": _int_at_least(1),
@@ -250,6 +252,21 @@ def _check_train(prefix: str, train: TrainParams | None, problems: list[str]) ->
         )
 
 
+def _with_vocabulary(prefix: str, model: ModelParams, settings, data: DataParams | None, problems: list[str]):
+    """A variant's vocabulary: its own ``max_features`` (the most frequent words of the prepared
+    vocabulary, which ranks words by frequency), or all of ``data.max_features`` when it sets none."""
+    if data is None:
+        return model
+    if not (settings and "max_features" in settings):
+        return replace(model, max_features=data.max_features)
+    if model.max_features > data.max_features:
+        problems.append(
+            f"{prefix}.max_features: got {model.max_features}; allowed: at most data.max_features "
+            f"({data.max_features}), the vocabulary prepare builds; raise data.max_features to use more words"
+        )
+    return model
+
+
 def parse_params(raw: Any) -> Params:
     """Validate a loaded ``params.yaml`` mapping; raise ConfigError listing every problem."""
     problems: list[str] = []
@@ -279,6 +296,7 @@ def parse_params(raw: Any) -> Params:
             model = _check_section(f"models.{name}", settings, MODEL_CHECKS, ModelParams(), problems, ("train",))
             if model is None:
                 continue
+            model = _with_vocabulary(f"models.{name}", model, settings, data, problems)
             models[name] = model
             if settings and settings.get("train") is not None and train is not None:
                 own = _check_section(f"models.{name}.train", settings["train"], TRAIN_CHECKS, train, problems)

@@ -67,11 +67,12 @@ def evaluate_variant(variant: str, params, data_dir, model_dir, report_dir) -> d
     from .files import atomic_file, load_npz, read_json, write_json
     from .interrupts import call_interruptibly
     from .model import load_model
+    from .text import within_vocabulary
 
     data_dir, model_dir, report_dir = Path(data_dir), Path(model_dir), Path(report_dir)
     experiment_id = tracking.setup(params.mlflow.experiment)
     runs = read_json(model_dir / "run.json")
-    test = load_npz(data_dir / "test.npz")
+    test = within_vocabulary(load_npz(data_dir / "test.npz"), params.model(variant).max_features)
     x_test = np.asarray(test["x"], dtype=np.int32)
     history = pd.read_csv(report_dir / "history.csv")
 

@@ -74,9 +74,7 @@ def recurrent_layer_name(i: int) -> str:
     return "simple_rnn" if i == 0 else f"simple_rnn_{i}"
 
 
-def build_model(
-    variant: str, model_params, max_features: int, maxlen: int | None = None, unroll: bool = False, padding: str = "pre"
-):
+def build_model(variant: str, model_params, maxlen: int | None = None, unroll: bool = False, padding: str = "pre"):
     """``Embedding(max_features, embedding_dim)`` -> ``layers`` x ``SimpleRNN(units)`` -> pooling -> ``Dense(1)``.
 
     With the lesson's settings (pooling ``last``, no masking, one direction) this is the lesson's
@@ -95,7 +93,7 @@ def build_model(
     hoisted = unroll and not (m.dropout or m.recurrent_dropout)
     rnn_class = unrolled_simple_rnn_class() if hoisted else layers.SimpleRNN
     hoisted_only = {"leading_padding": padding == "pre"} if hoisted else {}
-    body = [layers.Embedding(max_features, m.embedding_dim, mask_zero=m.mask_padding, name="embedding")]
+    body = [layers.Embedding(m.max_features, m.embedding_dim, mask_zero=m.mask_padding, name="embedding")]
     if m.spatial_dropout:
         body.append(layers.SpatialDropout1D(m.spatial_dropout, name="spatial_dropout"))
     for i in range(m.layers):
@@ -169,14 +167,14 @@ def compile_model(model, train_params) -> None:
     model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
 
 
-def inference_copy(model, variant: str, model_params, max_features: int):
+def inference_copy(model, variant: str, model_params):
     """The model as Keras builds it from the params, with the trained weights: what is saved and logged.
 
     Standard layers only (no ``UnrolledSimpleRNN``; Keras' own loop, as Keras' unrolled path gets
     masked ``Bidirectional`` layers wrong), any sequence length, no optimizer or compile settings:
     the file loads anywhere (safe mode, the other backend, MLflow) without this package.
     """
-    copy = build_model(variant, model_params, max_features)
+    copy = build_model(variant, model_params)
     copy.set_weights(model.get_weights())
     return copy
 

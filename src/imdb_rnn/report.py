@@ -41,11 +41,11 @@ SUMMARY_COLUMNS = (
 SUMMARY_FILES = ("summary.csv", "summary.md", "comparison.png")
 
 
-def count_params(max_features: int, model_params) -> int:
+def count_params(model_params) -> int:
     """Parameters of the variant's model, from the settings alone (checked against Keras in the tests)."""
     m = model_params
     directions = 2 if m.bidirectional else 1
-    total, width = max_features * m.embedding_dim, m.embedding_dim
+    total, width = m.max_features * m.embedding_dim, m.embedding_dim
     for _ in range(m.layers):
         total += directions * m.units * (width + m.units + 1)
         width = directions * m.units
@@ -53,13 +53,13 @@ def count_params(max_features: int, model_params) -> int:
     return total + head_in + 1
 
 
-def variant_row(variant: str, model_params, max_features: int, history, metrics: dict) -> dict:
+def variant_row(variant: str, model_params, history, metrics: dict) -> dict:
     """One summary row from a variant's per-seed history and its test metrics over seeds."""
     per_seed = metrics["per_seed"]
     return {
         "variant": variant,
         **{key: getattr(model_params, key) for key in SETTINGS},
-        "param_count": count_params(max_features, model_params),
+        "param_count": count_params(model_params),
         "seeds": len(per_seed),
         **{f"best_val_accuracy{s}": metrics[f"best_val_accuracy{s}"] for s in ("", "_ci95_low", "_ci95_high")},
         **{f"test_accuracy{s}": metrics[f"accuracy{s}"] for s in ("", "_ci95_low", "_ci95_high")},
@@ -84,7 +84,7 @@ def collect(params, variants_dir: Path):
                 raise ImdbRnnError(f"{folder / name} is missing; run `dvc repro` to train and evaluate every variant")
         history = pd.read_csv(folder / "history.csv")
         metrics = read_json(folder / "metrics.json")
-        rows.append(variant_row(variant, model_params, params.data.max_features, history, metrics))
+        rows.append(variant_row(variant, model_params, history, metrics))
         histories[variant] = history
         accuracies[variant] = [row["accuracy"] for row in metrics["per_seed"]]
     table = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))

@@ -20,16 +20,18 @@ class Prediction:
 
 
 def score(texts: list[str], model, vocab: dict) -> list[Prediction]:
-    """Label and positive-class probability per review, with the vocabulary and padding `prepare` wrote.
+    """Label and positive-class probability per review, with the vocabulary and padding `prepare` wrote,
+    limited to the words the model's Embedding has.
 
     ``predict_on_batch``, not ``predict``: Keras' ``predict`` sets up a data pipeline per call, which
     costs far more than scoring one review.
     """
     import numpy as np
 
-    from .text import encode_texts
+    from .text import encode_texts, limit_vocabulary
 
     x = encode_texts(texts, vocab["words"], vocab["maxlen"], vocab["padding"], vocab["truncating"]).astype(np.int32)
+    x = limit_vocabulary(x, embedding_rows(model))
     prob = np.concatenate(
         [
             np.asarray(model.predict_on_batch(x[i : i + BATCH_SIZE]), dtype=np.float64).ravel()
@@ -37,3 +39,8 @@ def score(texts: list[str], model, vocab: dict) -> list[Prediction]:
         ]
     )
     return [Prediction("pos" if p >= THRESHOLD else "neg", float(p), t) for p, t in zip(prob, texts)]
+
+
+def embedding_rows(model) -> int:
+    """The words the model knows: its Embedding's rows (a variant may use the top of the vocabulary)."""
+    return next(layer.input_dim for layer in model.layers if hasattr(layer, "input_dim"))

@@ -98,6 +98,17 @@ def id_dtype(max_features: int):
     return np.uint16 if max_features <= np.iinfo(np.uint16).max + 1 else np.int32
 
 
+def limit_vocabulary(ids: np.ndarray, max_features: int) -> np.ndarray:
+    """Ids at or above ``max_features`` become out-of-vocabulary: the vocabulary ranks words by
+    frequency, so this is exactly the encoding of a ``max_features`` vocabulary (tested)."""
+    return np.where(ids >= max_features, np.asarray(OOV_ID, ids.dtype), ids)
+
+
+def within_vocabulary(arrays: dict, max_features: int) -> dict:
+    """A prepared split (``x``, ``y``, ...) for a variant whose Embedding has ``max_features`` rows."""
+    return {**arrays, "x": limit_vocabulary(arrays["x"], max_features)}
+
+
 def encode_texts(texts: list[str], vocab: list[str], maxlen: int, padding: str, truncating: str) -> np.ndarray:
     """Raw review text to model input: the one preprocessing path shared by prepare and predict."""
     flat, lengths = tokenize_batch(texts)

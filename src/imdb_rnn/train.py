@@ -19,6 +19,7 @@ import numpy as np
 from .batches import length_buckets
 from .errors import DivergedError
 from .files import atomic_dir, atomic_file, load_npz, write_json
+from .text import within_vocabulary
 
 HISTORY_COLUMNS = ("seed", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
@@ -160,7 +161,6 @@ class SeedTrainer:
         return build_model(
             self.variant,
             self.params.model(self.variant),
-            self.params.data.max_features,
             self.params.data.maxlen,
             unroll=self.train_params.unroll,
             padding=self.params.data.padding,
@@ -247,7 +247,9 @@ def train_variant(variant: str, params, data_dir: Path, model_dir: Path, report_
 
     model_params, train_params = params.model(variant), params.train_for(variant)
     experiment_id = tracking.setup(params.mlflow.experiment)
-    train, val = load_npz(data_dir / "train.npz"), load_npz(data_dir / "val.npz")
+    train, val = (
+        within_vocabulary(load_npz(data_dir / f"{split}.npz"), model_params.max_features) for split in ("train", "val")
+    )
     tags = tracking.variant_tags(variant, workspace, data_dir)
     trainer = SeedTrainer(variant, params)
     saved = {}  # seed -> the inference model, saved once every seed has finished
@@ -257,9 +259,7 @@ def train_variant(variant: str, params, data_dir: Path, model_dir: Path, report_
     ) as parent:
         mlflow.log_params(params.flat(variant))
         tracking.log_training_data(data_dir, tags["data_hash"])
-        lesson_form = inference_copy(
-            trainer.build(train_params.seeds[0]), variant, model_params, params.data.max_features
-        )
+        lesson_form = inference_copy(trainer.build(train_params.seeds[0]), variant, model_params)
         summary = summary_text(lesson_form)
         print(summary)
         mlflow.log_text(summary, "model_summary.txt")
@@ -294,7 +294,7 @@ def train_variant(variant: str, params, data_dir: Path, model_dir: Path, report_
                     }
                 )
                 results.append(result)
-                saved[seed] = inference_copy(trainer.model, variant, model_params, params.data.max_features)
+                saved[seed] = inference_copy(trainer.model, variant, model_params)
                 log_model(saved[seed], f"{variant}-seed{seed}", val)
         selected = select_seed(results)
         tracking.log_metrics(
