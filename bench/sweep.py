@@ -58,7 +58,7 @@ def hydra_value(value) -> str:
 
 
 def overrides(plan: dict, pass_name: str, changes: dict) -> list[str]:
-    """The `-S` list of one configuration: drop the other variants, then base + pass + changes."""
+    """The `-S` list of one configuration: drop params.yaml's variants, then base + pass + changes."""
     variant = plan["variant"]
     model, train, data = dict(plan["base"]["model"]), dict(plan["base"].get("train", {})), {}
     train.update(plan[f"{pass_name}_pass"]["train"])
@@ -69,7 +69,8 @@ def overrides(plan: dict, pass_name: str, changes: dict) -> list[str]:
             data[key[len("data.") :]] = value
         else:
             model[key] = value
-    out = [f"~models.{v}" for v in plan.get("drop", [])]
+    others = yaml.safe_load(Path("params.yaml").read_text(encoding="utf-8"))["models"]
+    out = [f"~models.{v}" for v in others if v != variant]
     out += [f"++models.{variant}.{k}={hydra_value(v)}" for k, v in model.items()]
     out += [f"++models.{variant}.train.{k}={hydra_value(v)}" for k, v in train.items()]
     out += [f"++data.{k}={hydra_value(v)}" for k, v in data.items()]

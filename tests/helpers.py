@@ -271,14 +271,17 @@ def deep_merge(base: Any, overrides: Any) -> Any:
     return merged
 
 
-def write_params(path: str | os.PathLike, overrides: Mapping[str, Any]) -> dict:
+def write_params(path: str | os.PathLike, overrides: Mapping[str, Any], only_their_variants: bool = False) -> dict:
     """Deep-merge ``overrides`` into the params file at ``path`` (rewritten in place); return the result.
 
     A missing file starts from the repository's ``params.yaml``. Comments are not kept.
+    ``only_their_variants``: the variants are exactly those of ``overrides`` (the others are dropped).
     """
     path = Path(path)
     source = path if path.is_file() else REPO_ROOT / "params.yaml"
     params = deep_merge(yaml.safe_load(source.read_text(encoding="utf-8")) or {}, dict(overrides))
+    if only_their_variants:
+        params["models"] = {name: params["models"][name] for name in overrides["models"]}
     path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     return params
 
@@ -380,7 +383,7 @@ PROJECT_FILES = ("dvc.yaml", "params.yaml", ".gitignore", ".dvcignore")
 PROJECT_DIRS = ("stages", "src")
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".pytest_cache")
 
-# Two tiny variants, deep-merged into the repository's params by write_params.
+# Two tiny variants (the lesson's two), deep-merged into the repository's params by write_params.
 TINY = {
     "data": {"max_features": 200, "maxlen": 40},
     "train": {"epochs": 2, "batch_size": 32, "seeds": [42, 43]},

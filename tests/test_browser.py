@@ -49,7 +49,7 @@ QUIET = "".join(
 def repo(tmp_path_factory, small_archive):
     """A tiny real `dvc repro`: two variants, two seeds each, two epochs."""
     repo = make_project(tmp_path_factory.mktemp("browser"))
-    write_params(repo / "params.yaml", TINY)
+    write_params(repo / "params.yaml", TINY, only_their_variants=True)
     run(["git", "commit", "-qam", "tiny params"], repo)
     run(["dvc", "repro"], repo, env={"IMDB_SOURCE": small_archive}, timeout=600)
     return repo

@@ -20,7 +20,7 @@ SEED_DIRS = ("seed_42", "seed_43")  # TINY trains two seeds
 def repro_repo(tmp_path_factory, small_archive):
     """One full `dvc repro` in a fresh project, shared by the read-only checks below."""
     repo = make_project(tmp_path_factory.mktemp("pipeline"))
-    write_params(repo / "params.yaml", TINY)
+    write_params(repo / "params.yaml", TINY, only_their_variants=True)
     run(["git", "commit", "-qam", "tiny params"], repo)
     proc = run(["dvc", "repro"], repo, env={"IMDB_SOURCE": small_archive}, timeout=600)
     return repo, proc
