@@ -73,7 +73,7 @@ def test_unknown_and_untrained_variants(tmp_path):
 def test_cli_errors_are_one_line_and_exit_1(tmp_path):
     (tmp_path / "params.yaml").write_text((REPO_ROOT / "params.yaml").read_text())
     cases = {
-        ("--model", "nope", "text"): "known variants are simple_rnn, stacked_rnn",
+        ("--model", "nope", "text"): "known variants are best_rnn, simple_rnn, stacked_rnn",
         ("--model", "simple_rnn", "text"): "dvc repro train@simple_rnn",
         ("--model", "simple_rnn"): "no review text",
         ("--model", "s3://bucket/model", "text"): "not a variant name nor a model URI; give a variant or models:/",
