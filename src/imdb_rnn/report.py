@@ -11,6 +11,7 @@ from .errors import ImdbRnnError
 from .files import atomic_file, read_json, write_text
 
 SETTINGS = (
+    "max_features",
     "embedding_dim",
     "units",
     "layers",
