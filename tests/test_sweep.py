@@ -324,10 +324,12 @@ def test_a_point_whose_worker_dies_is_retried_and_finishes(project):
         text=True,
     )
     try:
-        lost = wait_until(
+        lost = wait_until(  # the point's variant run (its seed run may or may not have started yet)
             lambda: [
                 r
-                for r in client.search_runs([experiment_id], "attributes.status = 'RUNNING'")
+                for r in client.search_runs(
+                    [experiment_id], "attributes.status = 'RUNNING' and tags.run_kind = 'variant'"
+                )
                 if r.info.run_id not in before
             ],
             "the point training",
