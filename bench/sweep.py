@@ -57,8 +57,9 @@ def hydra_value(value) -> str:
     return str(value)
 
 
-def overrides(plan: dict, pass_name: str, changes: dict) -> list[str]:
-    """The `-S` list of one configuration: drop params.yaml's variants, then base + pass + changes."""
+def overrides(plan: dict, pass_name: str, changes: dict, drop: list[str]) -> list[str]:
+    """The `-S` list of one configuration: drop the variants ``drop`` (params.yaml's), then base + pass +
+    changes."""
     variant = plan["variant"]
     model, train, data = dict(plan["base"]["model"]), dict(plan["base"].get("train", {})), {}
     train.update(plan[f"{pass_name}_pass"]["train"])
@@ -69,8 +70,7 @@ def overrides(plan: dict, pass_name: str, changes: dict) -> list[str]:
             data[key[len("data.") :]] = value
         else:
             model[key] = value
-    others = yaml.safe_load(Path("params.yaml").read_text(encoding="utf-8"))["models"]
-    out = [f"~models.{v}" for v in others if v != variant]
+    out = [f"~models.{v}" for v in drop if v != variant]
     out += [f"++models.{variant}.{k}={hydra_value(v)}" for k, v in model.items()]
     out += [f"++models.{variant}.train.{k}={hydra_value(v)}" for k, v in train.items()]
     out += [f"++data.{k}={hydra_value(v)}" for k, v in data.items()]
@@ -84,8 +84,11 @@ def run_pass(plan: dict, pass_name: str, configurations: dict[str, dict], jobs: 
     stale = [name for name in names if name in existing]
     if stale:
         dvc("exp", "remove", *stale)
+    from imdb_rnn.config import load_params
+
+    variants = list(load_params(ROOT / paths.PARAMS).models)
     for name, changes in configurations.items():
-        args = [arg for o in overrides(plan, pass_name, changes) for arg in ("-S", o)]
+        args = [arg for o in overrides(plan, pass_name, changes, variants) for arg in ("-S", o)]
         dvc("exp", "run", "--queue", "-n", f"{pass_name}-{name}", *args)
         print(f"queued {pass_name}-{name}", file=sys.stderr, flush=True)
     started = time.monotonic()

@@ -21,12 +21,14 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
+
+from imdb_rnn.sweep import group_members  # the sweep's own reader of a process group
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -454,22 +456,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def group_pids(pgid: int) -> list[int]:
-    """Every live process in the process group ``pgid`` (the server and what it spawned)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            pids.append(int(entry.name))
-    return pids
-
-
 def stop_group(proc: subprocess.Popen) -> None:
     """SIGTERM the server's process group (it runs uvicorn as a child), SIGKILL if it lingers."""
     for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
@@ -478,12 +464,27 @@ def stop_group(proc: subprocess.Popen) -> None:
         except ProcessLookupError:
             break
         deadline = time.monotonic() + wait
-        while group_pids(proc.pid) and time.monotonic() < deadline:
+        while group_members(proc.pid) and time.monotonic() < deadline:
             proc.poll()
             time.sleep(0.2)
-        if not group_pids(proc.pid):
+        if not group_members(proc.pid):
             break
     proc.wait(timeout=10)
+
+
+def answering(proc: subprocess.Popen, url: str, log: Path) -> Callable[[], bool]:
+    """A ``wait_until`` probe for a server started as ``proc``: ``url`` answers 200. Fails at once, with
+    the tail of the server's ``log``, when the process has exited."""
+    import requests
+
+    def probe() -> bool:
+        assert proc.poll() is None, f"{proc.args[0]} exited {proc.returncode}:\n{Path(log).read_text()[-3000:]}"
+        try:
+            return requests.get(url, timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    return probe
 
 
 @contextlib.contextmanager
@@ -491,7 +492,6 @@ def mlflow_service(command: str, store: str, folder: Path, *extra: str):
     """A real `mlflow <command>` (ui or server) on a free 127.0.0.1 port over ``store``, as the README
     starts it, with one worker and no job runner (each would be one more process to start on 2 cores):
     yields (its base URL, its Popen) once it answers /health; its process group is stopped at the end."""
-    import requests
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -521,15 +521,8 @@ def mlflow_service(command: str, store: str, folder: Path, *extra: str):
             start_new_session=True,
         )
         try:
-
-            def healthy() -> bool:
-                assert proc.poll() is None, f"mlflow {command} exited: {log_path.read_text()[-2000:]}"
-                try:
-                    return requests.get(f"{base}/health", timeout=2).status_code == 200
-                except requests.RequestException:
-                    return False
-
-            wait_until(healthy, f"mlflow {command} answering /health", timeout=120, interval=0.2)
+            probe = answering(proc, f"{base}/health", log_path)
+            wait_until(probe, f"mlflow {command} answering /health", timeout=120, interval=0.2)
             yield base, proc
         finally:
             stop_group(proc)

@@ -14,6 +14,7 @@ import requests
 from helpers import (
     ONE_VARIANT,
     REPO_ROOT,
+    answering,
     deep_merge,
     free_port,
     make_project,
@@ -228,16 +229,8 @@ def server(history, tmp_path_factory):
             start_new_session=True,
         )
     base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        assert proc.poll() is None, f"mlflow models serve exited {proc.returncode}:\n{log.read_text()[-3000:]}"
-        try:
-            return requests.get(f"{base}/ping", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
     try:
-        wait_until(up, "mlflow models serve answering /ping", timeout=180)
+        wait_until(answering(proc, f"{base}/ping", log), "mlflow models serve answering /ping", timeout=180)
         yield base
     finally:
         stop_group(proc)

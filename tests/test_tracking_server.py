@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import ONE_VARIANT, free_port, group_pids, make_project, run
+from helpers import ONE_VARIANT, free_port, make_project, run
+from imdb_rnn.sweep import group_members
 
 pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
 
@@ -65,7 +66,7 @@ def listening_sockets(pids: list[int]) -> set[tuple[str, int]]:
 
 
 def test_server_listens_on_loopback_only(mlflow_server):
-    pids = group_pids(mlflow_server["proc"].pid)
+    pids = group_members(mlflow_server["proc"].pid)
     assert mlflow_server["proc"].pid in pids
     assert listening_sockets(pids) == {("127.0.0.1", mlflow_server["port"])}
     # and a non-loopback address of this machine, if it has one, is refused on that port

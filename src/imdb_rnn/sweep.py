@@ -377,7 +377,7 @@ def _run(cmd: list[str], cwd: Path, env: dict, log: list[str]) -> int:
     return code
 
 
-def _group_members(pgid: int) -> list[int]:
+def group_members(pgid: int) -> list[int]:
     """Live (non-zombie) processes of the process group ``pgid``."""
     members = []
     for entry in Path("/proc").iterdir():
@@ -402,7 +402,7 @@ def _stop_group(proc: subprocess.Popen) -> None:
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
             proc.poll()
-            if not _group_members(proc.pid):
+            if not group_members(proc.pid):
                 return
             time.sleep(0.1)
 
