@@ -151,6 +151,27 @@ def test_unrolled_layer_equals_keras_loop_in_outputs_and_gradients(model_params,
         np.testing.assert_allclose(ours, keras_loop, rtol=1e-4, atol=2e-6)
 
 
+@pytest.mark.parametrize("layers", [1, 4])
+def test_long_padding_never_turns_the_gradient_non_finite(layers):
+    """The stack's divergence on other CPUs: a recurrent kernel of gain 2 and 290 steps of leading padding.
+    Backpropagating through the padding's recurrent matmuls would give 2**290 (inf in float32, on any
+    IEEE machine) times the mask's 0: NaN. The padding's state is held at 0 as Keras' loop holds it, so
+    the gradients are finite and equal Keras' own loop's."""
+    model_params = ModelParams(max_features=50, embedding_dim=4, units=4, layers=layers, mask_padding=True)
+    x = np.zeros((4, 300), dtype="int32")
+    x[:, -10:] = np.arange(3, 13)
+    keras.utils.set_random_seed(0)
+    hoisted = build_model("m", model_params, 300, unroll=True)
+    for layer in recurrent_layers(hoisted):
+        layer.cell.recurrent_kernel.assign(2.0 * np.eye(4, dtype="float32"))
+    reference = build_model("m", model_params, 300, unroll=False)
+    reference.set_weights(hoisted.get_weights())
+    ours, keras_loop = outputs_and_gradients(hoisted, x), outputs_and_gradients(reference, x)
+    assert all(np.isfinite(g).all() for g in ours)
+    for a, b in zip(ours, keras_loop):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-6)
+
+
 @pytest.mark.parametrize("pooling", ["last", "max", "mean", "max_mean"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_masked_models_ignore_the_padding(pooling, bidirectional):

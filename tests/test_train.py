@@ -123,3 +123,57 @@ def test_select_seed_takes_the_best_validation_accuracy():
         FitResult(seed=3, best_val_accuracy=0.87),
     ]
     assert select_seed(results).seed == 2  # ties: the smaller seed
+
+
+def test_a_diverged_seed_stops_keeps_its_best_finite_epoch_and_the_next_seed_trains_as_alone(monkeypatch):
+    """NaN weights after batch 2 of epoch 3 (a real non-finite loss follows): the seed stops there, ends with
+    its best finite epoch's weights, and the next seed on the same compiled model trains exactly as alone."""
+    from imdb_rnn.train import FAULT_ENV
+
+    params = params_with({"epochs": 4})
+    monkeypatch.setenv(FAULT_ENV, "7:3:2")
+    trainer = SeedTrainer("m", params)
+    diverged = trainer.fit_seed(7, TRAIN, VAL)
+    assert (diverged.diverged.epoch, diverged.diverged.batch) == (3, 3)  # the loss after the NaN update
+    assert "nan" in diverged.diverged.what
+    assert [row["epoch"] for row in diverged.history] == [1, 2]
+    assert diverged.has_model
+    assert diverged.kept_epoch == diverged.best_epoch
+    assert all(np.isfinite(w).all() for w in trainer.model.get_weights())
+    kept = trainer.model.predict(VAL["x"].astype(np.int32), verbose=0)
+    assert np.isfinite(kept).all()
+    after = trainer.fit_seed(8, TRAIN, VAL)
+    monkeypatch.delenv(FAULT_ENV)
+    alone = SeedTrainer("m", params).fit_seed(8, TRAIN, VAL)
+    assert after.diverged is None
+    assert curves(after) == curves(alone)
+
+
+def test_a_seed_that_diverges_in_its_first_epoch_has_no_model(monkeypatch):
+    from imdb_rnn.train import FAULT_ENV
+
+    monkeypatch.setenv(FAULT_ENV, "7:1:1")
+    result = SeedTrainer("m", params_with({"epochs": 2})).fit_seed(7, TRAIN, VAL)
+    assert result.diverged.epoch == 1
+    assert not result.has_model
+    assert result.history == []
+
+
+@pytest.mark.parametrize("finite, total, fails", [(1, 3, True), (2, 3, False), (0, 1, True), (1, 1, False)])
+def test_a_variant_needs_two_finite_seeds_or_its_only_one(finite, total, fails):
+    from imdb_rnn.errors import DivergedError
+    from imdb_rnn.train import Divergence, require_finite_seeds
+
+    results = [
+        FitResult(
+            seed=s,
+            history=[{"epoch": 1}] if s < finite else [],
+            diverged=None if s < finite else Divergence(1, 3, "loss is nan"),
+        )
+        for s in range(total)
+    ]
+    if fails:
+        with pytest.raises(DivergedError, match=r"training diverged: .*nan.*train\.learning_rate"):
+            require_finite_seeds(results)
+    else:
+        assert [r.seed for r in require_finite_seeds(results)] == list(range(finite))

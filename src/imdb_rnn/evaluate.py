@@ -77,6 +77,7 @@ def evaluate_variant(variant: str, params, data_dir, model_dir, report_dir) -> d
     history = pd.read_csv(report_dir / "history.csv")
 
     parent = _existing_run(runs["run_id"])  # the train stage's runs; new ones if the store was reset
+    diverged = runs.get("diverged", {})  # seeds that diverged: those with a finite epoch are scored too
     with tracking.tracked_run(run_id=parent, experiment_id=experiment_id, run_name=None if parent else variant):
         per_seed, selected_prob = [], None
         for seed, seed_run in runs["seed_runs"].items():
@@ -95,11 +96,13 @@ def evaluate_variant(variant: str, params, data_dir, model_dir, report_dir) -> d
                     **{k: round(v, 6) for k, v in metrics.items()},
                     "best_val_accuracy": round(float(best["val_accuracy"]), 6),
                     "best_epoch": int(best["epoch"]),
+                    "diverged": seed in diverged,
                 }
             )
             existing = _existing_run(seed_run)
             with tracking.tracked_run(
                 run_id=existing,
+                status="FAILED" if seed in diverged else "FINISHED",  # a diverged seed's run keeps its status
                 experiment_id=experiment_id,
                 nested=True,
                 run_name=None if existing else f"{variant}/seed {seed}",
@@ -108,7 +111,12 @@ def evaluate_variant(variant: str, params, data_dir, model_dir, report_dir) -> d
             if int(seed) == runs["selected_seed"]:
                 selected_prob = prob
         summary = aggregate(per_seed)
-        summary.update(selected_seed=runs["selected_seed"], per_seed=per_seed)
+        summary.update(
+            diverged_seeds=len(diverged),
+            selected_seed=runs["selected_seed"],
+            per_seed=per_seed,
+            diverged={seed: d["at"] for seed, d in diverged.items()},
+        )
         roc = roc_points(test["y"], selected_prob)
         figures = [
             plots.training_curve(history, "accuracy", "Training and validation accuracy", report_dir / "accuracy.png"),

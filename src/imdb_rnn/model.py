@@ -7,6 +7,8 @@ import io
 
 from .errors import ModelFileError
 
+GATE_EVERY = 16  # steps between the unrolled layer's mask multiplies (see UnrolledSimpleRNN)
+
 
 @functools.cache
 def unrolled_simple_rnn_class():
@@ -17,9 +19,10 @@ def unrolled_simple_rnn_class():
     unrolled graph has about a third fewer nodes (faster steps, faster graph build). Masks,
     ``go_backwards`` and ``zero_output_for_mask`` (set by ``Bidirectional``) behave as in Keras'
     own loop. With ``leading_padding`` (the data is ``pre``-padded, so every masked step comes
-    before the review) a mask costs nothing per step: zeroing the projected input of masked steps
-    keeps the state at exactly 0 until the review starts (``tanh(0 + 0 · U) = 0``), which is what
-    Keras' masking does there. Used for training only: ``inference_copy`` saves standard layers.
+    before the review) a mask costs almost nothing: zeroing the projected input of masked steps keeps
+    the state at exactly 0 until the review starts (``tanh(0 + 0 · U) = 0``), which is what Keras'
+    masking does there, and a multiply by the mask every ``GATE_EVERY`` steps keeps the backward pass
+    finite through the padding. Used for training only: ``inference_copy`` saves standard layers.
     Built lazily so importing this module does not import Keras; registered so ``Bidirectional``
     can clone it.
     """
@@ -47,18 +50,29 @@ def unrolled_simple_rnn_class():
             projected = ops.matmul(sequences, cell.kernel)
             if cell.use_bias:
                 projected = ops.add(projected, cell.bias)
+            gates = {}  # step -> the mask, multiplied into the state there
             if mask is not None and self.leading_padding and not self.go_backwards and cell.activation is TANH:
-                projected = ops.multiply(projected, ops.expand_dims(ops.cast(mask, projected.dtype), -1))
-                mask = None  # the state is exactly 0 through the leading padding: no per-step mask
+                # The state is exactly 0 through the leading padding once its input is 0 (tanh(0 + 0 U) = 0),
+                # as Keras' masked loop holds it. The backward pass, though, would run through every padding
+                # step's recurrent matmul: mathematically nothing, numerically a product that overflows to
+                # inf once the recurrent kernel's gain exceeds 1, and inf times the mask is NaN (the stack's
+                # divergence). The state times the mask every GATE_EVERY steps (exact: it is 0 there, or
+                # times 1) cuts that product before it can grow past gain ** GATE_EVERY.
+                keep_float = ops.expand_dims(ops.cast(mask, projected.dtype), -1)
+                projected = ops.multiply(projected, keep_float)
+                gates = {t: keep_float[:, t] for t in range(GATE_EVERY, projected.shape[1], GATE_EVERY)}
+                mask = None
             steps = ops.unstack(projected, axis=1)
             keep = [None] * len(steps)
             if mask is not None:
                 keep = ops.unstack(ops.expand_dims(ops.cast(mask, "bool"), -1), axis=1)
             outputs, state = [], None
-            for step_input, keep_t in zip(steps, keep):
+            for t, (step_input, keep_t) in enumerate(zip(steps, keep)):
                 if state is not None:  # the state starts at zeros: nothing to add at step 0
                     step_input = ops.add(step_input, ops.matmul(state, cell.recurrent_kernel))
                 new = cell.activation(step_input)
+                if t in gates:
+                    new = ops.multiply(new, gates[t])
                 if keep_t is None:
                     state = output = new
                 else:  # a masked step keeps the state and repeats it as output (zeros before any)

@@ -165,19 +165,27 @@ def log_metrics(metrics: dict, **kwargs) -> None:
     mlflow.log_metrics({k: v for k, v in metrics.items() if v is not None}, **kwargs)
 
 
+class TrackedRun:
+    """The run of a ``tracked_run`` block and the status it ends with if the block succeeds."""
+
+    def __init__(self, run, status: str = "FINISHED"):
+        self.run, self.info, self.status = run, run.info, status
+
+
 @contextlib.contextmanager
-def tracked_run(run_id: str | None = None, **start_kwargs):
-    """An MLflow run that always ends: FINISHED, FAILED on an error, KILLED on a signal."""
+def tracked_run(run_id: str | None = None, status: str = "FINISHED", **start_kwargs):
+    """An MLflow run that always ends: ``status`` (FINISHED, or what the block set on the handle) when
+    the block succeeds, FAILED on an error, KILLED on a signal."""
     import mlflow
 
     with terminate_as_interrupt():
-        run = mlflow.start_run(run_id=run_id, **start_kwargs)
+        handle = TrackedRun(mlflow.start_run(run_id=run_id, **start_kwargs), status)
         try:
-            yield run
+            yield handle
         except KeyboardInterrupt:
             mlflow.end_run(status="KILLED")
             raise
         except BaseException:
             mlflow.end_run(status="FAILED")
             raise
-        mlflow.end_run(status="FINISHED")
+        mlflow.end_run(status=handle.status)

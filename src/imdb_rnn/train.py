@@ -38,34 +38,65 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 
 @dataclass
+class Divergence:
+    """Where a seed's training became non-finite: the epoch, the batch (None: after the epoch's last
+    update) and what was seen. The seed stops there and keeps its best finite epoch, if it has one."""
+
+    epoch: int
+    batch: int | None
+    what: str  # "loss is nan", "the weights hold NaN or inf", ...
+
+    def __str__(self) -> str:
+        where = f"batch {self.batch}" if self.batch is not None else "its end"
+        return f"{self.what} at epoch {self.epoch}, {where}"
+
+
+@dataclass
 class FitResult:
     seed: int
-    history: list[dict] = field(default_factory=list)  # one row per epoch, HISTORY_COLUMNS
+    history: list[dict] = field(default_factory=list)  # one row per finite epoch, HISTORY_COLUMNS
     best_epoch: int = 0
     best_val_accuracy: float = float("nan")
+    kept_epoch: int = 0  # the epoch whose weights the seed ends with (best_epoch with restore_best)
+    diverged: Divergence | None = None
 
     @property
     def train_seconds(self) -> float:
         return round(sum(row["seconds"] for row in self.history), 3)
+
+    @property
+    def has_model(self) -> bool:
+        """A finite epoch to keep: a seed that diverged in its first epoch has none."""
+        return bool(self.history)
+
+
+class _SeedDiverged(Exception):
+    """Internal: ends ``model.fit`` at the first non-finite value (Keras' ``TerminateOnNaN`` would
+    first finish the epoch and validate the NaN weights)."""
 
 
 def _epoch_callback(result: FitResult, on_epoch: Callable[[dict], None] | None, train_params):
     import keras
 
     class EpochRecorder(keras.callbacks.Callback):
-        """Times epochs, records history, keeps the best weights, stops early or on non-finite values."""
+        """Times epochs, records history, keeps the best (or last) finite weights, stops early or
+        at the first non-finite value."""
 
         def __init__(self):
             super().__init__()
-            self.best_weights = None
+            self.kept_weights = None  # the weights the seed ends with: best epoch's, or last finite one's
 
         def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
+            self.started, self.epoch = time.perf_counter(), epoch + 1
+
+        def diverge(self, batch: int | None, what: str) -> None:
+            result.diverged = Divergence(self.epoch, batch, what)
+            raise _SeedDiverged()
 
         def on_train_batch_end(self, batch, logs=None):
             loss = (logs or {}).get("loss")
             if loss is not None and not math.isfinite(float(loss)):
-                raise DivergedError(f"training diverged: loss is {float(loss)} at batch {batch + 1}; {LOWER_LR}")
+                self.diverge(batch + 1, f"loss is {float(loss)}")
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
@@ -79,16 +110,16 @@ def _epoch_callback(result: FitResult, on_epoch: Callable[[dict], None] | None, 
             # overflow the weights unseen by any loss: the weights are checked too.
             for what, value in (("loss", row["loss"]), ("validation loss", row["val_loss"])):
                 if not math.isfinite(value):
-                    raise DivergedError(f"training diverged: {what} is {value} in epoch {epoch + 1}; {LOWER_LR}")
-            if not all(np.all(np.isfinite(w)) for w in self.model.get_weights()):
-                raise DivergedError(
-                    f"training diverged: the weights hold NaN or inf after epoch {epoch + 1}; {LOWER_LR}"
-                )
+                    self.diverge(None, f"{what} is {value}")
+            weights = self.model.get_weights()
+            if not all(np.all(np.isfinite(w)) for w in weights):
+                self.diverge(None, "the weights hold NaN or inf")
             result.history.append(row)
-            if not row["val_accuracy"] <= result.best_val_accuracy:  # first epoch, or better
+            better = not row["val_accuracy"] <= result.best_val_accuracy  # first epoch, or better
+            if better:
                 result.best_epoch, result.best_val_accuracy = row["epoch"], row["val_accuracy"]
-                if train_params.restore_best:
-                    self.best_weights = [w.copy() for w in self.model.get_weights()]
+            if better or not train_params.restore_best:
+                self.kept_weights, result.kept_epoch = [w.copy() for w in weights], row["epoch"]
             patience = train_params.early_stopping_patience
             if patience and row["epoch"] - result.best_epoch >= patience:
                 self.model.stop_training = True
@@ -96,9 +127,10 @@ def _epoch_callback(result: FitResult, on_epoch: Callable[[dict], None] | None, 
                 on_epoch(row)
             print(epoch_line(row, train_params.epochs), flush=True)
 
-        def on_train_end(self, logs=None):
-            if train_params.restore_best and self.best_weights is not None:
-                self.model.set_weights(self.best_weights)
+        def keep(self) -> None:
+            """End with the kept weights: the best epoch's with ``restore_best``, else the last finite."""
+            if self.kept_weights is not None:
+                self.model.set_weights(self.kept_weights)
 
     return EpochRecorder()
 
@@ -113,29 +145,70 @@ def fit(
     on_epoch: Callable[[dict], None] | None = None,
 ) -> FitResult:
     """Fit on ``train``, validate on ``val`` every epoch, one line printed per epoch; the model ends
-    with the best epoch's weights when ``restore_best`` (the history still holds every epoch)."""
+    with the best epoch's weights when ``restore_best`` (the history still holds every epoch).
+
+    A non-finite loss or weight stops the seed at once (``result.diverged``); it keeps its best
+    finite epoch, if it had one (``result.has_model``).
+    """
     result = FitResult(seed=seed)
-    callbacks = [_epoch_callback(result, on_epoch, train_params)]
+    recorder = _epoch_callback(result, on_epoch, train_params)
+    callbacks = [recorder, *_injected_faults(seed)]
     if train_params.bucketing:
-        model.fit(
-            length_buckets(train["x"], train["y"], train_params.batch_size, padding, seed),
-            validation_data=length_buckets(val["x"], val["y"], 512, padding, None),
-            epochs=train_params.epochs,
-            verbose=0,
-            callbacks=callbacks,
-        )
+        data = length_buckets(train["x"], train["y"], train_params.batch_size, padding, seed)
+        fit_kwargs = {"validation_data": length_buckets(val["x"], val["y"], 512, padding, None)}
     else:
-        model.fit(
-            np.asarray(train["x"], dtype=np.int32),
-            np.asarray(train["y"], dtype=np.float32),
-            validation_data=(np.asarray(val["x"], dtype=np.int32), np.asarray(val["y"], dtype=np.float32)),
-            epochs=train_params.epochs,
-            batch_size=train_params.batch_size,
-            shuffle=True,
-            verbose=0,
-            callbacks=callbacks,
-        )
+        data = np.asarray(train["x"], dtype=np.int32)
+        fit_kwargs = {
+            "y": np.asarray(train["y"], dtype=np.float32),
+            "validation_data": (np.asarray(val["x"], dtype=np.int32), np.asarray(val["y"], dtype=np.float32)),
+            "batch_size": train_params.batch_size,
+            "shuffle": True,
+        }
+    try:
+        model.fit(data, epochs=train_params.epochs, verbose=0, callbacks=callbacks, **fit_kwargs)
+    except _SeedDiverged:
+        print(divergence_line(result, train_params.epochs), flush=True)
+    recorder.keep()
     return result
+
+
+FAULT_ENV = "IMDB_RNN_FAULT_NAN"  # tests only: "SEED:EPOCH:BATCH" sets the weights to NaN after that batch
+
+
+def _injected_faults(seed: int) -> list:
+    """A real divergence on any machine, for tests: after batch BATCH of epoch EPOCH of seed SEED,
+    every weight becomes NaN, so the next loss is NaN as in a real blow-up (see ``FAULT_ENV``)."""
+    import os
+
+    spec = os.environ.get(FAULT_ENV, "")
+    if not spec:
+        return []
+    import keras
+
+    at_seed, at_epoch, at_batch = (int(part) for part in spec.split(":"))
+    if at_seed != seed:
+        return []
+
+    class NanWeights(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch + 1
+
+        def on_train_batch_end(self, batch, logs=None):
+            if (self.epoch, batch + 1) == (at_epoch, at_batch):
+                for variable in self.model.trainable_variables:
+                    variable.assign(np.full(variable.shape, np.nan, dtype=variable.dtype))
+
+    return [NanWeights()]
+
+
+def divergence_line(result: FitResult, epochs: int) -> str:
+    """``seed 42 epoch 5/10: diverged (loss is nan at epoch 5, batch 143); keeps epoch 3 (val_accuracy 0.8462)``."""
+    kept = (
+        f"keeps epoch {result.kept_epoch} (val_accuracy {result.history[result.kept_epoch - 1]['val_accuracy']:.4f})"
+        if result.has_model
+        else "no finite epoch to keep"
+    )
+    return f"seed {result.seed} epoch {result.diverged.epoch}/{epochs}: diverged ({result.diverged}); {kept}"
 
 
 def epoch_line(row: dict, epochs: int) -> str:
@@ -230,13 +303,17 @@ def select_seed(results: list[FitResult]) -> FitResult:
 
 
 def train_variant(variant: str, params, data_dir: Path, model_dir: Path, report_dir: Path, workspace: Path) -> str:
-    """Train one variant once per seed; write the model folder and history only when all succeed.
+    """Train one variant once per seed; write the model folder and history when enough seeds succeed.
 
     MLflow: one parent run for the variant (params, summary, the seeds' mean/CI of best validation
     accuracy, the raw-text model of the selected seed named after the variant) with one nested run per
     seed (curves, its Keras model); each records the prepared data as its input. ``model_dir`` gets each seed's
     ``seed_<s>/model.keras``, the selected seed's ``model.keras``, ``summary.txt`` and ``run.json``
     (run ids for the evaluate stage); ``report_dir`` gets ``history.csv``. Returns the parent run id.
+
+    A seed that diverges keeps its best finite epoch and counts like any other (its run ends FAILED,
+    tagged where it diverged); the variant fails only when fewer than two seeds (its only seed, when
+    it has one) reach a finite epoch.
     """
     import keras
     import mlflow
@@ -285,26 +362,35 @@ def train_variant(variant: str, params, data_dir: Path, model_dir: Path, report_
                     )
 
                 result = call_interruptibly(trainer.fit_seed, seed, train, val, log_epoch)
-                mlflow.log_metrics(
+                results.append(result)
+                tracking.log_metrics(
                     {
-                        "best_epoch": result.best_epoch,
+                        "best_epoch": result.best_epoch or None,
                         "epochs_run": len(result.history),
-                        "best_val_accuracy": round(result.best_val_accuracy, 6),
+                        "best_val_accuracy": round(result.best_val_accuracy, 6) if result.has_model else None,
                         "train_seconds": result.train_seconds,
                     }
                 )
-                results.append(result)
-                saved[seed] = inference_copy(trainer.model, variant, model_params)
-                log_model(saved[seed], f"{variant}-seed{seed}", val)
-        selected = select_seed(results)
+                if result.diverged:
+                    child.status = "FAILED"
+                    mlflow.set_tags(divergence_tags(result))
+                if result.has_model:
+                    saved[seed] = inference_copy(trainer.model, variant, model_params)
+                    log_model(saved[seed], f"{variant}-seed{seed}", val)
+        finite = require_finite_seeds(results)
+        selected = select_seed(finite)
+        diverged = {str(r.seed): divergence_record(r) for r in results if r.diverged}
         tracking.log_metrics(
             {
-                **stats.prefixed("best_val_accuracy", [r.best_val_accuracy for r in results]),
+                **stats.prefixed("best_val_accuracy", [r.best_val_accuracy for r in finite]),
                 "train_seconds_total": round(sum(r.train_seconds for r in results), 3),
+                "diverged_seeds": len(diverged),
             }
         )
         mlflow.set_tag("selected_seed", str(selected.seed))  # names a seed, measures nothing: a tag, not a chart
-        for step, means in mean_curves(results).items():  # the variant's curves in the MLflow Chart view
+        if diverged:
+            mlflow.set_tag("diverged_seeds", ", ".join(f"{seed}: {d['at']}" for seed, d in diverged.items()))
+        for step, means in mean_curves(finite).items():  # the variant's curves in the MLflow Chart view
             mlflow.log_metrics(means, step=step)
         with atomic_dir(model_dir) as tmp:
             for seed, model in saved.items():
@@ -320,10 +406,47 @@ def train_variant(variant: str, params, data_dir: Path, model_dir: Path, report_
             )
             (tmp / "summary.txt").write_text(summary, encoding="utf-8")
             write_json(
-                tmp / "run.json", {"run_id": parent.info.run_id, "seed_runs": seed_runs, "selected_seed": selected.seed}
+                tmp / "run.json",
+                {
+                    "run_id": parent.info.run_id,
+                    "seed_runs": {seed: run for seed, run in seed_runs.items() if int(seed) in saved},
+                    "selected_seed": selected.seed,
+                    "diverged": {seed: {**d, "run_id": seed_runs[seed]} for seed, d in diverged.items()},
+                },
             )
             write_history_csv([row for r in results for row in r.history], report_dir / "history.csv")
         return parent.info.run_id
+
+
+def require_finite_seeds(results: list[FitResult]) -> list[FitResult]:
+    """The seeds that reached a finite epoch; an error when fewer than two did (the only seed, for one)."""
+    finite = [r for r in results if r.has_model]
+    needed = min(2, len(results))
+    if len(finite) < needed:
+        details = "; ".join(f"seed {r.seed}: {r.diverged}" for r in results if not r.has_model)
+        raise DivergedError(
+            f"training diverged: {len(results) - len(finite)} of {len(results)} seed(s) reached no finite epoch "
+            f"({details}), fewer than {needed} have a model; {LOWER_LR} (or set train.clipnorm)"
+        )
+    return finite
+
+
+def divergence_record(result: FitResult) -> dict:
+    """What run.json and metrics.json say of a diverged seed."""
+    d = result.diverged
+    return {"at": str(d), "epoch": d.epoch, "batch": d.batch, "kept_epoch": result.kept_epoch or None}
+
+
+def divergence_tags(result: FitResult) -> dict[str, str]:
+    """The diverged seed's run: where it diverged, what it keeps, in tags and the run's note."""
+    kept = f"epoch {result.kept_epoch}" if result.has_model else "nothing (no finite epoch)"
+    return {
+        "diverged": str(result.diverged),
+        "diverged_epoch": str(result.diverged.epoch),
+        "diverged_batch": "end" if result.diverged.batch is None else str(result.diverged.batch),
+        "kept_epoch": str(result.kept_epoch or "none"),
+        "mlflow.note.content": f"Training diverged ({result.diverged}); the seed keeps {kept}.",
+    }
 
 
 def log_model(model, name: str, val: dict) -> None:

@@ -1,0 +1,210 @@
+"""The benchmarks' one fit harness: a variant trained exactly as the train stage trains it, in a fresh
+interpreter, with its numerics settings in the environment.
+
+The Keras backend, TensorFlow's threads and oneDNN are fixed when a process starts, so every fit
+runs in a child process (this file with ``--worker``), which also makes its peak memory its own.
+The child trains the variant's seeds one after another on one compiled model (``SeedTrainer``, as
+the stage does) and writes one JSON line per finished seed, so a long study keeps every seed that
+finished even when it is stopped. Callers put this workspace's ``src`` on ``sys.path``; a child
+imports the ``src`` of the revision its spec names (``PYTHONPATH``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import tarfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CODE_CACHE = ROOT / ".bench" / "code"  # other revisions' src/, for control rows (git-ignored)
+COLLAPSED_BELOW = 0.70  # best validation accuracy under this: the model never generalised
+
+# Numerics settings: each changes the floating-point rounding the way another CPU does.
+SETTINGS = {
+    "default": {},
+    "onednn-off": {"TF_ENABLE_ONEDNN_OPTS": "0"},
+    "1-thread": {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1"},
+}
+
+
+@dataclass
+class FitSpec:
+    """One variant's fits: params.yaml's settings with ``train``/``model`` overrides, over ``seeds``."""
+
+    variant: str
+    seeds: list[int]
+    label: str = ""  # the study's name for these fits (a report row)
+    train: dict = field(default_factory=dict)  # e.g. {"clipnorm": None, "epochs": 3}
+    model: dict = field(default_factory=dict)
+    setting: str = "default"  # a key of SETTINGS
+    code: str | None = None  # a git revision whose src/ trains instead of this workspace's
+    limit: int | None = None  # train on N evenly spaced training reviews and N/4 validation ones
+
+    def key(self, seed: int) -> str:
+        """Everything that decides one seed's fit: the spec, the params and code it trains with, the data.
+        A fit recorded under another key (params.yaml edited, code changed, data re-prepared) is stale."""
+        spec = {**asdict(self), "seeds": [seed], **fit_context(self.variant, self.code)}
+        return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@functools.cache
+def fit_context(variant: str, revision: str | None) -> dict:
+    """Hashes of the variant's params (data, train and its own entry), the code, and the prepared data."""
+    import yaml
+
+    from imdb_rnn.files import folder_md5
+
+    root = code_root(revision)
+    raw = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+    params = {"data": raw.get("data"), "train": raw.get("train"), "variant": raw["models"][variant]}
+    code = hashlib.sha256()
+    for path in sorted((root / "src").rglob("*.py")):
+        code.update(path.relative_to(root).as_posix().encode() + path.read_bytes())
+    return {
+        "params": hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest(),
+        "code": code.hexdigest(),
+        "data": folder_md5(ROOT / "data" / "prepared"),
+    }
+
+
+def code_root(revision: str | None) -> Path:
+    """The folder whose ``src/`` and ``params.yaml`` a fit uses: this workspace, or another revision's
+    (extracted once from git: its code with its own defaults, e.g. a control row's)."""
+    if revision is None:
+        return ROOT
+    commit = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{revision}^{{commit}}"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    folder = CODE_CACHE / commit
+    if not (folder / "src").is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "archive", commit, "src", "params.yaml"], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+        tmp = folder / "src.tar"
+        tmp.write_bytes(archive)
+        with tarfile.open(tmp) as tar:
+            tar.extractall(folder, filter="data")
+        tmp.unlink()
+    return folder
+
+
+def commit_of(root: Path) -> str:
+    """The git commit a code folder holds: an extracted revision's folder name, else the workspace's HEAD
+    (``+changes`` when its src/ differs from it)."""
+    if root != ROOT:
+        return root.name
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "src", "params.yaml"], cwd=ROOT).returncode
+    return head + ("+changes" if dirty else "")
+
+
+def run_fits(spec: FitSpec, results: Path, log=sys.stderr) -> dict:
+    """Train ``spec``'s seeds in one fresh interpreter; each finished seed is appended to ``results``
+    (JSON lines). Returns the process' exit code, wall seconds and peak RSS in MB."""
+    from imdb_rnn.machine import cpu_model, numerics, versions  # the caller's imdb_rnn; the child imports spec.code's
+
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", **SETTINGS[spec.setting]}
+    code = code_root(spec.code)
+    env["PYTHONPATH"] = str(code / "src")
+    described = {"cpu": cpu_model(), "versions": versions(), "numerics": numerics(env), "commit": commit_of(code)}
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(asdict(spec)), str(results)]
+    cmd += ["--params", str(code / "params.yaml"), "--described", json.dumps(described)]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log)
+    _, status, usage = os.wait4(proc.pid, 0)
+    return {
+        "exit": os.waitstatus_to_exitcode(status),
+        "wall_s": time.perf_counter() - start,
+        "peak_mb": usage.ru_maxrss / 1024,
+    }
+
+
+# --- the worker: runs in the child -------------------------------------------------------
+
+
+def variant_params(spec: FitSpec, params_file: Path):
+    """The params file with the spec's overrides on its variant, validated as the stages validate it."""
+    import yaml
+
+    from imdb_rnn.config import load_params, parse_params
+
+    load_params(params_file)  # valid as it stands
+    raw = yaml.safe_load(params_file.read_text(encoding="utf-8"))
+    variant = dict(raw["models"][spec.variant])
+    variant.update(spec.model)
+    variant["train"] = {**(variant.get("train") or {}), **spec.train, "seeds": spec.seeds}
+    raw["models"] = {spec.variant: variant}
+    return parse_params(raw)
+
+
+def every_nth(arrays: dict, n: int) -> dict:
+    """``n`` evenly spaced rows: the prepared files are sorted by class, so the first rows are all negative."""
+    import numpy as np
+
+    rows = np.arange(n) * len(arrays["y"]) // n
+    return {k: v[rows] for k, v in arrays.items()}
+
+
+def worker(spec: FitSpec, results: Path, params_file: Path, described: dict) -> None:
+    """Fit every seed of ``spec`` on the prepared data; one JSON line per seed, diverged ones included."""
+    from imdb_rnn.backend import select_backend
+    from imdb_rnn.errors import ImdbRnnError
+    from imdb_rnn.files import folder_md5, load_npz
+    from imdb_rnn.text import within_vocabulary
+
+    params = variant_params(spec, params_file)
+    select_backend(params.train_for(spec.variant).backend)
+    from imdb_rnn.train import SeedTrainer
+
+    prepared = ROOT / "data" / "prepared"
+    max_features = params.model(spec.variant).max_features
+    train, val = (within_vocabulary(load_npz(prepared / f"{s}.npz"), max_features) for s in ("train", "val"))
+    if spec.limit:
+        train, val = every_nth(train, spec.limit), every_nth(val, spec.limit // 4)
+    data_hash = folder_md5(prepared)
+    trainer = SeedTrainer(spec.variant, params)
+    for seed in spec.seeds:
+        rows: list[dict] = []
+        start, diverged = time.perf_counter(), None
+        try:
+            result = trainer.fit_seed(seed, train, val, rows.append)
+            diverged = str(result.diverged) if getattr(result, "diverged", None) else None
+        except ImdbRnnError as exc:  # code that stops a diverged seed with an error (the control revision)
+            diverged = str(exc)
+        line = {
+            "key": spec.key(seed),
+            "label": spec.label,
+            "variant": spec.variant,
+            "setting": spec.setting,
+            "seed": seed,
+            "history": rows,
+            "best_val_accuracy": max((r["val_accuracy"] for r in rows), default=None),
+            "diverged": diverged,
+            "fit_s": round(time.perf_counter() - start, 2),
+            "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "data_hash": data_hash,
+            "train_reviews": len(train["y"]),
+            **described,
+        }
+        with open(results, "a", encoding="utf-8") as out:
+            out.write(json.dumps(line) + "\n")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--worker", required=True, help="a FitSpec as JSON")
+    parser.add_argument("results", type=Path, help="JSON lines file each finished seed is appended to")
+    parser.add_argument("--params", type=Path, required=True, help="the params file the fits start from")
+    parser.add_argument("--described", required=True, help="CPU, versions and numerics, as JSON, for each line")
+    args = parser.parse_args()
+    worker(FitSpec(**json.loads(args.worker)), args.results, args.params, json.loads(args.described))
