@@ -137,7 +137,7 @@ def fit_pipeline(train: dict, val: dict, params, args) -> dict:
 
 def worker(args, params) -> None:
     """Choose the backend, fit once, write the measurements as JSON to ``args.result``."""
-    select_backend("tensorflow" if args.worker == "plain" else params.train.backend)
+    select_backend("tensorflow" if args.worker == "plain" else params.train_for(args.variant).backend)
     import keras
 
     train, val = load_data(args.limit, params.model(args.variant).max_features)

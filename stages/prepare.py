@@ -16,6 +16,7 @@ def main(argv=None) -> None:
     from imdb_rnn.config import load_params
     from imdb_rnn.dataset import prepare_dataset, write_prepared
     from imdb_rnn.files import write_json
+    from imdb_rnn.memory import require_prepare_memory
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--archive", type=Path, default=paths.RAW_ARCHIVE)
@@ -24,6 +25,7 @@ def main(argv=None) -> None:
     parser.add_argument("--params", type=Path, default=paths.PARAMS)
     args = parser.parse_args(argv)
     params = load_params(args.params).data
+    require_prepare_memory(params)
     start = time.perf_counter()
     prepared = prepare_dataset(args.archive, params)
     write_prepared(prepared, args.out, params)

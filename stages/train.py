@@ -12,7 +12,10 @@ from imdb_rnn.errors import run_cli  # noqa: E402
 
 def main(argv=None) -> None:
     args, params = variant_stage.start(__doc__, argv)
+    from imdb_rnn.memory import require_training_memory
     from imdb_rnn.train import train_variant
+
+    require_training_memory(params, args.variant)
 
     run_id = train_variant(
         args.variant,

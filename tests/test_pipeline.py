@@ -84,6 +84,9 @@ def test_mlflow_holds_a_run_per_variant_with_a_nested_run_per_seed(repro_repo):
         assert r.data.params["data.maxlen"] == "40" and r.data.params["model.units"] == "8"
         assert r.data.params["param_count.total"] == str(count_params(ModelParams(**TINY["models"][variant])))
         assert r.data.tags["git_commit"] and len(r.data.tags["data_hash"]) == 32
+        # what differs between two machines' results: CPU, library versions, numerics settings
+        assert r.data.tags["cpu"] and r.data.tags["version.tensorflow"] and r.data.tags["version.keras"]
+        assert {"numerics.TF_ENABLE_ONEDNN_OPTS", "numerics.TF_NUM_INTRAOP_THREADS"} <= set(r.data.tags)
         metrics_file = json.loads((repo / "reports" / "variants" / variant / "metrics.json").read_text())
         # the variant's run: mean, std and interval over seeds of every test metric, mean curves per epoch
         assert r.data.metrics["test_accuracy_mean"] == pytest.approx(metrics_file["accuracy"], abs=1e-6)

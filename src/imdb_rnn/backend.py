@@ -32,7 +32,7 @@ def select_backend(backend: str) -> None:
         raise ImdbRnnError(f"keras already imported with another backend; cannot switch to {backend}")
     if importlib.util.find_spec(backend) is None:
         install = "pip install -e '.[jax]'" if backend == "jax" else "make install"
-        raise ImdbRnnError(f"train.backend is {backend} but {backend} is not installed; run `{install}`")
+        raise ImdbRnnError(f"the backend is {backend} (train.backend) but {backend} is not installed; run `{install}`")
     os.environ["KERAS_BACKEND"] = backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     filter_native_stderr()

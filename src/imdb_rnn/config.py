@@ -1,97 +1,137 @@
 """Load and validate ``params.yaml``: the one source of truth for every setting.
 
-Every key is typed and range-checked before any stage does work, so a typo costs a
-one-line error instead of a half-finished run. All problems are reported together,
-one line each (key, value, what is allowed).
+Each key's type and bounds are declared once, on its field (pydantic checks them); the "allowed" text
+of an error line is generated from that declaration, so the rule and its message cannot drift apart.
+Every problem is reported together, one line each (key, value, what is allowed), before any stage
+does work. Rules that need the data or the machine (a split side left empty, the memory a length
+needs) are checked where those are known: ``dataset`` and ``memory``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
+import annotated_types
 import yaml
+from pydantic import AfterValidator, ConfigDict, Field, Strict, ValidationError
+from pydantic.dataclasses import dataclass
+from pydantic.fields import FieldInfo
 
 from .errors import ConfigError
 
-PADDING_MODES = ("pre", "post")
-OPTIMIZERS = ("rmsprop", "adam", "sgd", "adagrad", "nadam")
-BACKENDS = ("tensorflow", "jax")
-POOLINGS = ("last", "max", "mean", "max_mean")
-VAL_SPLITS = ("movie", "review")  # validation carved by movie (as the official train/test split) or by review
+SEED_MAX = 2**32 - 1  # numpy's and Keras' seeding take 32-bit unsigned seeds
 VARIANT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-@dataclass(frozen=True)
+def _int(low: int, high: int):
+    return Annotated[int, Strict(), Field(ge=low, le=high)]
+
+
+def _fraction(*, low_open: bool):
+    return Annotated[float, Strict(), Field(**({"gt": 0} if low_open else {"ge": 0}), lt=1, allow_inf_nan=False)]
+
+
+def _distinct(values: tuple) -> tuple:
+    if len(set(values)) != len(values):
+        raise ValueError("repeated")
+    return values
+
+
+Bool = Annotated[bool, Strict()]
+PositiveReal = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
+Padding = Literal["pre", "post"]
+STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(config=STRICT)
 class DataParams:
-    max_features: int = 20000  # the vocabulary prepare builds; each variant uses its most frequent max_features
-    maxlen: int = 500
-    val_split: float = 0.2
-    val_split_by: str = "movie"
-    padding: str = "pre"
-    truncating: str = "pre"
-    seed: int = 42
+    max_features: _int(3, 1_000_000) = 20000  # the vocabulary prepare builds; variants use its top max_features
+    maxlen: _int(1, 100_000) = 500
+    val_split: _fraction(low_open=True) = 0.2
+    val_split_by: Literal["movie", "review"] = "movie"  # validation carved by movie (as train/test are) or review
+    padding: Padding = "pre"
+    truncating: Padding = "pre"
+    seed: _int(0, SEED_MAX) = 42
 
 
-@dataclass(frozen=True)
+@dataclass(config=STRICT)
 class TrainParams:
     """How a variant is trained; ``params.yaml``'s ``train:`` gives the defaults, a variant's own
     ``train:`` mapping overrides any of them for that variant."""
 
-    epochs: int = 10
-    batch_size: int = 128
-    optimizer: str = "rmsprop"
-    learning_rate: float = 0.001
-    clipnorm: float | None = None  # clip each step's gradient to this global norm
-    seeds: tuple[int, ...] = (42, 43, 44)  # one fit per seed: results are means over seeds
-    early_stopping_patience: int = 0  # stop after this many epochs without a better val accuracy; 0: never
-    restore_best: bool = True
-    bucketing: bool = False  # batches of similar-length reviews, each cut to its longest (needs unroll: false)
-    backend: str = "tensorflow"
-    unroll: bool = True
-    deterministic: bool = True
+    epochs: _int(1, 10_000) = 10
+    batch_size: _int(1, 65_536) = 128
+    optimizer: Literal["rmsprop", "adam", "sgd", "adagrad", "nadam"] = "rmsprop"
+    learning_rate: PositiveReal = 0.001
+    clipnorm: PositiveReal | None = None  # clip each weight tensor's gradient to this norm, every step
+    # one fit per seed: results are means over seeds
+    seeds: Annotated[
+        tuple[_int(0, SEED_MAX), ...],
+        Field(min_length=1, max_length=1000, description="all distinct"),
+        AfterValidator(_distinct),
+    ] = (42, 43, 44)
+    early_stopping_patience: _int(0, 10_000) = 0  # stop after this many epochs without a better val accuracy; 0: never
+    restore_best: Bool = True
+    bucketing: Bool = False  # batches of similar-length reviews, each cut to its longest (needs unroll: false)
+    backend: Literal["tensorflow", "jax"] = "tensorflow"
+    unroll: Bool = True
+    deterministic: Bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(config=STRICT)
 class ModelParams:
     """The architecture of a variant; the defaults are the lesson's model."""
 
-    max_features: int = 10000  # rows of its Embedding: ids at or above it read as out-of-vocabulary
-    embedding_dim: int = 32
-    units: int = 32
-    layers: int = 1
-    dropout: float = 0.0
-    recurrent_dropout: float = 0.0
-    spatial_dropout: float = 0.0  # drops whole embedding channels (SpatialDropout1D)
-    mask_padding: bool = False  # the recurrence skips the padding instead of reading it
-    pooling: str = "last"  # what the head sees: the last output, or max/mean/both over all outputs
-    bidirectional: bool = False
+    max_features: _int(3, 1_000_000) = 10000  # rows of its Embedding: ids at or above it read as out-of-vocabulary
+    embedding_dim: _int(1, 4096) = 32
+    units: _int(1, 4096) = 32
+    layers: _int(1, 64) = 1
+    dropout: _fraction(low_open=False) = 0.0
+    recurrent_dropout: _fraction(low_open=False) = 0.0
+    spatial_dropout: _fraction(low_open=False) = 0.0  # drops whole embedding channels (SpatialDropout1D)
+    mask_padding: Bool = False  # the recurrence skips the padding instead of reading it
+    pooling: Literal["last", "max", "mean", "max_mean"] = "last"  # what the head sees: last output or pooled outputs
+    bidirectional: Bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(config=STRICT)
 class MlflowParams:
-    experiment: str = "imdb-rnn"
-    registered_model: str = "imdb-rnn-sentiment"  # the registry's model; its alias `champion` is the best so far
-    promote_experiments: bool = False  # may a `dvc exp run` move the champion? (false: only `dvc repro`)
+    # MLflow adds " summaries" for the report's experiment; names with a space at either end read as typos
+    experiment: Annotated[
+        str, Strict(), Field(min_length=1, max_length=400, pattern=r"^\S(.*\S)?$", description="no space at either end")
+    ] = "imdb-rnn"
+    # the registry's model; its alias `champion` is the best so far. MLflow refuses '/' and ':' in names.
+    registered_model: Annotated[
+        str,
+        Strict(),
+        Field(
+            min_length=1,
+            max_length=200,
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+            description="letters, digits, '_', '.' and '-', starting with a letter or digit",
+        ),
+    ] = "imdb-rnn-sentiment"
+    promote_experiments: Bool = False  # may a `dvc exp run` move the champion? (false: only `dvc repro`)
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Params:
     data: DataParams
     train: TrainParams
     models: dict[str, ModelParams]
     mlflow: MlflowParams
-    train_overrides: dict[str, TrainParams] = field(default_factory=dict)  # variant -> its merged train
+    train_overrides: dict[str, TrainParams] = dataclasses.field(default_factory=dict)  # variant -> its merged train
 
     def model(self, variant: str) -> ModelParams:
         """The settings of one variant, or a one-line error listing the known ones."""
         if variant not in self.models:
             known = ", ".join(sorted(self.models))
-            raise ConfigError([f"unknown model variant '{variant}': known variants are {known}"])
+            raise ConfigError([f"unknown model variant {_key(variant)}: known variants are {known}"])
         return self.models[variant]
 
     def train_for(self, variant: str) -> TrainParams:
@@ -112,135 +152,99 @@ class Params:
         return flat
 
 
-# --- checks: each returns None when fine, else "what is allowed" -------------------
+# --- what is allowed, in words, read off the declarations above ---------------------------
 
 
-def _int_at_least(low: int) -> Callable[[Any], str | None]:
-    def check(v: Any) -> str | None:
-        if isinstance(v, bool) or not isinstance(v, int):
-            return f"an integer >= {low}"
-        return None if v >= low else f"an integer >= {low}"
-
-    return check
-
-
-def _float_in(low: float, high: float, low_open: bool, high_open: bool) -> Callable[[Any], str | None]:
-    lo, hi = ("(" if low_open else "["), (")" if high_open else "]")
-    allowed = f"a number in {lo}{low:g}, {high:g}{hi}"
-
-    def check(v: Any) -> str | None:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            return allowed
-        ok_low = v > low if low_open else v >= low
-        ok_high = v < high if high_open else v <= high
-        return None if (ok_low and ok_high and v == v) else allowed
-
-    return check
+def _bounds(metadata: list) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for item in metadata:
+        if isinstance(item, FieldInfo):
+            found.update(_bounds(item.metadata))
+        for name in ("ge", "gt", "le", "lt", "min_length", "max_length"):
+            if isinstance(item, annotated_types.BaseMetadata) and hasattr(item, name):
+                found[name] = getattr(item, name)
+    return found
 
 
-def _positive_float(v: Any) -> str | None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 < v < float("inf")):
-        return "a number > 0"
-    return None
+def _describe(annotation: Any, metadata: list) -> str:
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        base, *extra = get_args(annotation)
+        return _describe(base, [*metadata, *extra])
+    if origin is Union:
+        (inner,) = [a for a in get_args(annotation) if a is not type(None)]
+        return "null or " + _describe(inner, [])
+    if origin is Literal:
+        return "one of " + ", ".join(map(str, get_args(annotation)))
+    b = _bounds(metadata)
+    if annotation is bool:
+        return "true or false"
+    if annotation is int:
+        return f"an integer in [{b['ge']}, {b['le']}]"
+    if annotation is float:
+        low = f"({b['gt']:g}" if "gt" in b else f"[{b['ge']:g}"
+        if "lt" not in b and "le" not in b:
+            return f"a finite number {'>' if 'gt' in b else '>='} {b.get('gt', b.get('ge')):g}"
+        high = f"{b['lt']:g})" if "lt" in b else f"{b['le']:g}]"
+        return f"a number in {low}, {high}"
+    if origin is tuple:
+        return f"a list of {b['min_length']} to {b['max_length']} items, each {_describe(get_args(annotation)[0], [])}"
+    if annotation is str:
+        return f"a string of {b['min_length']} to {b['max_length']} characters"
+    raise TypeError(f"no description for {annotation!r}")  # a new kind of field: describe it here
 
 
-def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str | None]:
-    def check(v: Any) -> str | None:
-        return None if isinstance(v, str) and v in choices else "one of " + ", ".join(choices)
-
-    return check
-
-
-def _boolean(v: Any) -> str | None:
-    return None if isinstance(v, bool) else "true or false"
+def allowed(cls: type, name: str) -> str:
+    """What a field accepts, in words, from its declaration (type, bounds, choices, description)."""
+    info: FieldInfo = cls.__pydantic_fields__[name]
+    text = _describe(info.annotation, info.metadata)
+    return f"{text}, {info.description}" if info.description else text
 
 
-def _nonempty_str(v: Any) -> str | None:
-    return None if isinstance(v, str) and v.strip() else "a non-empty string"
+# --- parsing ----------------------------------------------------------------------------
 
 
-def _optional(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
-    def optional(v: Any) -> str | None:
-        allowed = None if v is None else check(v)
-        return None if allowed is None else f"null or {allowed}"
-
-    return optional
+def _key(key: Any) -> str:
+    """A key as a line shows it: plain when printable text, else its repr (never a line break)."""
+    return key if isinstance(key, str) and key.isprintable() and key.strip() == key and key else repr(key)
 
 
-def _seed_list(v: Any) -> str | None:
-    allowed = "a non-empty list of distinct integers >= 0"
-    if not isinstance(v, list) or not v or len(set(map(repr, v))) != len(v):
-        return allowed
-    return None if all(_int_at_least(0)(s) is None for s in v) else allowed
+def _shown(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-DATA_CHECKS = {
-    "max_features": _int_at_least(3),
-    "maxlen": _int_at_least(1),
-    "val_split": _float_in(0, 1, True, True),
-    "val_split_by": _one_of(VAL_SPLITS),
-    "padding": _one_of(PADDING_MODES),
-    "truncating": _one_of(PADDING_MODES),
-    "seed": _int_at_least(0),
-}
-TRAIN_CHECKS = {
-    "epochs": _int_at_least(1),
-    "batch_size": _int_at_least(1),
-    "optimizer": _one_of(OPTIMIZERS),
-    "learning_rate": _positive_float,
-    "clipnorm": _optional(_positive_float),
-    "seeds": _seed_list,
-    "early_stopping_patience": _int_at_least(0),
-    "restore_best": _boolean,
-    "bucketing": _boolean,
-    "backend": _one_of(BACKENDS),
-    "unroll": _boolean,
-    "deterministic": _boolean,
-}
-MODEL_CHECKS = {
-    "max_features": _int_at_least(3),
-    "embedding_dim": _int_at_least(1),
-    "units": _int_at_least(1),
-    "layers": _int_at_least(1),
-    "dropout": _float_in(0, 1, False, True),
-    "recurrent_dropout": _float_in(0, 1, False, True),
-    "spatial_dropout": _float_in(0, 1, False, True),
-    "mask_padding": _boolean,
-    "pooling": _one_of(POOLINGS),
-    "bidirectional": _boolean,
-}
-VARIANT_KEYS = (*MODEL_CHECKS, "train")
-MLFLOW_CHECKS = {"experiment": _nonempty_str, "registered_model": _nonempty_str, "promote_experiments": _boolean}
+def _field_names(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
 
 
-def _check_section(prefix: str, raw: Any, checks: dict, base, problems: list[str], extra: tuple = ()):
-    """Validate one mapping against its checks; ``base`` (a dataclass instance) fills keys left out.
+def _section(prefix: str, raw: Any, cls: type, base, problems: list[str], extra: tuple = ()):
+    """Validate one mapping as ``cls``; ``base`` (an instance) fills the keys left out.
 
-    Keys in ``extra`` are allowed here but validated by the caller.
+    Keys in ``extra`` are allowed here but validated by the caller. Returns None when invalid.
     """
-    if raw is None:
-        raw = {}
-    allowed_keys = ", ".join((*checks, *extra))
+    names = _field_names(cls)
+    allowed_keys = ", ".join((*names, *extra))
+    raw = {} if raw is None else raw
     if not isinstance(raw, dict):
-        problems.append(f"{prefix}: got {raw!r}; allowed: a mapping of {allowed_keys}")
+        problems.append(f"{prefix}: got {_shown(raw)}; allowed: a mapping of {allowed_keys}")
         return None
-    values = {}
+    values, ok = {}, True
     for key, value in raw.items():
         if key in extra:
             continue
-        if key not in checks:
-            problems.append(f"{prefix}.{key}: unknown key; allowed keys: {allowed_keys}")
-            continue
-        allowed = checks[key](value)
-        if allowed:
-            problems.append(f"{prefix}.{key}: got {value!r}; allowed: {allowed}")
-        elif isinstance(value, list):
-            values[key] = tuple(value)
-        elif value is not None and "float" in str(type(base).__dataclass_fields__[key].type):
-            values[key] = float(value)  # YAML's 1 or 1e-3 alike
+        if key not in names:
+            problems.append(f"{prefix}.{_key(key)}: unknown key; allowed keys: {allowed_keys}")
+            ok = False
         else:
             values[key] = value
-    return replace(base, **values)
+    try:
+        section = cls(**{**asdict(base), **values})
+    except ValidationError as exc:
+        for name in sorted({err["loc"][0] for err in exc.errors()}, key=names.index):
+            problems.append(f"{prefix}.{name}: got {_shown(values.get(name))}; allowed: {allowed(cls, name)}")
+        return None
+    return section if ok else None
 
 
 def _check_train(prefix: str, train: TrainParams | None, problems: list[str]) -> None:
@@ -252,13 +256,13 @@ def _check_train(prefix: str, train: TrainParams | None, problems: list[str]) ->
         )
 
 
-def _with_vocabulary(prefix: str, model: ModelParams, settings, data: DataParams | None, problems: list[str]):
+def _with_vocabulary(prefix: str, model: ModelParams, settings: dict, data: DataParams | None, problems: list[str]):
     """A variant's vocabulary: its own ``max_features`` (the most frequent words of the prepared
     vocabulary, which ranks words by frequency), or all of ``data.max_features`` when it sets none."""
     if data is None:
         return model
-    if not (settings and "max_features" in settings):
-        return replace(model, max_features=data.max_features)
+    if "max_features" not in settings:
+        return dataclasses.replace(model, max_features=data.max_features)
     if model.max_features > data.max_features:
         problems.append(
             f"{prefix}.max_features: got {model.max_features}; allowed: at most data.max_features "
@@ -267,42 +271,47 @@ def _with_vocabulary(prefix: str, model: ModelParams, settings, data: DataParams
     return model
 
 
+def _variants(raw_models: Any, data, train, problems: list[str]) -> tuple[dict, dict]:
+    models: dict[str, ModelParams] = {}
+    overrides: dict[str, TrainParams] = {}
+    if not isinstance(raw_models, dict) or not raw_models:
+        problems.append(
+            f"models: got {_shown(raw_models)}; allowed: a non-empty mapping of variant name to its settings"
+        )
+        return models, overrides
+    for name, settings in raw_models.items():
+        prefix = f"models.{_key(name)}"
+        if not isinstance(name, str) or not VARIANT_NAME.match(name):
+            problems.append(
+                f"{prefix}: invalid variant name; allowed: letters, digits and _, not starting with a digit"
+            )
+            continue
+        model = _section(prefix, settings, ModelParams, ModelParams(), problems, ("train",))
+        settings = settings if isinstance(settings, dict) else {}
+        if model is not None:
+            models[name] = _with_vocabulary(prefix, model, settings, data, problems)
+        if settings.get("train") is not None and train is not None:
+            own = _section(f"{prefix}.train", settings["train"], TrainParams, train, problems)
+            _check_train(f"{prefix}.train", own, problems)
+            if own is not None:
+                overrides[name] = own
+    return models, overrides
+
+
 def parse_params(raw: Any) -> Params:
     """Validate a loaded ``params.yaml`` mapping; raise ConfigError listing every problem."""
     problems: list[str] = []
     if not isinstance(raw, dict):
-        raise ConfigError([f"params: got {raw!r}; allowed: a mapping with data, train, models, mlflow"])
+        raise ConfigError([f"params: got {_shown(raw)}; allowed: a mapping with data, train, models, mlflow"])
     sections = ("data", "train", "models", "mlflow")
     for key in raw:
         if key not in sections:
-            problems.append(f"{key}: unknown section; allowed sections: {', '.join(sections)}")
-    data = _check_section("data", raw.get("data"), DATA_CHECKS, DataParams(), problems)
-    train = _check_section("train", raw.get("train"), TRAIN_CHECKS, TrainParams(), problems)
+            problems.append(f"{_key(key)}: unknown section; allowed sections: {', '.join(sections)}")
+    data = _section("data", raw.get("data"), DataParams, DataParams(), problems)
+    train = _section("train", raw.get("train"), TrainParams, TrainParams(), problems)
     _check_train("train", train, problems)
-    mlflow = _check_section("mlflow", raw.get("mlflow"), MLFLOW_CHECKS, MlflowParams(), problems)
-
-    models: dict[str, ModelParams] = {}
-    overrides: dict[str, TrainParams] = {}
-    raw_models = raw.get("models")
-    if not isinstance(raw_models, dict) or not raw_models:
-        problems.append(f"models: got {raw_models!r}; allowed: a non-empty mapping of variant name to its settings")
-    else:
-        for name, settings in raw_models.items():
-            if not isinstance(name, str) or not VARIANT_NAME.match(name):
-                problems.append(
-                    f"models.{name}: invalid variant name; allowed: letters, digits and _, not starting with a digit"
-                )
-                continue
-            model = _check_section(f"models.{name}", settings, MODEL_CHECKS, ModelParams(), problems, ("train",))
-            if model is None:
-                continue
-            model = _with_vocabulary(f"models.{name}", model, settings, data, problems)
-            models[name] = model
-            if settings and settings.get("train") is not None and train is not None:
-                own = _check_section(f"models.{name}.train", settings["train"], TRAIN_CHECKS, train, problems)
-                _check_train(f"models.{name}.train", own, problems)
-                if own is not None:
-                    overrides[name] = own
+    mlflow = _section("mlflow", raw.get("mlflow"), MlflowParams, MlflowParams(), problems)
+    models, overrides = _variants(raw.get("models"), data, train, problems)
     if problems:
         raise ConfigError(problems)
     return Params(data=data, train=train, models=models, mlflow=mlflow, train_overrides=overrides)

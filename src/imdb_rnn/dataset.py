@@ -70,7 +70,14 @@ def validation_split(train: Split, test: Split, params) -> tuple[np.ndarray, np.
     """Train/validation indices into the training reviews, by ``params.val_split_by``."""
     labels = np.asarray(train.labels, dtype=np.uint8)
     if params.val_split_by == "review":
-        return stratified_split(labels, params.val_split, params.seed)
+        fit_idx, val_idx = stratified_split(labels, params.val_split, params.seed)
+        for side, idx in (("training", fit_idx), ("validation", val_idx)):
+            if not len(idx):
+                raise DataError(
+                    f"data.val_split {params.val_split} leaves the {side} side empty for these "
+                    f"{len(labels)} training reviews; choose a data.val_split that puts reviews on both sides"
+                )
+        return fit_idx, val_idx
     for split in (train, test):
         if split.movies is None:
             raise split.movies_error

@@ -76,7 +76,7 @@ def fetch(
     not retried: the bytes arrived intact, they are just not the expected ones.
     """
     dest = Path(dest)
-    scheme = urllib.parse.urlsplit(source).scheme.lower() if "://" in source else ""
+    scheme = _checked_scheme(source)
     if scheme in ("http", "https"):
         return _fetch_http(source, dest, md5, retries, backoff, timeout, progress)
     if scheme not in ("", "file"):
@@ -97,6 +97,23 @@ def fetch(
             return _copy_stream(chunks, out, path.stat().st_size, progress, dest.name)
 
     return _write_atomically(dest, copy, md5, str(path))
+
+
+def _checked_scheme(source: str) -> str:
+    """The URL scheme of ``source`` ('' for a plain path), or one line saying why it does not parse."""
+    if "://" not in source:
+        if "\0" in source:
+            raise DownloadError(f"IMDB_SOURCE {source!r} holds a NUL byte; {_FIX_HINT}")
+        return ""
+    try:
+        parts = urllib.parse.urlsplit(source)
+        parts.port  # noqa: B018 (parsing the port is what raises on a bad one)
+    except ValueError as exc:
+        raise DownloadError(f"IMDB_SOURCE {source!r} is not a valid URL ({exc}); {_FIX_HINT}") from None
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https") and not parts.hostname:
+        raise DownloadError(f"IMDB_SOURCE {source!r} names no host; {_FIX_HINT}")
+    return scheme
 
 
 def _local_path(source: str) -> Path:

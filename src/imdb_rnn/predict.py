@@ -13,26 +13,54 @@ from .scoring import Prediction
 URI_FORMS = "models:/<name>@<alias>, models:/<name>/<version> or runs:/<run id>/<variant>"
 
 
+def _utf8(data: bytes, where: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PredictError(
+            f"{where} is not UTF-8 text (byte {exc.start}); give UTF-8 text, one review per line"
+        ) from None
+
+
 def read_texts(texts: list[str], file: str | None, stdin) -> list[str]:
-    """Reviews from the arguments, else a file (one per line, ``-`` for stdin), else piped stdin."""
+    """Reviews from the arguments, else a file (one per line, ``-`` for stdin), else piped stdin.
+
+    Bytes are decoded here, strictly, so text that is not UTF-8 is one error line, not a traceback later.
+    """
     if texts:
+        for number, text in enumerate(texts, 1):
+            _utf8(_escaped_bytes(text, f"argument {number}"), f"argument {number}")
         lines = texts
     elif file:
-        source = stdin if file == "-" else None
         try:
-            lines = (source.read() if source else Path(file).read_text(encoding="utf-8")).splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
+            data = _read_stdin(stdin) if file == "-" else Path(file).read_bytes()
+        except OSError as exc:
             raise PredictError(
                 f"cannot read {file} ({type(exc).__name__}); give a UTF-8 text file, one review per line"
             ) from None
+        lines = _utf8(data, "stdin" if file == "-" else file).splitlines()
     elif stdin is not None and not stdin.isatty():
-        lines = stdin.read().splitlines()
+        lines = _utf8(_read_stdin(stdin), "stdin").splitlines()
     else:
         lines = []
     reviews = [line.strip() for line in lines if line.strip()]
     if not reviews:
         raise PredictError("no review text given; pass it as an argument, with --file, or on stdin")
     return reviews
+
+
+def _read_stdin(stdin) -> bytes:
+    """The raw bytes of stdin (a text stream's buffer), so decoding is ours to check."""
+    buffer = getattr(stdin, "buffer", None)
+    return buffer.read() if buffer is not None else _escaped_bytes(stdin.read(), "stdin")
+
+
+def _escaped_bytes(text: str, where: str) -> bytes:
+    """The bytes behind a str that may hold undecodable bytes as lone surrogates (argv, a C-locale stdin)."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raise PredictError(f"{where} is not UTF-8 text (a lone surrogate); give UTF-8 text") from None
 
 
 def model_path(params, variant: str, models_dir: Path) -> Path:
@@ -56,7 +84,7 @@ def predict_with_variant(texts: list[str], variant: str, root: Path) -> list[Pre
 
     from .backend import select_backend
 
-    select_backend(params.train.backend)
+    select_backend(params.train_for(variant).backend)
     from .dataset import load_vocab
     from .model import load_model
     from .scoring import score

@@ -47,6 +47,12 @@ def review_texts(model_input) -> list[str]:
             )
         if not text.strip():
             raise MlflowException.invalid_parameter_value(f"review {i}: '{TEXT_COLUMN}' is empty")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:  # JSON may carry "\ud800": a lone surrogate, not text
+            raise MlflowException.invalid_parameter_value(
+                f"review {i}: not valid Unicode text (a lone surrogate at character {exc.start}); send UTF-8 text"
+            ) from None
         if len(text) > MAX_REVIEW_CHARS:
             raise MlflowException.invalid_parameter_value(
                 f"review {i}: {len(text)} characters; at most {MAX_REVIEW_CHARS} are accepted"

@@ -16,6 +16,7 @@ from pathlib import Path
 from .errors import TrackingError
 from .files import folder_md5, read_json
 from .interrupts import terminate_as_interrupt
+from .machine import environment_tags
 from .paths import MLFLOW_ARTIFACTS, MLFLOW_STORE, project_root
 
 FIRST_CALL_TIMEOUT = 5  # seconds for the first API call to a tracking server (an MLflow API call takes ms)
@@ -129,8 +130,9 @@ def git_commit(root: Path) -> str:
 
 
 def run_tags(root: Path, env=os.environ, **extra: str) -> dict[str, str]:
-    """Tags every run carries: git commit, DVC experiment name (under ``dvc exp run``), plus ``extra``."""
-    tags = {"git_commit": git_commit(root), **extra}
+    """Tags every run carries: git commit, DVC experiment name (under ``dvc exp run``), the CPU, library
+    versions and numerics settings (what differs between two machines' results), plus ``extra``."""
+    tags = {"git_commit": git_commit(root), **environment_tags(env), **extra}
     if env.get("DVC_EXP_NAME"):
         tags["dvc_exp_name"] = env["DVC_EXP_NAME"]
     return tags

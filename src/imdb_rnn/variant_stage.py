@@ -24,5 +24,5 @@ def start(description: str, argv=None) -> tuple[argparse.Namespace, Params]:
     args = parser.parse_args(argv)
     params = load_params(args.params)
     params.model(args.variant)
-    select_backend(params.train.backend)
+    select_backend(params.train_for(args.variant).backend)
     return args, params

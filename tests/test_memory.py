@@ -1,0 +1,52 @@
+"""The memory check at stage start: the defaults pass, a length no machine of this kind holds is refused."""
+
+from __future__ import annotations
+
+import sys
+
+import psutil
+import pytest
+
+from helpers import REPO_ROOT, run
+from imdb_rnn.config import load_params, parse_params
+from imdb_rnn.errors import ConfigError
+from imdb_rnn.memory import require_prepare_memory, require_training_memory, training_bytes
+
+
+def test_every_committed_variant_fits_this_machine():
+    params = load_params(REPO_ROOT / "params.yaml")
+    require_prepare_memory(params.data)
+    for variant in params.models:
+        require_training_memory(params, variant)
+        assert training_bytes(params, variant) < psutil.virtual_memory().total / 4
+
+
+def test_the_estimate_grows_with_length_and_layers_and_shrinks_without_unrolling():
+    def estimate(maxlen, layers, unroll):
+        params = parse_params(
+            {"data": {"maxlen": maxlen}, "models": {"a": {"layers": layers, "train": {"unroll": unroll}}}}
+        )
+        return training_bytes(params, "a")
+
+    assert estimate(1000, 4, True) > estimate(500, 4, True) > estimate(500, 1, True) > estimate(500, 1, False)
+
+
+def test_an_unrolled_length_beyond_memory_is_refused_naming_the_keys():
+    params = parse_params({"data": {"maxlen": 100_000}, "models": {"deep": {"layers": 4}}})
+    with pytest.raises(ConfigError) as err:
+        require_training_memory(params, "deep")
+    (line,) = err.value.problems
+    assert "data.maxlen" in line and "models.deep.layers" in line and "GB" in line and "unroll: false" in line
+
+
+def test_the_train_stage_refuses_before_any_work(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("data: {maxlen: 100000}\nmodels: {deep: {layers: 4}}\n", encoding="utf-8")
+    proc = run(
+        [sys.executable, str(REPO_ROOT / "stages" / "train.py"), "deep", "--params", str(params), "--data",
+         str(tmp_path / "data"), "--models", str(tmp_path / "models"), "--reports", str(tmp_path / "reports")],
+        tmp_path, check=False, timeout=120, env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"},
+    )  # fmt: skip
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: training deep at data.maxlen 100000"), proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
