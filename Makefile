@@ -7,15 +7,25 @@ export PATH := $(BIN):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install repro test test-fast lint format bench sweep clean-venv
+.PHONY: install lock repro test test-fast lint format bench sweep clean-venv
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The exact versions of requirements.lock (the tested platform), then the project itself; on another
+# platform (macOS, aarch64) `make install LOCK=` installs from pyproject.toml's ranges instead.
+LOCK ?= requirements.lock
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(if $(LOCK),$(BIN)/python -m pip install -q -r $(LOCK))
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
+
+lock:  # requirements.lock from a fresh environment installed from pyproject.toml's ranges
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install -q -e '.[dev]'
+	{ sed -n '1,2p' requirements.lock; .lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^imdb-rnn'; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock && rm -rf .lock-venv
 
 repro: install
 	dvc repro
