@@ -39,6 +39,7 @@ from helpers import (
     wait_until,
     write_yaml,
 )
+from imdb_rnn.train import FAULT_ENV
 
 pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
 
@@ -392,6 +393,37 @@ def test_divergence_fails_with_one_line_and_writes_nothing(prepared_project, ove
     assert not (repo / "models" / VARIANT).exists()
     assert not (repo / "reports" / "variants" / VARIANT / "history.csv").exists()
     assert leftovers(repo) == []
+
+
+def test_a_diverged_seed_is_a_result_and_the_stages_go_on(tmp_path, small_archive):
+    """One of two seeds diverges in its second epoch (weights made NaN, as a real blow-up leaves them): train
+    and evaluate succeed, that seed keeps its first epoch, and the divergence shows in the epoch lines,
+    metrics.json, the seed's MLflow run (FAILED, tagged) and the variant's run."""
+    (tmp_path / "project").mkdir()
+    repo = make_project(tmp_path / "project")
+    other, diverging = 42, 43
+    write_yaml(repo / "params.yaml", {**TINY, "train": {**TINY["train"], "seeds": [other, diverging]}})
+    run([sys.executable, "stages/prepare.py", "--archive", small_archive], repo)
+    fault = {FAULT_ENV: f"{diverging}:2:1"}
+    trained = run([sys.executable, "stages/train.py", VARIANT], repo, env=fault, timeout=300)
+    assert re.search(rf"seed {diverging} epoch 2/\d+: diverged \(.*\); keeps epoch 1", trained.stdout), trained.stdout
+    run([sys.executable, "stages/evaluate.py", VARIANT], repo, timeout=300)
+
+    metrics = json.loads((repo / "reports" / "variants" / VARIANT / "metrics.json").read_text())
+    assert metrics["diverged_seeds"] == 1 and list(metrics["diverged"]) == [str(diverging)]
+    assert {row["seed"]: row["diverged"] for row in metrics["per_seed"]} == {other: False, diverging: True}
+    assert 0.0 < metrics["accuracy"] <= 1.0  # the kept epoch counts in the means
+
+    runs = variant_runs(repo)
+    (variant_run,) = [r for r in runs if r.data.tags["run_kind"] == "variant"]
+    seeds = {int(r.data.tags["seed"]): r for r in runs if r.data.tags["run_kind"] == "seed"}
+    assert variant_run.info.status == "FINISHED" and variant_run.data.metrics["diverged_seeds"] == 1
+    assert seeds[other].info.status == "FINISHED" and "diverged" not in seeds[other].data.tags
+    tags = seeds[diverging].data.tags
+    assert seeds[diverging].info.status == "FAILED"
+    # NaN weights after batch 1: the loss of batch 2 is the first non-finite one
+    assert (tags["diverged_epoch"], tags["diverged_batch"], tags["kept_epoch"]) == ("2", "2", "1")
+    assert (repo / "models" / VARIANT / "model.keras").is_file() and leftovers(repo) == []
 
 
 # --- 3. predict on a corrupted or foreign model file ---------------------------------------
