@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install lock repro test test-fast lint format bench sweep clean-venv
+.PHONY: install lock repro test test-fast lint format bench stability sweep clean-venv
 
 install: $(VENV)/.installed
 
@@ -47,6 +47,10 @@ format: install
 bench: install
 	dvc repro prepare
 	python bench/benchmark.py
+
+stability: install  # every default variant over 5 seeds x 2 numerics settings (hours; resumable): reports/stability.md
+	dvc repro prepare
+	python bench/stability.py
 
 sweep: install  # the lever sweep behind best_rnn (hours on 2 cores): DVC experiments, then reports/sweep.md
 	dvc repro prepare

@@ -1,7 +1,9 @@
-"""The memory check at stage start: the defaults pass, a length no machine of this kind holds is refused."""
+"""What a stage checks before any work: the memory a setting needs (the defaults pass, a length no machine of
+this kind holds is refused) and the backend a variant asks for."""
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 
 import psutil
@@ -49,4 +51,20 @@ def test_the_train_stage_refuses_before_any_work(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("error: training deep at data.maxlen 100000"), proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+def test_a_variants_own_backend_is_the_one_the_stage_selects(tmp_path):
+    """`models.<v>.train.backend` is honoured, not only logged: here jax, not installed, is named at once."""
+    params = tmp_path / "params.yaml"
+    params.write_text("models: {lesson: {}, on_jax: {train: {backend: jax, unroll: false}}}\n", encoding="utf-8")
+    assert load_params(params).train_for("on_jax").backend == "jax"
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    outputs = ["--data", tmp_path / "data", "--models", tmp_path / "models", "--reports", tmp_path / "reports"]
+    proc = run([sys.executable, REPO_ROOT / "stages" / "train.py", "on_jax", "--params", params, *outputs],
+               tmp_path, check=False, timeout=120, env=env)  # fmt: skip
+    if importlib.util.find_spec("jax") is None:
+        assert proc.returncode == 1 and proc.stderr.startswith("error: the backend is jax (train.backend)"), proc.stderr
+    else:  # with jax installed the stage gets past the backend, to the missing data
+        assert "backend is jax" not in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
