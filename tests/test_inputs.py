@@ -18,7 +18,7 @@ from unittest import mock
 
 import numpy as np
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from helpers import REPO_ROOT
@@ -231,6 +231,7 @@ def test_predict_reads_any_argument_bytes_as_text_or_one_line(data):
         ),
     )
 )
+@example(source="~0")  # an unknown ~user: pathlib raised RuntimeError here
 def test_any_imdb_source_downloads_or_fails_in_one_line(source):
     """An unparsable or unreachable IMDB_SOURCE: a DownloadError line, never another exception."""
     with tempfile.TemporaryDirectory() as tmp:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import os
 import time
 import urllib.parse
 import urllib.request
@@ -123,7 +124,8 @@ def _local_path(source: str) -> Path:
         if parts.netloc not in ("", "localhost"):
             raise DownloadError(f"file URL with remote host is not supported: {source}; {_FIX_HINT}")
         return Path(urllib.request.url2pathname(parts.path))
-    path = Path(source).expanduser()
+    # os.path leaves an unknown ~user as it is (then "not found"); Path.expanduser raises.
+    path = Path(os.path.expanduser(source))
     return path if path.is_absolute() else Path.cwd() / path
 
 
