@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+from shipped import shipped_params_file, shipped_params_raw
 
 from imdb_rnn.sweep import group_members  # the sweep's own reader of a process group
 
@@ -276,12 +277,12 @@ def deep_merge(base: Any, overrides: Any) -> Any:
 def write_params(path: str | os.PathLike, overrides: Mapping[str, Any], only_their_variants: bool = False) -> dict:
     """Deep-merge ``overrides`` into the params file at ``path`` (rewritten in place); return the result.
 
-    A missing file starts from the repository's ``params.yaml``. Comments are not kept.
+    A missing file starts from the committed ``params.yaml``. Comments are not kept.
     ``only_their_variants``: the variants are exactly those of ``overrides`` (the others are dropped).
     """
     path = Path(path)
-    source = path if path.is_file() else REPO_ROOT / "params.yaml"
-    params = deep_merge(yaml.safe_load(source.read_text(encoding="utf-8")) or {}, dict(overrides))
+    base = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else shipped_params_raw()
+    params = deep_merge(base or {}, dict(overrides))
     if only_their_variants:
         params["models"] = {name: params["models"][name] for name in overrides["models"]}
     path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
@@ -400,6 +401,7 @@ def make_project(folder: Path) -> Path:
     """Copy the project's pipeline files into ``folder`` and make it a committed git + DVC repo."""
     for name in PROJECT_FILES:
         shutil.copy2(REPO_ROOT / name, folder / name)
+    shipped_params_file(folder)  # the committed defaults, whatever the user's workspace params say
     for name in PROJECT_DIRS:
         shutil.copytree(REPO_ROOT / name, folder / name, ignore=_IGNORE)
     run(["git", "init", "-q"], folder)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from shipped import shipped_params_file, shipped_params_raw
 
 from helpers import REPO_ROOT, run
 from imdb_rnn.config import (
@@ -28,7 +29,7 @@ PREPARE = REPO_ROOT / "stages" / "prepare.py"
 @pytest.fixture(scope="module")
 def repo_raw() -> dict:
     """The repository's params.yaml as a plain mapping (each test mutates a deep copy)."""
-    return yaml.safe_load((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"))
+    return shipped_params_raw()
 
 
 def _problems(raw: Any) -> list[str]:
@@ -44,7 +45,7 @@ def _problems(raw: Any) -> list[str]:
 
 
 def test_repo_params_load_with_documented_defaults():
-    params = load_params(REPO_ROOT / "params.yaml")
+    params = parse_params(shipped_params_raw())
     assert isinstance(params, Params)
     data = params.data
     assert (data.max_features, data.maxlen, data.val_split) == (20000, 500, 0.2)
@@ -393,7 +394,7 @@ def _prepare(cwd: Path, params: Path, archive: Path):
 
 
 def _bad_params(path: Path, several: bool) -> list[str]:
-    raw = yaml.safe_load((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"))
+    raw = shipped_params_raw()
     raw["data"]["maxlen"] = 0
     keys = ["data.maxlen"]
     if several:
@@ -410,8 +411,7 @@ def _only(folder: Path, *names: str) -> bool:
 
 def test_prepare_stage_with_good_params_writes_outputs(tmp_path: Path, small_archive: Path):
     """Control for the failure tests below: the same call with valid params does write."""
-    params = tmp_path / "params.yaml"
-    params.write_text((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    params = shipped_params_file(tmp_path)
     proc = _prepare(tmp_path, params, small_archive)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "data" / "prepared" / "train.npz").is_file()

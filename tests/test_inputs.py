@@ -215,7 +215,7 @@ def test_predict_reads_any_argument_bytes_as_text_or_one_line(data):
     with tempfile.TemporaryDirectory() as tmp:
         err = io.StringIO()
         with redirect_stdout(io.StringIO()), redirect_stderr(err):
-            code = cli.main(["predict", "--project", tmp, argument])
+            code = cli.main(["predict", "--project", tmp, "--", argument])  # "--": text, even "-x" or "-h"
         lines = err.getvalue().splitlines()
         assert code == 1 and len(lines) == 1 and lines[0].startswith("error: "), lines
 

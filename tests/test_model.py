@@ -9,9 +9,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from shipped import shipped_params_raw
 
-from helpers import REPO_ROOT, run, simple_rnn_reference
-from imdb_rnn.config import ModelParams, TrainParams, load_params
+from helpers import run, simple_rnn_reference
+from imdb_rnn.config import ModelParams, TrainParams, parse_params
 from imdb_rnn.model import (
     build_model,
     compile_model,
@@ -250,7 +251,7 @@ def test_inference_copy_has_standard_layers_and_loads_without_this_package(tmp_p
 
 
 def test_repository_variants_build():
-    params = load_params(REPO_ROOT / "params.yaml")
+    params = parse_params(shipped_params_raw())
     for variant in params.models:
         model = build_model(variant, params.model(variant), params.data.maxlen)
         assert model.count_params() == count_params(params.model(variant))

@@ -4,10 +4,11 @@ import io
 
 import numpy as np
 import pytest
+from shipped import shipped_params_file, shipped_params_raw
 
-from helpers import REPO_ROOT, free_port, run
+from helpers import free_port, run
 from imdb_rnn.archive import read_reviews
-from imdb_rnn.config import DataParams, ModelParams, load_params
+from imdb_rnn.config import DataParams, ModelParams, parse_params
 from imdb_rnn.dataset import prepare_dataset
 from imdb_rnn.errors import ConfigError, PredictError
 from imdb_rnn.predict import model_path, read_texts
@@ -62,7 +63,7 @@ def test_empty_input_is_an_error(stdin):
 
 
 def test_unknown_and_untrained_variants(tmp_path):
-    params = load_params(REPO_ROOT / "params.yaml")
+    params = parse_params(shipped_params_raw())
     with pytest.raises(ConfigError) as err:
         model_path(params, "nope", tmp_path)
     assert "simple_rnn, stacked_rnn" in str(err.value)
@@ -71,7 +72,7 @@ def test_unknown_and_untrained_variants(tmp_path):
 
 
 def test_cli_errors_are_one_line_and_exit_1(tmp_path):
-    (tmp_path / "params.yaml").write_text((REPO_ROOT / "params.yaml").read_text())
+    shipped_params_file(tmp_path)
     cases = {
         ("--model", "nope", "text"): "known variants are best_rnn, simple_rnn, stacked_rnn",
         ("--model", "simple_rnn", "text"): "dvc repro train@simple_rnn",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -91,5 +92,50 @@ def test_dvc_repro_prepare_with_bad_params_fails_cleanly(dvc_repo: Path, small_a
     output = proc.stdout + proc.stderr
     assert "error: data.maxlen: got 0; allowed: an integer in [1, 100000]" in output, output
     assert "Traceback" not in output
+    assert "Running stage 'prepare'" not in output  # validate stopped the pipeline before it
     assert not (dvc_repo / "data" / "prepared").exists()
     assert not (dvc_repo / "reports").exists()
+
+
+def _outputs(repo: Path) -> dict[str, str]:
+    """md5 of every file DVC or a stage wrote (data, reports, the lock), by path."""
+    files = [p for top in ("data", "reports") for p in (repo / top).rglob("*") if p.is_file()]
+    return {str(p.relative_to(repo)): hashlib.md5(p.read_bytes()).hexdigest() for p in files + [repo / "dvc.lock"]}
+
+
+# Bad edits of three kinds: a typo'd key, a value out of bounds, a cross-key rule (a variant's
+# vocabulary larger than the data's); each must stop before DVC removes any output.
+BAD_EDITS = {
+    "typo": {"data": {"maxlenn": 40}},
+    "bound": {"models": {"simple_rnn": {"units": 0}}},
+    "cross-key": {"models": {"stacked_rnn": {"max_features": 5000}}},
+}
+
+
+def test_a_bad_params_edit_leaves_every_output_in_place(dvc_repo: Path, small_archive: Path):
+    write_params(dvc_repo / "params.yaml", SMALL)
+    env = _env(small_archive)
+    run(["dvc", "repro", "prepare"], dvc_repo, env=env)
+    before = _outputs(dvc_repo)
+    assert "data/prepared/train.npz" in before and "reports/data.json" in before
+    good = (dvc_repo / "params.yaml").read_text(encoding="utf-8")
+    for kind, edit in BAD_EDITS.items():
+        write_params(dvc_repo / "params.yaml", edit)
+        proc = run(["dvc", "repro", "prepare"], dvc_repo, env=env, check=False)
+        lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith("error: ")]
+        assert proc.returncode != 0, kind
+        assert len(lines) == 1, (kind, proc.stdout + proc.stderr)
+        assert _outputs(dvc_repo) == before, kind
+        (dvc_repo / "params.yaml").write_text(good, encoding="utf-8")
+    # Valid again: the mark is unchanged, so nothing after validate reruns.
+    again = run(["dvc", "repro", "prepare"], dvc_repo, env=env)
+    assert _ran(again.stdout) == set(), again.stdout
+    assert _outputs(dvc_repo) == before
+
+
+def test_data_statistics_are_a_report_not_a_metric(dvc_repo: Path, small_archive: Path):
+    write_params(dvc_repo / "params.yaml", SMALL)
+    run(["dvc", "repro", "prepare"], dvc_repo, env=_env(small_archive))
+    assert (dvc_repo / "reports" / "data.json").is_file()
+    shown = json.loads(run(["dvc", "metrics", "show", "--json"], dvc_repo).stdout or "{}")
+    assert "reports/data.json" not in json.dumps(shown), shown

@@ -8,6 +8,7 @@ import sys
 
 import psutil
 import pytest
+from shipped import shipped_params_raw
 
 from helpers import REPO_ROOT, run
 from imdb_rnn.config import load_params, parse_params
@@ -16,7 +17,7 @@ from imdb_rnn.memory import require_prepare_memory, require_training_memory, tra
 
 
 def test_every_committed_variant_fits_this_machine():
-    params = load_params(REPO_ROOT / "params.yaml")
+    params = parse_params(shipped_params_raw())
     require_prepare_memory(params.data)
     for variant in params.models:
         require_training_memory(params, variant)

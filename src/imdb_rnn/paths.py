@@ -11,6 +11,7 @@ from pathlib import Path
 from .errors import TrackingError
 
 PARAMS = Path("params.yaml")
+PARAMS_CHECKED = Path("data/params.checked")  # the validate stage's mark: every stage after it depends on it
 RAW_ARCHIVE = Path("data/raw/aclImdb_v1.tar.gz")
 PREPARED = Path("data/prepared")
 VOCAB = PREPARED / "vocab.json"
