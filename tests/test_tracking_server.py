@@ -11,6 +11,7 @@ import ipaddress
 import json
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -234,3 +235,29 @@ def test_train_fails_fast_naming_the_uri_when_the_server_does_not_answer(prepare
     assert not (repo / "models").exists()
     assert not (repo / "mlflow.db").exists()  # no local store as a silent fallback
     print(f"{kind}: {elapsed:.1f} s: {lines[0]}")
+
+
+def test_processes_creating_one_experiment_at_once_all_get_it(mlflow_server, tmp_path: Path):
+    """A sweep's nodes start together against one server: each must get the experiment, none fail
+    because another created it between its lookup and its create (found by a CI sweep)."""
+    script = (
+        "import sys, time; from pathlib import Path; import mlflow; from imdb_rnn.tracking import setup\n"
+        "time.sleep(max(0.0, float(sys.argv[3]) - time.time()))  # all imported: start together\n"
+        "print(setup(sys.argv[1], root=Path(sys.argv[2])))\n"
+    )
+    env = {"MLFLOW_TRACKING_URI": mlflow_server["uri"]}
+    for attempt in range(3):  # the window is small: several rounds of six processes each
+        name, start_at = f"race-{attempt}", time.time() + 20
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, name, str(tmp_path), str(start_at)],
+                env={**os.environ, **env},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(6)
+        ]
+        results = [proc.communicate(timeout=120) for proc in procs]
+        assert [proc.returncode for proc in procs] == [0] * 6, [err for _, err in results]
+        assert len({out.strip() for out, _ in results}) == 1  # one experiment id for all

@@ -108,7 +108,12 @@ def setup(experiment: str, env=os.environ, root: Path | None = None) -> str:
             if found is not None:
                 return found.experiment_id
             location = (root / MLFLOW_ARTIFACTS).as_uri() if uri.startswith("sqlite:") else None
-            return client.create_experiment(experiment, artifact_location=location)
+            try:
+                return client.create_experiment(experiment, artifact_location=location)
+            except mlflow.exceptions.MlflowException as exc:  # another process made it in between (a sweep's nodes)
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+                return client.get_experiment_by_name(experiment).experiment_id
     except mlflow.exceptions.MlflowException as exc:
         reason = short_reason(exc)
         if not uri.startswith(("http://", "https://")):
