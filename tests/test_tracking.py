@@ -1,5 +1,6 @@
 """Tracking store: location from the project root, concurrent writers, server checks."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -89,3 +90,15 @@ def test_two_processes_on_a_new_store_lose_nothing(tmp_path):
         assert r.info.status == "FINISHED"
         assert [m.step for m in client.get_metric_history(r.info.run_id, "val_accuracy")] == list(range(1, 21))
         assert len(client.get_metric_history(r.info.run_id, "loss")) == 20
+
+
+def test_the_package_turns_mlflow_telemetry_off_unless_the_user_says_otherwise():
+    """README tells users to run dvc and mlflow from the venv, without make: importing the package is enough."""
+    script = "import imdb_rnn, mlflow.telemetry.utils as t; print(t.MLFLOW_DISABLE_TELEMETRY.get())"
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK")}
+    off = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert off.stdout.strip() == "True"
+    on = subprocess.run(
+        [sys.executable, "-c", script], env={**env, "MLFLOW_DISABLE_TELEMETRY": "false"}, capture_output=True, text=True
+    )
+    assert on.stdout.strip() == "False", on.stderr
