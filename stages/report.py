@@ -13,7 +13,7 @@ from imdb_rnn.errors import run_cli  # noqa: E402
 
 def main(argv=None) -> None:
     from imdb_rnn.config import load_params
-    from imdb_rnn.report import log_summary, write_summary
+    from imdb_rnn.report import brief_markdown, log_summary, write_summary
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", type=Path, default=paths.PARAMS)
@@ -24,7 +24,8 @@ def main(argv=None) -> None:
     params = load_params(args.params)
     table = write_summary(params, args.variants, args.out)
     log_summary(params, table, args.models, args.out, workspace=ROOT)
-    print(table.to_string(index=False))
+    print(brief_markdown(table))
+    print(f"every setting and per-seed figure: {args.out / 'summary.csv'}")
 
 
 if __name__ == "__main__":

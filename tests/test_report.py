@@ -5,11 +5,13 @@ import math
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from imdb_rnn import stats
 from imdb_rnn.config import ModelParams
 from imdb_rnn.evaluate import aggregate
-from imdb_rnn.report import markdown, significance_lines, variant_row
+from imdb_rnn.report import brief, markdown, model_in_words, significance_lines, variant_row
 
 
 def test_interval_of_a_known_sample():
@@ -144,3 +146,53 @@ def test_a_restored_variant_links_with_its_curves(tmp_path, request):
     history = client.get_metric_history(link_id, "loss")
     assert [m.step for m in history] == [1, 2] and [m.value for m in history] == pytest.approx([0.69, 0.61])
     assert link.data.metrics["test_accuracy_mean"] == pytest.approx(0.75)
+
+
+def test_the_lesson_models_in_words():
+    stack = variant_row(
+        "stacked_rnn", ModelParams(layers=4, mask_padding=True), history_of({1: [0.8]}), metrics_of([0.8], [0.8])
+    )
+    assert model_in_words(stack) == "4 x SimpleRNN(32), 10,000 words x 32, masked"
+
+
+@given(
+    model=st.builds(
+        ModelParams,
+        layers=st.integers(1, 64),
+        units=st.integers(1, 4096),
+        bidirectional=st.booleans(),
+        pooling=st.sampled_from(["last", "max", "mean", "max_mean"]),
+        dropout=st.sampled_from([0.0, 0.2, 0.5]),
+        spatial_dropout=st.sampled_from([0.0, 0.3]),
+        mask_padding=st.booleans(),
+    )
+)
+def test_every_architecture_reads_as_one_phrase_naming_what_differs(model):
+    row = variant_row("v", model, history_of({1: [0.8]}), metrics_of([0.8], [0.8]))
+    words = model_in_words(row)
+    assert "\n" not in words
+    assert f"SimpleRNN({model.units})" in words
+    assert words.startswith(f"{model.layers} x ") == (model.layers > 1)
+    assert ("bidirectional" in words) == model.bidirectional
+    assert ("pooling" in words) == (model.pooling != "last")
+    assert ("spatial" in words) == (model.spatial_dropout > 0)
+    assert ("masked" in words) == model.mask_padding
+
+
+def test_the_brief_table_has_the_columns_a_reader_compares():
+    rows = [
+        variant_row(v, ModelParams(), history_of({1: [0.9], 2: [0.9]}), metrics_of([0.85, 0.86], [0.9] * 2))
+        for v in "ab"
+    ]
+    shown = brief(pd.DataFrame(rows))
+    assert list(shown.columns) == [
+        "variant",
+        "model",
+        "test accuracy",
+        "val accuracy",
+        "ROC AUC",
+        "seeds (diverged)",
+        "train s",
+    ]
+    assert shown["test accuracy"][0].startswith("0.8550 [")
+    assert shown["seeds (diverged)"][0] == "2 (0)"

@@ -111,24 +111,58 @@ def significance_lines(table, accuracies: dict[str, list[float]]) -> list[str]:
     return lines
 
 
+def model_in_words(row) -> str:
+    """A variant's architecture as a reader says it, e.g. "4 x SimpleRNN(32), 10,000 words x 32, masked"."""
+    cell = f"{'bidirectional ' if row['bidirectional'] else ''}SimpleRNN({row['units']})"
+    parts = [f"{row['layers']} x {cell}" if row["layers"] > 1 else cell]
+    if row["pooling"] != "last":
+        parts.append(f"{row['pooling'].replace('_', '+')} pooling")
+    parts.append(f"{row['max_features']:,} words x {row['embedding_dim']}")
+    drops = [f"{name} {row[key]:g}" for key, name in _DROPOUTS if row[key]]
+    return ", ".join(parts + drops + (["masked"] if row["mask_padding"] else []))
+
+
+_DROPOUTS = (("dropout", "dropout"), ("recurrent_dropout", "recurrent dropout"), ("spatial_dropout", "spatial"))
+
+
+def brief(table):
+    """The columns a reader compares (the rest is in summary.csv): variant, model, test and validation
+    accuracy with their intervals, ROC AUC, diverged seeds and training time."""
+    import pandas as pd
+
+    def interval(column: str) -> list[str]:
+        ends = zip(table[column], table[f"{column}_ci95_low"], table[f"{column}_ci95_high"])
+        return [stats.format_interval(*r) for r in ends]
+
+    return pd.DataFrame(
+        {
+            "variant": table["variant"],
+            "model": [model_in_words(row) for _, row in table.iterrows()],
+            "test accuracy": interval("test_accuracy"),
+            "val accuracy": interval("best_val_accuracy"),
+            "ROC AUC": table["test_roc_auc"].map("{:.4f}".format),
+            "seeds (diverged)": [f"{n} ({d})" for n, d in zip(table["seeds"], table["diverged_seeds"])],
+            "train s": table["train_seconds"].map("{:.0f}".format),
+        }
+    )
+
+
+def brief_markdown(table) -> str:
+    """``brief`` as a Markdown table (what the report stage prints too)."""
+    return brief(table).to_markdown(index=False, colalign=["left", "left", "left", "left", "right", "right", "right"])
+
+
 def markdown(table, accuracies: dict[str, list[float]]) -> str:
-    """The summary as Markdown: one row per variant, then the pairwise tests."""
-    intervals = {
-        column: [
-            stats.format_interval(*r)
-            for r in zip(table[column], table[f"{column}_ci95_low"], table[f"{column}_ci95_high"])
-        ]
-        for column in ("best_val_accuracy", "test_accuracy")
-    }
-    shown = table.assign(**intervals).drop(columns=[f"{c}_ci95_{end}" for c in intervals for end in ("low", "high")])
+    """The summary as Markdown: one short row per variant, then the pairwise tests."""
     return "\n".join(
         [
             "# Variant comparison",
             "",
             "Means over seeds with 95% confidence intervals (Student's t); sorted by mean validation accuracy, the",
-            "selection criterion. Test accuracy is reported, never used to choose.",
+            "selection criterion. Test accuracy is reported, never used to choose. Every setting, the per-seed",
+            "accuracies and F1 are in `summary.csv`.",
             "",
-            shown.to_markdown(index=False),
+            brief_markdown(table),
             "",
             "## Differences in test accuracy (Welch's t-test over seeds, 0.05 level)",
             "",
