@@ -90,7 +90,7 @@ def test_adding_a_variant_is_one_params_entry(baseline_repo):
     repo, env = baseline_repo
     write_params(repo / "params.yaml", {"models": {"wide_rnn": {"embedding_dim": 8, "units": 16, "layers": 2}}})
     proc = run(["dvc", "repro"], repo, env=env, timeout=600)
-    assert ran_stages(proc.stdout) == {"train@wide_rnn", "evaluate@wide_rnn", "report", "register"}
+    assert ran_stages(proc.stdout) == {"validate", "train@wide_rnn", "evaluate@wide_rnn", "report", "register"}
     summary = pd.read_csv(repo / "reports" / "summary.csv")
     assert sorted(summary["variant"]) == ["simple_rnn", "wide_rnn"]
     wide = summary.set_index("variant").loc["wide_rnn"]

@@ -28,12 +28,14 @@ def repro_repo(tmp_path_factory, small_archive):
 
 def test_repro_runs_every_stage_and_writes_outputs(repro_repo):
     repo, proc = repro_repo
-    expected = {"download", "prepare", "report", "register"} | {
+    expected = {"validate", "download", "prepare", "report", "register"} | {
         f"{s}@{v}" for s in ("train", "evaluate") for v in VARIANTS
     }
     assert ran_stages(proc.stdout) == expected
     noise = [line for line in (proc.stdout + proc.stderr).splitlines() if NATIVE_NOISE.search(line)]
     assert noise == [], noise  # the stages print what a user can act on, nothing of TensorFlow's start-up
+    retraced = [line for line in (proc.stdout + proc.stderr).splitlines() if "retracing" in line]
+    assert retraced == [], retraced  # evaluate scores every seed through one traced predict
     for variant in VARIANTS:
         model_dir, report_dir = repo / "models" / variant, repo / "reports" / "variants" / variant
         assert {p.name for p in model_dir.iterdir()} == {"model.keras", "summary.txt", "run.json", *SEED_DIRS}
@@ -155,7 +157,7 @@ def test_second_repro_changes_nothing_and_one_variant_change_reruns_only_it(repr
 
     write_params(repo / "params.yaml", {"models": {"stacked_rnn": {"units": 4}}})
     changed = run(["dvc", "repro"], repo, timeout=600)
-    assert ran_stages(changed.stdout) == {"train@stacked_rnn", "evaluate@stacked_rnn", "report", "register"}
+    assert ran_stages(changed.stdout) == {"validate", "train@stacked_rnn", "evaluate@stacked_rnn", "report", "register"}
     _, runs_after = experiment_runs(repo)
     new = [r for r in runs_after if r.info.run_id not in {b.info.run_id for b in runs_before}]
     assert [r.data.tags["variant"] for r in new] == ["stacked_rnn"]

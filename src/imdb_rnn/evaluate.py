@@ -79,12 +79,11 @@ def evaluate_variant(variant: str, params, data_dir, model_dir, report_dir) -> d
     parent = _existing_run(runs["run_id"])  # the train stage's runs; new ones if the store was reset
     diverged = runs.get("diverged", {})  # seeds that diverged: those with a finite epoch are scored too
     with tracking.tracked_run(run_id=parent, experiment_id=experiment_id, run_name=None if parent else variant):
-        per_seed, selected_prob = [], None
+        per_seed, selected_prob, scorer = [], None, None
         for seed, seed_run in runs["seed_runs"].items():
             path = model_dir / f"seed_{seed}" / "model.keras"
-            prob = call_interruptibly(
-                predict_probabilities, load_model(path), x_test, params.model(variant).mask_padding, params.data.padding
-            )
+            scorer = with_weights_of(scorer, load_model(path))
+            prob = call_interruptibly(predict_probabilities, scorer, x_test)
             if not np.all(np.isfinite(prob)):
                 raise ModelFileError(f"{path} predicts NaN; retrain it with `dvc repro`")
             metrics = classification_metrics(test["y"], prob)
@@ -143,20 +142,29 @@ def evaluate_variant(variant: str, params, data_dir, model_dir, report_dir) -> d
     return summary
 
 
-def predict_probabilities(model, x: np.ndarray, masked: bool, padding: str = "pre", batch_size: int = 512):
-    """Positive probabilities for padded reviews. A model that masks the padding never reads it, so
-    its reviews go in length-sorted batches cut to their longest review (the same predictions, a
-    fraction of the steps); any other model gets the full length it was trained on."""
-    if not masked:
-        return np.asarray(model.predict(x, batch_size=batch_size, verbose=0)).ravel()
-    from .batches import length_buckets
+def with_weights_of(scorer, model):
+    """``model``'s weights in ``scorer`` (the first seed's model), so every seed of a variant runs
+    through one traced predict function: a fresh model per seed traces its own, and TensorFlow warns
+    about the retracing."""
+    if scorer is None:
+        return model
+    scorer.set_weights(model.get_weights())
+    return scorer
 
-    batches = length_buckets(x, np.zeros(len(x)), batch_size, padding, seed=None)
-    prob = np.empty(len(x), dtype=np.float64)
-    for i in range(len(batches)):
-        cut, _ = batches[i]
-        prob[np.sort(batches.batches[i])] = np.asarray(model.predict_on_batch(cut)).ravel()
-    return prob
+
+def predict_probabilities(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Positive probabilities for padded reviews, at the length the model was trained on. Every batch
+    has that one shape (the last padded up to it), so the predict function is traced once: batches
+    cut to their longest review would retrace an unrolled model at every length."""
+    rows = len(x)
+    full = -(-rows // batch_size) * batch_size
+    padded = np.concatenate([x, np.zeros((full - rows, x.shape[1]), dtype=x.dtype)]) if full > rows else x
+    prob = np.empty(full, dtype=np.float64)
+    for start in range(0, full, batch_size):
+        prob[start : start + batch_size] = np.asarray(
+            model.predict_on_batch(padded[start : start + batch_size])
+        ).ravel()
+    return prob[:rows]
 
 
 def aggregate(per_seed: list[dict]) -> dict:

@@ -11,11 +11,11 @@ from pathlib import Path
 from .errors import TrackingError
 
 PARAMS = Path("params.yaml")
-PARAMS_CHECKED = Path("data/params.checked")  # the validate stage's mark: every stage after it depends on it
 RAW_ARCHIVE = Path("data/raw/aclImdb_v1.tar.gz")
 PREPARED = Path("data/prepared")
 VOCAB = PREPARED / "vocab.json"
 REPORTS = Path("reports")
+PARAMS_CHECKED = REPORTS / "params.checked"  # the validate stage's mark: every stage after it depends on it
 DATA_REPORT = REPORTS / "data.json"
 SUMMARY = REPORTS / "summary.csv"
 CHAMPION = REPORTS / "champion.json"  # the register stage's decision: which version is the champion, and why
