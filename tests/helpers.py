@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from imdb_rnn.sweep import group_members  # the sweep's own reader of a process group
+from imdb_rnn.sweep.node import group_members  # the sweep's own reader of a process group
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent

@@ -420,7 +420,7 @@ def test_tensorflow_honours_the_thread_limits_a_task_sets(cpus, tmp_path):
     """Measured, not assumed: with the environment a task gives its dvc process, TensorFlow's matmuls
     use CPU time on exactly one thread for one CPU (every other thread: none), and on several for two.
     Per-thread CPU time, not wall time, so it holds however busy the machine is."""
-    from imdb_rnn.sweep import thread_env
+    from imdb_rnn.sweep.node import thread_env
 
     (tmp_path / "probe.py").write_text(THREAD_PROBE)
     proc = run([sys.executable, tmp_path / "probe.py"], tmp_path, env=thread_env(cpus), timeout=300)

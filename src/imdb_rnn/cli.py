@@ -25,9 +25,16 @@ def _predict(args) -> int:
 
 
 def _sweep(args) -> int:
-    from . import sweep  # Ray itself is imported only when a sweep runs
+    from .sweep.driver import main  # Ray itself is imported only when a sweep runs
 
-    return sweep.main(args)
+    return main(args)
+
+
+def _push_stage_results(args) -> int:
+    from .sweep.stage_results import push_stage_results
+
+    push_stage_results()
+    return 0
 
 
 def _positive(text: str) -> int:
@@ -39,7 +46,8 @@ def _positive(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imdb-rnn", description="SimpleRNN sentiment models on IMDB")
-    commands = parser.add_subparsers(dest="command", required=True)
+    # push-stage-results, which only a sweep task runs, is hidden: left out of this metavar, and given no help=
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{predict,sweep}")
     p = commands.add_parser("predict", help="score review text with a trained variant")
     p.add_argument("text", nargs="*", help="review text(s); none: read --file or stdin")
     p.add_argument(
@@ -79,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scratch", help="absolute node-local folder for the clones (default: each node's temp folder)")
     s.add_argument("--project", default=".", help="project root holding dvc.yaml (default: .)")
     s.set_defaults(func=_sweep)
+
+    h = commands.add_parser(
+        "push-stage-results",
+        description="push the files of the workspace's stage results in the run cache (a sweep task runs it)",
+    )
+    h.set_defaults(func=_push_stage_results)
     return parser
 
 
