@@ -33,7 +33,7 @@ def _sweep(args) -> int:
 def _push_stage_results(args) -> int:
     from .sweep.stage_results import push_stage_results
 
-    push_stage_results()
+    push_stage_results(Path.cwd())
     return 0
 
 
