@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from imdb_rnn.sweep.node import group_members  # the sweep's own reader of a process group
+from imdb_rnn.processes import stop_group as stop_process_group
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -457,18 +457,8 @@ def free_port() -> int:
 
 
 def stop_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the server's process group (it runs uvicorn as a child), SIGKILL if it lingers."""
-    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + wait
-        while group_members(proc.pid) and time.monotonic() < deadline:
-            proc.poll()
-            time.sleep(0.2)
-        if not group_members(proc.pid):
-            break
+    """Stop a server's process group (it runs uvicorn as a child) as the sweep stops a point's, then reap it."""
+    stop_process_group(proc.pid, grace_s=20)
     proc.wait(timeout=10)
 
 

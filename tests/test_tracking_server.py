@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from helpers import ONE_VARIANT, free_port, make_project, run
-from imdb_rnn.sweep.node import group_members
+from imdb_rnn.processes import group_members
 
 pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
 

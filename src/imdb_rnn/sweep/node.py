@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+from ..processes import stop_group
 from . import SweepError
 from .git import exp_refs
 
@@ -133,41 +134,11 @@ def _run(cmd: list[str], cwd: Path, env: dict, log: list[str]) -> int:
             except subprocess.TimeoutExpired:
                 continue
     except BaseException:
-        _stop_group(proc)
+        stop_group(proc.pid, KILL_GRACE_S)  # the stages end their MLflow runs KILLED
         raise
     finally:
         reader.join(timeout=5)
     return code
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes of the process group ``pgid``."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                members.append(int(entry.name))
-    return members
-
-
-def _stop_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the process group (the stages end their MLflow runs KILLED), SIGKILL what lingers."""
-    for sig, grace in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            proc.poll()
-            if not group_members(proc.pid):
-                return
-            time.sleep(0.1)
 
 
 def _error_line(log: list[str], step: str) -> str:
