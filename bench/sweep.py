@@ -238,12 +238,8 @@ def render(plan: dict, rows: list[dict]) -> str:
         ]
         others = [n for n in accuracies if n != winner["name"]]
         for other in others:
-            p = stats.welch_p(accuracies[winner["name"]], accuracies[other])
-            if p != p:
-                verdict = "not testable (fewer than 2 seeds)"
-            else:
-                verdict = f"{'significant' if p < stats.SIGNIFICANCE else 'not significant'} (p = {p:.3g})"
-            lines.append(f"- vs {other}: test accuracy difference {verdict}, Welch's t-test over seeds")
+            verdict = stats.welch_verdict(accuracies[winner["name"]], accuracies[other])
+            lines.append(f"- vs {other} (Welch's t-test over seeds): test accuracy difference {verdict}")
         lines.append("")
     return "\n".join(lines)
 

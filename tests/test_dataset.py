@@ -15,7 +15,6 @@ from imdb_rnn.archive import read_reviews
 from imdb_rnn.config import DataParams
 from imdb_rnn.dataset import (
     Prepared,
-    load_vocab,
     movie_split,
     prepare_dataset,
     stratified_split,
@@ -23,7 +22,7 @@ from imdb_rnn.dataset import (
     write_prepared,
 )
 from imdb_rnn.errors import DataError
-from imdb_rnn.files import file_md5, load_npz
+from imdb_rnn.files import file_md5, load_npz, read_json
 from imdb_rnn.text import (
     INDEX_FROM,
     OOV_ID,
@@ -244,7 +243,7 @@ def test_write_prepared_is_deterministic_and_loadable(tmp_path: Path, small_arch
         for key in ("x", "y"):
             np.testing.assert_array_equal(loaded[key], prepared_small.arrays[name][key])
             assert loaded[key].dtype == prepared_small.arrays[name][key].dtype
-    vocab = load_vocab(out / "vocab.json")
+    vocab = read_json(out / "vocab.json")
     assert vocab["words"] == prepared_small.vocab
     assert (vocab["pad_id"], vocab["start_id"], vocab["oov_id"], vocab["index_from"]) == (0, 1, 2, 3)
     assert (vocab["max_features"], vocab["maxlen"], vocab["padding"], vocab["truncating"]) == (200, 40, "pre", "pre")

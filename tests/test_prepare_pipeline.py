@@ -11,8 +11,7 @@ import pytest
 import yaml
 
 from helpers import run, write_params
-from imdb_rnn.dataset import load_vocab
-from imdb_rnn.files import load_npz
+from imdb_rnn.files import load_npz, read_json
 
 pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
 
@@ -49,7 +48,7 @@ def test_dvc_repro_prepare(dvc_repo: Path, small_archive: Path):
     assert x["test"].shape == (80, 40) and x["train"].shape[1] == x["val"].shape[1] == 40
     assert x["train"].shape[0] + x["val"].shape[0] == 80 and 12 <= x["val"].shape[0] <= 16  # by movie: about 20 %
     assert max(int(a.max()) for a in x.values()) < 200
-    assert load_vocab(prepared / "vocab.json")["maxlen"] == 40
+    assert read_json(prepared / "vocab.json")["maxlen"] == 40
 
     report = json.loads((dvc_repo / "reports" / "data.json").read_text(encoding="utf-8"))
     counts = {name: (s["reviews"], s["neg"], s["pos"]) for name, s in report["splits"].items()}

@@ -114,10 +114,25 @@ def test_markdown_says_plainly_which_differences_the_seeds_support():
     assert len(lines) == 3
     verdict = {tuple(line[2:].split(":")[0].split(" vs ")): line for line in lines}
     assert "not significant" in verdict[("good", "same")]
-    assert "significant (p =" in verdict[("good", "bad")] and "not significant" not in verdict[("good", "bad")]
+    assert "significant (p =" in verdict[("good", "bad")]
+    assert "not significant" not in verdict[("good", "bad")]
     text = markdown(table, accuracies)
     assert text.startswith("# Variant comparison") and "Welch" in text and "| good" in text
     assert "0.8800 [" in text  # mean [low, high]
+
+
+@pytest.mark.parametrize(
+    "a, b, verdict",
+    [
+        ([0.88, 0.881, 0.879], [0.80, 0.801, 0.799], "significant (p = "),
+        ([0.88, 0.881, 0.879], [0.878, 0.884, 0.876], "**not significant** (p = "),
+        ([0.88], [0.80, 0.81], "not testable (a side has fewer than 2 seeds, or no spread)"),
+        ([0.5, 0.5], [0.5, 0.5], "not testable (a side has fewer than 2 seeds, or no spread)"),
+    ],
+    ids=["apart", "together", "one-seed", "no-spread"],
+)
+def test_welch_verdict_is_the_sentence_every_report_uses(a, b, verdict):
+    assert stats.welch_verdict(a, b).startswith(verdict)
 
 
 def test_a_restored_variant_links_with_its_curves(tmp_path, request):

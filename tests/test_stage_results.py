@@ -95,8 +95,3 @@ def test_push_stage_results_outside_a_project_is_one_error_line(tmp_path):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 1, proc.stderr
     assert lines == [f"error: no dvc.lock in {Path(tmp_path).resolve()}: {RUNS_IN}"]
-
-
-def test_the_hidden_command_is_not_in_the_help(tmp_path):
-    proc = run([VENV_BIN / "imdb-rnn", "--help"], tmp_path)
-    assert "push-stage-results" not in proc.stdout

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .config import int_arg
 from .errors import run_cli
 
 
@@ -35,13 +36,6 @@ def _push_stage_results(args) -> int:
 
     push_stage_results(Path.cwd())
     return 0
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"got {value}; allowed: an integer >= 1")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--cpus-per-point",
-        type=_positive,
+        type=int_arg(1),
         default=1,
         help="CPUs each point gets from Ray; its TensorFlow threads are limited to them (default 1)",
     )
