@@ -20,9 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))  # the tests' support code: free_port
 
-from helpers import free_port  # noqa: E402
 from imdb_rnn import paths  # noqa: E402
 from imdb_rnn.archive import read_reviews  # noqa: E402
+from support.commands import free_port  # noqa: E402
 
 
 def main() -> None:

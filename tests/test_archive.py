@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import default_reviews, file_member, link_member, make_archive, movie_url, review_movies, url_lines
 from imdb_rnn.archive import check_member, read_reviews
 from imdb_rnn.config import DataParams
 from imdb_rnn.dataset import prepare_dataset
 from imdb_rnn.errors import DataError
+from support.corpus import default_reviews, file_member, link_member, make_archive, movie_url, review_movies, url_lines
 
 MODES = [(p, t) for p in ("pre", "post") for t in ("pre", "post")]
 MODE_IDS = [f"pad-{p}-trunc-{t}" for p, t in MODES]

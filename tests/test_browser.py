@@ -14,7 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from helpers import TINY, make_project, mlflow_service, run, write_params
+from support.commands import run
+from support.params import TINY, write_params
+from support.projects import make_project
+from support.tracking import mlflow_service
 
 pytestmark = pytest.mark.slow  # a real dvc repro, a server, a browser
 

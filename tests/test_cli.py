@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
-from helpers import VENV_BIN, run
 from imdb_rnn.config import int_arg
+from support.commands import VENV_BIN, run
 
 
 @pytest.mark.parametrize("text, value", [("1", 1), ("7", 7), ("+3", 3)])

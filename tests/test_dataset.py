@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import default_reviews, make_archive, movie_url, review_movies, url_lines
 from imdb_rnn.archive import read_reviews
 from imdb_rnn.config import DataParams
 from imdb_rnn.dataset import (
@@ -27,6 +26,7 @@ from imdb_rnn.text import (
     INDEX_FROM,
     OOV_ID,
 )
+from support.corpus import default_reviews, make_archive, movie_url, review_movies, url_lines
 
 MODES = [(p, t) for p in ("pre", "post") for t in ("pre", "post")]
 MODE_IDS = [f"pad-{p}-trunc-{t}" for p, t in MODES]

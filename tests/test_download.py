@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers import default_sigint
 from imdb_rnn.download import OFFICIAL_MD5, OFFICIAL_URL, fetch, resolve_source
 from imdb_rnn.errors import DownloadError
 from imdb_rnn.files import file_md5
+from support.commands import default_sigint
 
 REPO = Path(__file__).resolve().parents[1]
 STAGE = REPO / "stages" / "download.py"

@@ -7,7 +7,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import TINY, experiment_runs, make_project, ran_stages, run, start_queue, write_params
+from support.commands import run, start_queue
+from support.params import TINY, write_params
+from support.projects import make_project, ran_stages
+from support.tracking import experiment_runs
 
 pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
 

@@ -21,11 +21,11 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from helpers import REPO_ROOT
 from imdb_rnn import cli
 from imdb_rnn.config import DataParams, MlflowParams, ModelParams, TrainParams, parse_params
 from imdb_rnn.download import fetch
 from imdb_rnn.errors import ConfigError, ImdbRnnError, run_cli
+from support.commands import REPO_ROOT
 
 # Where each section's keys live in params.yaml (a variant named `a` and its own train overrides).
 SECTIONS = {

@@ -9,7 +9,9 @@ import sys
 
 import pytest
 
-from helpers import REPO_ROOT, TINY, make_project, run, write_params
+from support.commands import REPO_ROOT, run
+from support.params import TINY, write_params
+from support.projects import make_project
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import REPO_ROOT, run, simple_rnn_reference
 from imdb_rnn.config import ModelParams, TrainParams, load_params
 from imdb_rnn.model import (
     build_model,
@@ -22,6 +21,8 @@ from imdb_rnn.model import (
     unrolled_simple_rnn_class,
 )
 from imdb_rnn.report import count_params
+from support.commands import REPO_ROOT, run
+from support.references import simple_rnn_reference
 
 
 @pytest.mark.parametrize(

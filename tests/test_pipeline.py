@@ -6,9 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import NATIVE_NOISE, TINY, experiment_runs, make_project, mlflow_service, ran_stages, run, write_params
 from imdb_rnn.config import ModelParams
 from imdb_rnn.report import count_params
+from support.commands import run
+from support.params import TINY, write_params
+from support.projects import NATIVE_NOISE, make_project, ran_stages
+from support.tracking import experiment_runs, mlflow_service
 
 pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
 

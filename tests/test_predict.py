@@ -5,13 +5,13 @@ import io
 import numpy as np
 import pytest
 
-from helpers import REPO_ROOT, free_port, run
 from imdb_rnn.archive import read_reviews
 from imdb_rnn.config import DataParams, ModelParams, load_params
 from imdb_rnn.dataset import prepare_dataset
 from imdb_rnn.errors import ConfigError, PredictError
 from imdb_rnn.predict import model_path, read_texts
 from imdb_rnn.text import INDEX_FROM, encode_texts
+from support.commands import REPO_ROOT, free_port, run
 
 
 def test_predict_preprocessing_equals_prepare(small_archive):

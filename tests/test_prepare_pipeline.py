@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import yaml
 
-from helpers import run, write_params
 from imdb_rnn.files import load_npz, read_json
+from support.commands import run
+from support.params import write_params
 
 pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
 

@@ -8,8 +8,8 @@ import time
 
 import psutil
 
-from helpers import wait_until
 from imdb_rnn.processes import group_members, stop_group
+from support.commands import wait_until
 
 
 def start_group(script: str) -> subprocess.Popen:

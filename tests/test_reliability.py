@@ -22,24 +22,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from helpers import (
-    ONE_VARIANT,
-    REPO_ROOT,
-    VENV_BIN,
-    default_reviews,
-    default_sigint,
-    make_archive,
-    make_project,
-    mlflow_client,
-    ran_stages,
-    run,
-    stage_stderr,
-    start_queue,
-    tool_env,
-    wait_until,
-    write_yaml,
-)
 from imdb_rnn.train import FAULT_ENV
+from support.commands import REPO_ROOT, VENV_BIN, default_sigint, run, start_queue, tool_env, wait_until
+from support.corpus import default_reviews, make_archive
+from support.params import ONE_VARIANT, write_yaml
+from support.projects import make_project, ran_stages, stage_stderr
+from support.tracking import mlflow_client
 
 pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
 

@@ -11,24 +11,12 @@ import textwrap
 import pytest
 import requests
 
-from helpers import (
-    ONE_VARIANT,
-    REPO_ROOT,
-    answering,
-    deep_merge,
-    free_port,
-    make_project,
-    mlflow_client,
-    ran_stages,
-    run,
-    stop_group,
-    tool_env,
-    wait_until,
-    write_params,
-    write_yaml,
-)
 from imdb_rnn.archive import read_reviews
 from imdb_rnn.files import file_md5, folder_md5
+from support.commands import REPO_ROOT, answering, free_port, run, stop_group, tool_env, wait_until
+from support.params import ONE_VARIANT, deep_merge, write_params, write_yaml
+from support.projects import make_project, ran_stages
+from support.tracking import mlflow_client
 
 pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import VENV_BIN, run
+from support.commands import VENV_BIN, run
 
 pytestmark = pytest.mark.slow  # real dvc repro, push, clones
 

@@ -9,10 +9,10 @@ import sys
 import psutil
 import pytest
 
-from helpers import REPO_ROOT, run
 from imdb_rnn.config import load_params, parse_params
 from imdb_rnn.errors import ConfigError
 from imdb_rnn.memory import require_prepare_memory, require_training_memory, training_bytes
+from support.commands import REPO_ROOT, run
 
 
 def test_every_committed_variant_fits_this_machine():

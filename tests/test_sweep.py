@@ -4,7 +4,7 @@ The cluster is two Ray nodes of one CPU each on 127.0.0.1 (``ray.cluster_utils.C
 dashboard, usage stats off); the git remote is a bare repository, the DVC remote a local folder,
 the tracking store a real ``mlflow server`` on 127.0.0.1. Every task clones into a node-local
 folder with an empty DVC cache, so whatever a task finds already computed came through the DVC
-remote. Params are tiny (helpers.ONE_VARIANT); everything is stopped even when a test fails.
+remote. Params are tiny (support.params.ONE_VARIANT); everything is stopped even when a test fails.
 
 Ray resolves a loopback address to the machine's outbound one before connecting
 (ray-project/ray#59110), where a cluster bound to 127.0.0.1 does not answer;
@@ -26,7 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ONE_VARIANT, VENV_BIN, default_sigint, make_project, run, tool_env, wait_until, write_yaml
+from support.commands import VENV_BIN, default_sigint, run, tool_env, wait_until
+from support.params import ONE_VARIANT, write_yaml
+from support.projects import make_project
 
 pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
 

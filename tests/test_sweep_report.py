@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from helpers import REPO_ROOT, run
+from support.commands import REPO_ROOT, run
 
 pytestmark = pytest.mark.slow  # a real DVC queue
 

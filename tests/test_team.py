@@ -26,7 +26,10 @@ import pytest
 import requests
 import yaml
 
-from helpers import ONE_VARIANT, VENV_BIN, free_port, make_archive, make_project, run, stop_group, tool_env
+from support.commands import VENV_BIN, free_port, run, stop_group, tool_env
+from support.corpus import make_archive
+from support.params import ONE_VARIANT
+from support.projects import make_project
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,6 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from helpers import default_reviews, pad, tokenize
 from imdb_rnn.config import DataParams
 from imdb_rnn.text import (
     INDEX_FROM,
@@ -23,6 +22,8 @@ from imdb_rnn.text import (
     tokenize_batch,
     within_vocabulary,
 )
+from support.corpus import default_reviews
+from support.references import pad, tokenize
 
 MODES = [(p, t) for p in ("pre", "post") for t in ("pre", "post")]
 MODE_IDS = [f"pad-{p}-trunc-{t}" for p, t in MODES]

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from helpers import REPO_ROOT, tool_env
 from imdb_rnn import paths, tracking
 from imdb_rnn.errors import TrackingError
+from support.commands import REPO_ROOT, tool_env
 
 
 def test_project_root_is_the_workspace_even_from_dvc_temp_workspaces(tmp_path):

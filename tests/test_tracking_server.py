@@ -19,8 +19,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import ONE_VARIANT, free_port, make_project, run
 from imdb_rnn.processes import group_members
+from support.commands import free_port, run
+from support.params import ONE_VARIANT
+from support.projects import make_project
 
 pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
 

@@ -10,8 +10,10 @@ import sys
 
 import pytest
 
-from helpers import REPO_ROOT, TINY, deep_merge, make_project, run, write_params
 from imdb_rnn.files import read_json
+from support.commands import REPO_ROOT, run
+from support.params import TINY, deep_merge, write_params
+from support.projects import make_project
 
 pytestmark = pytest.mark.slow  # dvc repro prepare, two fits in fresh interpreters
 
