@@ -86,4 +86,6 @@ def test_cli_errors_are_one_line_and_exit_1(tmp_path):
     ]:
         proc = run(["imdb-rnn", "predict", "--project", tmp_path, *args], tmp_path, env=env, check=False)
         assert proc.returncode == 1, proc.stderr
-        assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ") and expected in proc.stderr
+        assert proc.stderr.count("\n") == 1
+        assert proc.stderr.startswith("error: ")
+        assert expected in proc.stderr

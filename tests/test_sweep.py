@@ -158,7 +158,8 @@ def test_grid_runs_on_both_nodes_and_a_failed_point_spares_the_others(project, f
     ran_on = {re.search(r"on node ([0-9a-f]{8})", rest).group(1) for _, rest in found.values()}
     assert ran_on == {node[:8] for node in project["nodes"]}, (ran_on, proc.stderr)
     (bad,) = [name for name, (kind, _) in found.items() if kind == "failed"]
-    assert "train.learning_rate=3e+38" in found[bad][1] and DIVERGED.search(found[bad][1]), found[bad]
+    assert "train.learning_rate=3e+38" in found[bad][1], found[bad]
+    assert DIVERGED.search(found[bad][1]), found[bad]
     good = sorted(name for name, (kind, _) in found.items() if kind == "done")
 
     # the two experiments, pulled back: in `dvc exp show`, on the git remote, with their MLflow runs
@@ -168,7 +169,8 @@ def test_grid_runs_on_both_nodes_and_a_failed_point_spares_the_others(project, f
     runs = runs_by_name(project["env"]["MLFLOW_TRACKING_URI"])
     for name in good:
         (r,) = runs[name]
-        assert r.info.status == "FINISHED" and r.info.run_name == f"{name}/{VARIANT}"
+        assert r.info.status == "FINISHED"
+        assert r.info.run_name == f"{name}/{VARIANT}"
         for key in ("accuracy", "loss", "precision", "recall", "f1", "roc_auc"):  # means over the seeds
             assert r.data.metrics[f"test_{key}_mean"] == pytest.approx(shown[name][key], abs=1e-6), (name, key)
     assert {runs[name][0].data.params["train.learning_rate"] for name in good} == {"0.002", "0.005"}
@@ -364,8 +366,10 @@ def test_refuses_a_sqlite_store_on_two_nodes(project):
         proc = sweep(project, "-S", f"models.{VARIANT}.units=3", env={"MLFLOW_TRACKING_URI": uri})
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
         assert proc.returncode == 1, proc.stderr
-        assert len(lines) == 1 and lines[0].startswith("error: MLflow store"), proc.stderr
-        assert "2 nodes" in lines[0] and "MLFLOW_TRACKING_URI=http://" in lines[0], lines[0]
+        assert len(lines) == 1, proc.stderr
+        assert lines[0].startswith("error: MLflow store"), proc.stderr
+        assert "2 nodes" in lines[0], lines[0]
+        assert "MLFLOW_TRACKING_URI=http://" in lines[0], lines[0]
     assert not (project["repo"] / "mlflow.db").exists()
 
 
@@ -382,7 +386,9 @@ def test_a_bad_grid_is_refused_before_any_work(project, args, problem):
     proc = sweep(project, *args)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 1, proc.stderr
-    assert len(lines) == 1 and lines[0].startswith("error: ") and problem in lines[0], proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: "), proc.stderr
+    assert problem in lines[0], proc.stderr
 
 
 def test_without_ray_the_sweep_says_how_to_install_it(project):
@@ -396,7 +402,9 @@ def test_without_ray_the_sweep_says_how_to_install_it(project):
     )
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 1, proc.stderr
-    assert len(lines) == 1 and "Ray" in lines[0] and "pip install -e '.[ray]'" in lines[0], proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert "Ray" in lines[0], proc.stderr
+    assert "pip install -e '.[ray]'" in lines[0], proc.stderr
 
 
 THREAD_PROBE = textwrap.dedent(

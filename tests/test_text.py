@@ -87,7 +87,8 @@ def test_tokenize_batch_matches_tokenize_per_review():
         assert lengths.tolist() == [len(e) for e in expected]
         assert flat.to_pylist() == [tok for e in expected for tok in e]
     flat, lengths = tokenize_batch([])
-    assert len(flat) == 0 and len(lengths) == 0
+    assert len(flat) == 0
+    assert len(lengths) == 0
 
 
 # --- vocabulary and ids -------------------------------------------------------------------
@@ -122,7 +123,8 @@ def test_encode_batch_start_oov_and_word_ids():
     ids, id_lengths = encode_batch(flat, lengths, vocab)
     assert id_lengths.tolist() == [4, 1, 4]
     assert ids.tolist() == [1, 5, 2, 3, 1, 1, 4, 4, 2]
-    assert ids.min() >= START_ID and ids.max() < len(vocab) + INDEX_FROM
+    assert ids.min() >= START_ID
+    assert ids.max() < len(vocab) + INDEX_FROM
 
 
 def test_encode_texts_matches_keras_padding(pad_sequences):
@@ -141,7 +143,8 @@ def test_encode_texts_matches_keras_padding(pad_sequences):
     for padding, truncating in MODES:
         x = encode_texts(texts, vocab, maxlen, padding, truncating)
         expected = pad_sequences(expected_ids, maxlen=maxlen, padding=padding, truncating=truncating)
-        assert x.shape == (len(texts), maxlen) and x.dtype == np.uint16
+        assert x.shape == (len(texts), maxlen)
+        assert x.dtype == np.uint16
         np.testing.assert_array_equal(x, expected, err_msg=f"{padding}/{truncating}")
         assert x.max() < len(vocab) + INDEX_FROM
 
@@ -165,7 +168,8 @@ def test_a_limited_vocabulary_encodes_as_the_smaller_vocabulary():
         np.testing.assert_array_equal(limit_vocabulary(large, max_features), small)
         arrays = within_vocabulary({"x": large, "y": np.arange(len(large))}, max_features)
         np.testing.assert_array_equal(arrays["x"], small)
-        assert arrays["x"].dtype == large.dtype and arrays["y"] is not None
+        assert arrays["x"].dtype == large.dtype
+        assert arrays["y"] is not None
 
 
 def test_id_dtype():
@@ -220,7 +224,8 @@ def test_pad_and_encode_no_sequences(pad_sequences, padding: str, truncating: st
 
 def test_encode_batch_no_reviews():
     ids, lengths = encode_batch(*tokenize_batch([]), ["a"])
-    assert len(lengths) == 0 and len(ids) == 0
+    assert len(lengths) == 0
+    assert len(ids) == 0
 
 
 def test_pad_rejects_unknown_mode():

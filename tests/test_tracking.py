@@ -38,7 +38,8 @@ def test_unreachable_server_fails_fast_with_the_uri():
     with pytest.raises(TrackingError, match=uri) as err:
         tracking.check_reachable(uri)
     assert time.monotonic() - start < 5
-    assert "MLFLOW_TRACKING_URI" in str(err.value) and "\n" not in str(err.value)
+    assert "MLFLOW_TRACKING_URI" in str(err.value)
+    assert "\n" not in str(err.value)
 
 
 WRITER = textwrap.dedent(
