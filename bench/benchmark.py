@@ -28,7 +28,6 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +37,10 @@ sys.path.insert(0, str(ROOT / "src"))  # this workspace's code, as the stages us
 
 from imdb_rnn import paths, stats  # noqa: E402
 from imdb_rnn.backend import select_backend  # noqa: E402
-from imdb_rnn.config import load_params  # noqa: E402
+from imdb_rnn.config import int_arg, load_params  # noqa: E402
 from imdb_rnn.errors import ImdbRnnError, print_error  # noqa: E402
 from imdb_rnn.files import load_npz, write_text  # noqa: E402
+from imdb_rnn.machine import NOT_INSTALLED, dist_version  # noqa: E402
 from imdb_rnn.text import within_vocabulary  # noqa: E402
 
 PREPARED = ROOT / paths.PREPARED
@@ -272,16 +272,6 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(cells) + " |" for cells in [header, align, *rows]]
 
 
-def dist_version(*names: str) -> str:
-    """Installed version of the first of ``names`` found (tensorflow ships as tensorflow-cpu too)."""
-    for name in names:
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            continue
-    return "not installed"
-
-
 def machine_lines(training: dict) -> list[str]:
     """Where the numbers come from: timings only compare on the same machine and versions."""
     backends = {f"{s['backend']} ({', '.join(s['devices'])})" for runs in training.values() for s in runs.values()}
@@ -289,8 +279,9 @@ def machine_lines(training: dict) -> list[str]:
         "## Machine",
         "",
         f"- CPUs: {os.cpu_count()}; {platform.platform()}; Python {platform.python_version()}",
-        f"- keras {dist_version('keras')}, tensorflow {dist_version('tensorflow', 'tensorflow-cpu')}, "
-        f"jax {dist_version('jax')}",
+        f"- keras {dist_version('keras') or NOT_INSTALLED}, "
+        f"tensorflow {dist_version('tensorflow', 'tensorflow-cpu') or NOT_INSTALLED}, "
+        f"jax {dist_version('jax') or NOT_INSTALLED}",
         f"- backends (visible devices): {'; '.join(sorted(backends))}",
         f"- run at {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
         "",
@@ -529,42 +520,30 @@ def seeds(args, params) -> list[int]:
     return [params.train.seeds[0] + i for i in range(args.seeds)]
 
 
-def int_at_least(low: int):
-    """argparse type: an integer >= ``low``, refused with a usage error otherwise."""
-
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}")
-        return value
-
-    return parse
-
-
 def parse_args(argv=None):
     """User options, plus hidden ones the parent passes to its workers."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--epochs",
-        type=int_at_least(2),
+        type=int_arg(2),
         default=3,
         help="epochs per fit (at least 2: the steady epoch is the mean after the first)",
     )
     parser.add_argument("--variants", nargs="+", help="model variants from params.yaml (default: all)")
     parser.add_argument(
         "--seeds",
-        type=int_at_least(2),
+        type=int_arg(2),
         default=5,
         help="fits per side and variant, seeds train.seeds[0], +1, ... (default 5)",
     )
     parser.add_argument(
         "--replicates",
-        type=int_at_least(2),
+        type=int_arg(2),
         default=3,
         help="seeds trained in one process against as many processes (default 3)",
     )
     parser.add_argument(
-        "--limit", type=int_at_least(4), help="quick trial: N train and N/4 validation reviews (N divisible by 4)"
+        "--limit", type=int_arg(4), help="quick trial: N train and N/4 validation reviews (N divisible by 4)"
     )
     parser.add_argument(
         "--archive",

@@ -147,6 +147,7 @@ def collect(plan: dict) -> list[dict]:
                 continue
             rev = experiment["revs"][0]
             data = rev.get("data") or {}
+            state = (experiment.get("executor") or {}).get("state")  # queued, running, success, failed
             metrics = ((data.get("metrics") or {}).get(metrics_file) or {}).get("data")
             record = records.get(name, {})
             seeds = [record["seeds"][seed] for seed in sorted(record.get("seeds", {}))]
@@ -157,7 +158,8 @@ def collect(plan: dict) -> list[dict]:
                     "pass": pass_name,
                     "name": configuration,
                     "experiment": name,
-                    "failed": metrics is None,
+                    "failed": metrics is None,  # failed, or not finished yet
+                    "error": (rev.get("error") or {}).get("msg") or ("failed" if state == "failed" else None),
                     "metrics": metrics or {},
                     "per_seed": seeds,
                     "train_seconds": sum(seconds) if seconds else None,
@@ -238,12 +240,8 @@ def render(plan: dict, rows: list[dict]) -> str:
         ]
         others = [n for n in accuracies if n != winner["name"]]
         for other in others:
-            p = stats.welch_p(accuracies[winner["name"]], accuracies[other])
-            if p != p:
-                verdict = "not testable (fewer than 2 seeds)"
-            else:
-                verdict = f"{'significant' if p < stats.SIGNIFICANCE else 'not significant'} (p = {p:.3g})"
-            lines.append(f"- vs {other}: test accuracy difference {verdict}, Welch's t-test over seeds")
+            verdict = stats.welch_verdict(accuracies[winner["name"]], accuracies[other])
+            lines.append(f"- vs {other} (Welch's t-test over seeds): test accuracy difference {verdict}")
         lines.append("")
     return "\n".join(lines)
 

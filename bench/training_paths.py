@@ -49,14 +49,20 @@ def fit_once(path: str, variant: str, seed: int, epochs: int) -> dict:
 
     from imdb_rnn.config import load_params
     from imdb_rnn.files import load_npz
+    from imdb_rnn.text import within_vocabulary
 
     params = load_params(ROOT / "params.yaml")
-    train, val = (load_npz(ROOT / "data" / "prepared" / f"{s}.npz") for s in ("train", "val"))
+    # the prepared ids run to data.max_features; the variant's Embedding has only its own max_features rows
+    limit = params.model(variant).max_features
+    train, val = (within_vocabulary(load_npz(ROOT / "data" / "prepared" / f"{s}.npz"), limit) for s in ("train", "val"))
     spec = PATHS[path]
     start = time.perf_counter()
     if spec is None:
         import lesson_script
 
+        if limit > lesson_script.max_features:
+            lesson = lesson_script.max_features
+            raise SystemExit(f"{variant}'s max_features {limit} exceeds the lesson model's Embedding({lesson})")
         keras.utils.set_random_seed(seed)
         x = np.concatenate([train["x"], val["x"]]).astype(np.int32)
         y = np.concatenate([train["y"], val["y"]])
@@ -72,7 +78,9 @@ def fit_once(path: str, variant: str, seed: int, epochs: int) -> dict:
     from imdb_rnn.train import SeedTrainer
 
     train_over, model_over, keras_optimizer = spec
-    train_params = replace(params.train, seeds=(seed,), epochs=epochs, early_stopping_patience=0, **train_over)
+    train_params = replace(
+        params.train_for(variant), seeds=(seed,), epochs=epochs, early_stopping_patience=0, **train_over
+    )
     params = replace(
         params, train=train_params, train_overrides={}, models={variant: replace(params.model(variant), **model_over)}
     )

@@ -1,4 +1,4 @@
-"""Fixtures: synthetic aclImdb archives and throw-away DVC projects (helpers.py has the functions)."""
+"""Fixtures: synthetic aclImdb archives, throw-away DVC projects, an MLflow server (the functions: tests/support/)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import make_archive, make_project, mlflow_service
+from support.corpus import make_archive
+from support.projects import make_project
+from support.tracking import mlflow_service
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # tests that import Keras in-process
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

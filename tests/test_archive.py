@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import default_reviews, file_member, link_member, make_archive, movie_url, review_movies, url_lines
 from imdb_rnn.archive import check_member, read_reviews
 from imdb_rnn.config import DataParams
 from imdb_rnn.dataset import prepare_dataset
 from imdb_rnn.errors import DataError
+from support.corpus import default_reviews, file_member, link_member, make_archive, movie_url, review_movies, url_lines
 
 MODES = [(p, t) for p in ("pre", "post") for t in ("pre", "post")]
 MODE_IDS = [f"pad-{p}-trunc-{t}" for p, t in MODES]
@@ -59,7 +59,9 @@ def test_check_member_refuses_unsafe(member: tarfile.TarInfo, reason: str):
     with pytest.raises(DataError) as err:
         check_member(member)
     msg = str(err.value)
-    assert f"unsafe archive member '{member.name}'" in msg and reason in msg and "\n" not in msg
+    assert f"unsafe archive member '{member.name}'" in msg
+    assert reason in msg
+    assert "\n" not in msg
 
 
 @pytest.mark.parametrize(
@@ -97,7 +99,9 @@ def test_read_reviews_refuses_malicious_archive(tmp_path: Path, monkeypatch: pyt
     with pytest.raises(DataError) as err:
         read_reviews(archive)
     msg = str(err.value)
-    assert "unsafe archive member" in msg and "official aclImdb archive" in msg and "\n" not in msg
+    assert "unsafe archive member" in msg
+    assert "official aclImdb archive" in msg
+    assert "\n" not in msg
     assert list(work.iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src", "work"]
     assert [p.name for p in (tmp_path / "src").iterdir()] == ["evil.tar.gz"]
@@ -120,7 +124,9 @@ def test_truncated_and_corrupt_archives(tmp_path: Path, small_archive: Path):
         with pytest.raises(DataError) as err:
             read_reviews(path)
         msg = str(err.value)
-        assert "truncated or corrupt" in msg and str(path) in msg and "dvc repro download" in msg, (name, msg)
+        assert "truncated or corrupt" in msg, (name, msg)
+        assert str(path) in msg, (name, msg)
+        assert "dvc repro download" in msg, (name, msg)
         assert "\n" not in msg
 
 
@@ -163,7 +169,8 @@ def test_empty_and_non_utf8_reviews_are_skipped_and_counted(tmp_path: Path):
     splits = read_reviews(archive)
     assert splits["train"].skipped == Counter(empty=2, invalid_utf8=1)
     assert splits["test"].skipped == Counter(invalid_utf8=1)
-    assert len(splits["train"].texts) == 10 and len(splits["test"].texts) == 10
+    assert len(splits["train"].texts) == 10
+    assert len(splits["test"].texts) == 10
     assert len(splits["train"].labels) == len(splits["train"].names) == 10
 
     report = prepare_dataset(archive, DataParams(max_features=50, maxlen=20, val_split=0.2)).report
@@ -188,7 +195,8 @@ def test_reviews_sorted_by_class_then_numeric_id(tmp_path: Path):
     assert train.labels == [0] * 12 + [1] * 12
     ids = [int(name.rsplit("/", 1)[1].split("_")[0]) for name in train.names]
     assert ids == list(range(12)) * 2
-    assert train.names[0].startswith("train/neg/") and train.names[-1].startswith("train/pos/")
+    assert train.names[0].startswith("train/neg/")
+    assert train.names[-1].startswith("train/pos/")
     assert train.texts[11] == "train neg review 11"
 
 
@@ -235,7 +243,8 @@ def test_bad_url_files_fail_a_split_by_movie_only(tmp_path: Path, urls: dict, ex
     with pytest.raises(DataError) as err:
         prepare_dataset(archive, SMALL)
     msg = str(err.value)
-    assert named in msg and "\n" not in msg
+    assert named in msg
+    assert "\n" not in msg
     assert msg.endswith("; set data.val_split_by: review, or use the official aclImdb archive")
 
     by_review = prepare_dataset(archive, DataParams(max_features=200, maxlen=40, val_split_by="review"))

@@ -14,7 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from helpers import TINY, make_project, mlflow_service, run, write_params
+from support.commands import run
+from support.params import TINY, write_params
+from support.projects import make_project
+from support.tracking import mlflow_service
 
 pytestmark = pytest.mark.slow  # a real dvc repro, a server, a browser
 
@@ -249,7 +252,8 @@ def test_dvc_plots_page_draws_every_plot_offline(repo, browser, tmp_path):
     plots = {plot["id"]: plot for plot in page.evaluate(PLOTS)}
     images = page.evaluate("() => [...document.images].map(img => [img.alt || img.src.slice(-40), img.naturalWidth])")
     context.close()
-    assert requested == [] and errors == []
+    assert requested == []
+    assert errors == []
     assert sorted(plots) == sorted(
         f"reports_variants_{v}_{f}_csv" for v in VARIANTS for f in ("history", "roc", "predictions")
     )
@@ -263,4 +267,5 @@ def test_dvc_plots_page_draws_every_plot_offline(repo, browser, tmp_path):
         cells = {(cell["actual"], cell["predicted"]): cell for cell in confusion}
         assert cells[("neg", "pos")]["x"] > cells[("neg", "neg")]["x"] == cells[("pos", "neg")]["x"]
         assert cells[("pos", "neg")]["y"] > cells[("neg", "neg")]["y"] == cells[("neg", "pos")]["y"]
-    assert len(images) == 1 + 4 * len(VARIANTS) and all(width > 0 for _, width in images), images
+    assert len(images) == 1 + 4 * len(VARIANTS), images
+    assert all(width > 0 for _, width in images), images

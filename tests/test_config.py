@@ -10,9 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from shipped import shipped_params_file, shipped_params_raw
 
-from helpers import REPO_ROOT, run
 from imdb_rnn.config import (
     DataParams,
     ModelParams,
@@ -22,6 +20,8 @@ from imdb_rnn.config import (
     parse_params,
 )
 from imdb_rnn.errors import ConfigError
+from support.commands import REPO_ROOT, run
+from support.shipped import shipped_params_file, shipped_params_raw
 
 PREPARE = REPO_ROOT / "stages" / "prepare.py"
 

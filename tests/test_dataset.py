@@ -10,12 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import default_reviews, make_archive, movie_url, review_movies, url_lines
 from imdb_rnn.archive import read_reviews
 from imdb_rnn.config import DataParams
 from imdb_rnn.dataset import (
     Prepared,
-    load_vocab,
     movie_split,
     prepare_dataset,
     stratified_split,
@@ -23,11 +21,12 @@ from imdb_rnn.dataset import (
     write_prepared,
 )
 from imdb_rnn.errors import DataError
-from imdb_rnn.files import file_md5, load_npz
+from imdb_rnn.files import file_md5, load_npz, read_json
 from imdb_rnn.text import (
     INDEX_FROM,
     OOV_ID,
 )
+from support.corpus import default_reviews, make_archive, movie_url, review_movies, url_lines
 
 MODES = [(p, t) for p in ("pre", "post") for t in ("pre", "post")]
 MODE_IDS = [f"pad-{p}-trunc-{t}" for p, t in MODES]
@@ -45,12 +44,14 @@ def prepared_small(small_archive: Path) -> Prepared:
 def test_stratified_split_sizes_balance_and_seed():
     labels = np.random.default_rng(3).permutation(np.array([0] * 40 + [1] * 20, dtype=np.uint8))
     train_idx, val_idx = stratified_split(labels, 0.25, seed=7)
-    assert len(val_idx) == 15 and len(train_idx) == 45
+    assert len(val_idx) == 15
+    assert len(train_idx) == 45
     assert Counter(labels[val_idx].tolist()) == {0: 10, 1: 5}
     assert Counter(labels[train_idx].tolist()) == {0: 30, 1: 15}
     assert np.intersect1d(train_idx, val_idx).size == 0
     np.testing.assert_array_equal(np.union1d(train_idx, val_idx), np.arange(len(labels)))
-    assert (np.diff(train_idx) > 0).all() and (np.diff(val_idx) > 0).all()
+    assert (np.diff(train_idx) > 0).all()
+    assert (np.diff(val_idx) > 0).all()
 
     again = stratified_split(labels, 0.25, seed=7)
     np.testing.assert_array_equal(again[0], train_idx)
@@ -80,7 +81,8 @@ def test_movie_split_keeps_each_movie_on_one_side_with_balanced_labels(seed: int
     train_idx, val_idx = movie_split(labels, movies, [], 0.2, seed)
     np.testing.assert_array_equal(np.union1d(train_idx, val_idx), np.arange(len(labels)))
     assert np.intersect1d(train_idx, val_idx).size == 0
-    assert (np.diff(train_idx) > 0).all() and (np.diff(val_idx) > 0).all()
+    assert (np.diff(train_idx) > 0).all()
+    assert (np.diff(val_idx) > 0).all()
     movies = np.array(movies)
     assert not set(movies[train_idx]) & set(movies[val_idx])
     # Tolerances: validation within 1 % of val_split, its positive share within 0.01 of the training part's;
@@ -114,7 +116,9 @@ def test_too_few_movies_for_a_split_is_one_line():
     with pytest.raises(DataError) as err:
         movie_split(labels, ["tt1"] * 4, [], 0.2, seed=0)  # one movie: validation would be empty
     msg = str(err.value)
-    assert "1 training movies" in msg and "data.val_split_by: review" in msg and "\n" not in msg
+    assert "1 training movies" in msg
+    assert "data.val_split_by: review" in msg
+    assert "\n" not in msg
 
 
 def test_review_split_is_the_stratified_split(small_archive: Path):
@@ -133,7 +137,8 @@ def _titles(split: str, per_class: int = 40) -> list[str]:
 
 def test_prepare_by_movie_reports_movies_and_no_overlap(small_archive: Path, prepared_small: Prepared):
     splits = read_reviews(small_archive)
-    assert splits["train"].movies == _titles("train") and splits["test"].movies == _titles("test")
+    assert splits["train"].movies == _titles("train")
+    assert splits["test"].movies == _titles("test")
     train_idx, val_idx = validation_split(splits["train"], splits["test"], SMALL)
     train_movies = {splits["train"].movies[i] for i in train_idx}
     val_movies = {splits["train"].movies[i] for i in val_idx}
@@ -153,7 +158,8 @@ def test_prepare_by_review_reports_the_overlap_as_it_is(small_archive: Path):
         "movies"
     ]
     assert movies["train"] + movies["val"] - movies["shared_train_val"] == 18
-    assert movies["shared_train_val"] > 0 and movies["shared_train_test"] == 0
+    assert movies["shared_train_val"] > 0
+    assert movies["shared_train_test"] == 0
 
 
 def test_a_movie_with_train_and_test_reviews_is_not_trained_on(tmp_path: Path):
@@ -175,9 +181,12 @@ def test_prepare_dataset_on_small_archive(prepared_small: Prepared):
     assert set(arrays) == {"train", "val", "test"}
     shapes = {name: a["x"].shape for name, a in arrays.items()}
     n_train, n_val = shapes["train"][0], shapes["val"][0]
-    assert n_train + n_val == 80 and shapes["test"] == (80, 40) and {shapes["train"][1], shapes["val"][1]} == {40}
+    assert n_train + n_val == 80
+    assert shapes["test"] == (80, 40)
+    assert {shapes["train"][1], shapes["val"][1]} == {40}
     for a in arrays.values():
-        assert a["x"].dtype == np.uint16 and a["y"].dtype == np.uint8
+        assert a["x"].dtype == np.uint16
+        assert a["y"].dtype == np.uint8
         assert a["y"].shape == (a["x"].shape[0],)
         assert set(np.unique(a["y"]).tolist()) == {0, 1}
         assert a["x"].max() < SMALL.max_features
@@ -195,7 +204,8 @@ def test_prepare_dataset_on_small_archive(prepared_small: Prepared):
         assert 0.0 <= stats["oov_rate"] <= 1.0
         assert 0.0 < stats["truncated_share"] < 1.0  # the corpus has long (> 60 token) reviews
         lt = stats["length_tokens"]
-        assert lt["p50"] <= lt["p90"] <= lt["p95"] <= lt["p99"] <= lt["max"] and lt["max"] > 60
+        assert lt["p50"] <= lt["p90"] <= lt["p95"] <= lt["p99"] <= lt["max"]
+        assert lt["max"] > 60
     assert report["skipped_files"] == {s: {"empty": 0, "invalid_utf8": 0} for s in ("train", "test")}
     json.dumps(report)  # the report is plain JSON
 
@@ -218,7 +228,8 @@ def test_vocabulary_comes_from_the_training_part_only(tmp_path: Path):
         reviews[("train", cls)][i % 8] += " valonlyword"
     reviews[("test", "pos")][0] += " testonlyword"
     prepared = prepare_dataset(make_archive(tmp_path / "a.tar.gz", reviews), params)
-    assert "valonlyword" not in prepared.vocab and "testonlyword" not in prepared.vocab
+    assert "valonlyword" not in prepared.vocab
+    assert "testonlyword" not in prepared.vocab
     assert prepared.report["splits"]["train"]["oov_rate"] == 0.0
     assert prepared.report["splits"]["val"]["oov_rate"] > 0.0
     assert prepared.report["splits"]["test"]["oov_rate"] > 0.0
@@ -244,7 +255,7 @@ def test_write_prepared_is_deterministic_and_loadable(tmp_path: Path, small_arch
         for key in ("x", "y"):
             np.testing.assert_array_equal(loaded[key], prepared_small.arrays[name][key])
             assert loaded[key].dtype == prepared_small.arrays[name][key].dtype
-    vocab = load_vocab(out / "vocab.json")
+    vocab = read_json(out / "vocab.json")
     assert vocab["words"] == prepared_small.vocab
     assert (vocab["pad_id"], vocab["start_id"], vocab["oov_id"], vocab["index_from"]) == (0, 1, 2, 3)
     assert (vocab["max_features"], vocab["maxlen"], vocab["padding"], vocab["truncating"]) == (200, 40, "pre", "pre")

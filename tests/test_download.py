@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers import default_sigint
 from imdb_rnn.download import OFFICIAL_MD5, OFFICIAL_URL, fetch, resolve_source
 from imdb_rnn.errors import DownloadError
 from imdb_rnn.files import file_md5
+from support.commands import default_sigint
 
 REPO = Path(__file__).resolve().parents[1]
 STAGE = REPO / "stages" / "download.py"
@@ -184,8 +184,12 @@ def test_http_gives_up_after_retries(server: Server, tmp_path: Path):
         fetch(server.url, dest, server.md5, **FAST)
     assert server.requests == FAST["retries"] + 1
     msg = str(err.value)
-    assert server.url in msg and "503" in msg and "IMDB_SOURCE" in msg and "\n" not in msg
-    assert not dest.exists() and _leftovers(dest.parent) == []
+    assert server.url in msg
+    assert "503" in msg
+    assert "IMDB_SOURCE" in msg
+    assert "\n" not in msg
+    assert not dest.exists()
+    assert _leftovers(dest.parent) == []
 
 
 def test_truncated_body_is_retried_and_never_published(server: Server, tmp_path: Path):
@@ -215,8 +219,10 @@ def test_404_fails_fast_without_retry(server: Server, tmp_path: Path):
         fetch(server.url, dest, None, retries=4, backoff=5.0, progress=False)
     assert time.monotonic() - start < 2  # backoff=5 would show if it slept
     assert server.requests == 1
-    assert server.url in str(err.value) and "IMDB_SOURCE" in str(err.value)
-    assert not dest.exists() and _leftovers(tmp_path) == []
+    assert server.url in str(err.value)
+    assert "IMDB_SOURCE" in str(err.value)
+    assert not dest.exists()
+    assert _leftovers(tmp_path) == []
 
 
 def test_md5_mismatch_fails_without_retry_and_names_both(server: Server, tmp_path: Path):
@@ -225,9 +231,12 @@ def test_md5_mismatch_fails_without_retry_and_names_both(server: Server, tmp_pat
     with pytest.raises(DownloadError) as err:
         fetch(server.url, dest, wrong, **FAST)
     msg = str(err.value)
-    assert wrong in msg and server.md5 in msg and server.url in msg
+    assert wrong in msg
+    assert server.md5 in msg
+    assert server.url in msg
     assert server.requests == 1
-    assert not dest.exists() and _leftovers(tmp_path) == []
+    assert not dest.exists()
+    assert _leftovers(tmp_path) == []
 
 
 def test_md5_is_case_insensitive(server: Server, tmp_path: Path):
@@ -251,8 +260,11 @@ def test_unreachable_host_names_url_and_fix(closed_port_url: str, tmp_path: Path
     with pytest.raises(DownloadError) as err:
         fetch(closed_port_url, dest, None, **FAST)
     msg = str(err.value)
-    assert closed_port_url in msg and "IMDB_SOURCE" in msg and "\n" not in msg
-    assert not dest.exists() and _leftovers(tmp_path) == []
+    assert closed_port_url in msg
+    assert "IMDB_SOURCE" in msg
+    assert "\n" not in msg
+    assert not dest.exists()
+    assert _leftovers(tmp_path) == []
 
 
 # --- local sources ------------------------------------------------------------------
@@ -273,7 +285,8 @@ def test_local_md5_mismatch(archive: Path, tmp_path: Path):
     dest = tmp_path / "a.tar.gz"
     with pytest.raises(DownloadError, match=file_md5(archive)):
         fetch(str(archive), dest, "1" * 32, progress=False)
-    assert not dest.exists() and _leftovers(tmp_path) == []
+    assert not dest.exists()
+    assert _leftovers(tmp_path) == []
 
 
 def test_missing_local_file(tmp_path: Path):
@@ -281,7 +294,8 @@ def test_missing_local_file(tmp_path: Path):
     for source in (str(missing), missing.as_uri()):
         with pytest.raises(DownloadError) as err:
             fetch(source, tmp_path / "out" / "a.tar.gz", None, progress=False)
-        assert str(missing) in str(err.value) and "IMDB_SOURCE" in str(err.value)
+        assert str(missing) in str(err.value)
+        assert "IMDB_SOURCE" in str(err.value)
     assert list(tmp_path.iterdir()) == []  # not even the destination folder
 
 
@@ -308,8 +322,10 @@ def test_stage_script_reports_one_line_error(closed_port_url: str, tmp_path: Pat
     proc = _stage(out, closed_port_url, tmp_path, "--retries", "1", "--backoff", "0.01")
     assert proc.returncode == 1
     lines = proc.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ")
-    assert closed_port_url in lines[0] and "IMDB_SOURCE" in lines[0]
+    assert len(lines) == 1
+    assert lines[0].startswith("error: ")
+    assert closed_port_url in lines[0]
+    assert "IMDB_SOURCE" in lines[0]
     assert not out.exists()
 
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 import yaml
 
-from helpers import REPO_ROOT
+from support.commands import REPO_ROOT
 
 STAGES = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
 # third-party packages are not followed (they are not the project's code)

@@ -7,7 +7,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import TINY, experiment_runs, make_project, ran_stages, run, start_queue, write_params
+from support.commands import run, start_queue
+from support.params import TINY, write_params
+from support.projects import make_project, ran_stages
+from support.tracking import experiment_runs
 
 pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
 
@@ -94,7 +97,8 @@ def test_adding_a_variant_is_one_params_entry(baseline_repo):
     summary = pd.read_csv(repo / "reports" / "summary.csv")
     assert sorted(summary["variant"]) == ["simple_rnn", "wide_rnn"]
     wide = summary.set_index("variant").loc["wide_rnn"]
-    assert wide["units"] == 16 and wide["layers"] == 2
+    assert wide["units"] == 16
+    assert wide["layers"] == 2
     _, runs = experiment_runs(repo)
     assert "wide_rnn" in {r.data.tags["variant"] for r in runs}
 
@@ -110,12 +114,14 @@ def test_a_variant_dvc_restores_still_shows_under_the_experiment(baseline_repo):
     produced_by = json.loads((repo / "models" / "simple_rnn" / "run.json").read_text())["run_id"]
 
     out = run(["dvc", "exp", "run", "-n", "wider", "-S", "models.wide_rnn.units=12"], repo, env=env, timeout=600)
-    assert "train@simple_rnn" not in ran_stages(out.stdout) and "train@wide_rnn" in ran_stages(out.stdout)
+    assert "train@simple_rnn" not in ran_stages(out.stdout)
+    assert "train@wide_rnn" in ran_stages(out.stdout)
     _, runs = experiment_runs(repo)
     mine = {r.data.tags["variant"]: r for r in runs if r.data.tags.get("dvc_exp_name") == "wider"}
     assert set(mine) == {"simple_rnn", "wide_rnn"}
     link = mine["simple_rnn"]
-    assert link.data.tags["restored_from"] == produced_by and link.info.run_name == "wider/simple_rnn (restored)"
+    assert link.data.tags["restored_from"] == produced_by
+    assert link.info.run_name == "wider/simple_rnn (restored)"
     source = experiment_runs(repo)[0].get_run(produced_by)
     assert link.data.metrics["test_accuracy_mean"] == source.data.metrics["test_accuracy_mean"]
     assert "restored_from" not in mine["wide_rnn"].data.tags

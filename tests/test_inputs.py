@@ -21,11 +21,11 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from helpers import REPO_ROOT
 from imdb_rnn import cli
 from imdb_rnn.config import DataParams, MlflowParams, ModelParams, TrainParams, parse_params
 from imdb_rnn.download import fetch
 from imdb_rnn.errors import ConfigError, ImdbRnnError, run_cli
+from support.commands import REPO_ROOT
 
 # Where each section's keys live in params.yaml (a variant named `a` and its own train overrides).
 SECTIONS = {
@@ -85,25 +85,33 @@ def test_any_value_of_any_key_is_a_typed_setting_or_one_line(key, value):
     except ConfigError as err:
         lines = err.problems
         assert len(lines) == 1, lines
-        assert lines[0].startswith(f"{prefix}: got ") and "; allowed: " in lines[0], lines
-        assert "\n" not in lines[0] and len(lines[0]) < 400, lines
+        assert lines[0].startswith(f"{prefix}: got "), lines
+        assert "; allowed: " in lines[0], lines
+        assert "\n" not in lines[0], lines
+        assert len(lines[0]) < 400, lines
         return
     got = _setting(params, section, name)
     kind = _field_type(SECTIONS[section][0], name)
     if kind is bool:
         assert got is value
     elif kind is int:
-        assert type(value) is int and got == value
+        assert type(value) is int
+        assert got == value
     elif kind is float:
-        assert type(value) in (int, float) and math.isfinite(got) and got == value and type(got) is float
+        assert type(value) in (int, float)
+        assert math.isfinite(got)
+        assert got == value
+        assert type(got) is float
     elif name == "seeds":
-        assert got == tuple(value) and len(set(got)) == len(got)
+        assert got == tuple(value)
+        assert len(set(got)) == len(got)
         for seed in got:  # within the RNG's range: numpy's legacy seeding, the strictest Keras uses, takes it
             np.random.seed(seed)
     elif name == "clipnorm":
         assert got is None if value is None else (math.isfinite(got) and got > 0)
     else:
-        assert isinstance(value, str) and got == value
+        assert isinstance(value, str)
+        assert got == value
 
 
 @settings(max_examples=200, deadline=None)
@@ -115,7 +123,8 @@ def test_an_unknown_key_is_one_line_naming_it(section, key, value):
     try:
         parse_params(_params_with(section, key, value))
     except ConfigError as err:
-        assert len(err.problems) == 1 and "unknown key" in err.problems[0], err.problems
+        assert len(err.problems) == 1, err.problems
+        assert "unknown key" in err.problems[0], err.problems
         assert "\n" not in err.problems[0]
     else:
         raise AssertionError(f"{section}.{key!r} accepted")
@@ -177,8 +186,10 @@ def test_stages_refuse_bad_params_in_one_line_each_and_write_nothing(edits):
             for stage, entry in entries.items():
                 code, out, err = _run_in(folder, entry)
                 lines = err.splitlines()
-                assert code == 1 and out == "", (stage, err)
-                assert lines and all(line.startswith("error: ") for line in lines), (stage, err)
+                assert code == 1, (stage, err)
+                assert out == "", (stage, err)
+                assert lines, (stage, err)
+                assert all(line.startswith("error: ") for line in lines), (stage, err)
                 assert "Traceback" not in err
                 for (section, name), _ in edits:
                     key = ".".join((*SECTIONS[section][1], name))
@@ -198,7 +209,10 @@ def test_predict_reads_any_bytes_on_stdin_as_text_or_one_line(data):
         with mock.patch.object(sys, "stdin", stdin), redirect_stdout(out), redirect_stderr(err):
             code = cli.main(["predict", "--project", tmp, "--file", "-"])
         lines = err.getvalue().splitlines()
-        assert code == 1 and out.getvalue() == "" and len(lines) == 1 and lines[0].startswith("error: "), lines
+        assert code == 1, lines
+        assert out.getvalue() == "", lines
+        assert len(lines) == 1, lines
+        assert lines[0].startswith("error: "), lines
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -217,7 +231,9 @@ def test_predict_reads_any_argument_bytes_as_text_or_one_line(data):
         with redirect_stdout(io.StringIO()), redirect_stderr(err):
             code = cli.main(["predict", "--project", tmp, "--", argument])  # "--": text, even "-x" or "-h"
         lines = err.getvalue().splitlines()
-        assert code == 1 and len(lines) == 1 and lines[0].startswith("error: "), lines
+        assert code == 1, lines
+        assert len(lines) == 1, lines
+        assert lines[0].startswith("error: "), lines
 
 
 @settings(max_examples=150, deadline=None)
@@ -239,7 +255,8 @@ def test_any_imdb_source_downloads_or_fails_in_one_line(source):
         try:
             fetch(source, dest, md5="0" * 32, retries=0, timeout=0.5, progress=False)
         except ImdbRnnError as exc:
-            assert "\n" not in str(exc) and str(exc)
+            assert "\n" not in str(exc)
+            assert str(exc)
         assert not dest.exists()  # no source here is the archive with an all-zero md5
 
 
@@ -256,7 +273,8 @@ def test_the_served_model_takes_any_request_text_or_answers_400(texts):
     try:
         accepted = review_texts(pd.DataFrame({TEXT_COLUMN: pd.Series(texts, dtype=object)}))
     except MlflowException as exc:
-        assert exc.error_code == "INVALID_PARAMETER_VALUE" and exc.get_http_status_code() == 400
+        assert exc.error_code == "INVALID_PARAMETER_VALUE"
+        assert exc.get_http_status_code() == 400
         assert "\n" not in exc.message
         return
     tokenize_batch(accepted)  # the first step of scoring takes every accepted text

@@ -9,7 +9,9 @@ import sys
 
 import pytest
 
-from helpers import REPO_ROOT, TINY, make_project, run, write_params
+from support.commands import REPO_ROOT, run
+from support.params import TINY, write_params
+from support.projects import make_project
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +54,8 @@ def test_two_passes_select_on_validation_and_report_every_configuration(tmp_path
             results[experiment["name"]] = (params["models"]["sweep_rnn"], metrics)
     assert set(results) == {"first-masked-last", "first-masked-max", f"second-{_best(results)}"}
     second_model, second = results[f"second-{_best(results)}"]
-    assert second["seeds"] == 2 and second_model["train"]["seeds"] == [42, 43]
+    assert second["seeds"] == 2
+    assert second_model["train"]["seeds"] == [42, 43]
 
     report = (repo / "reports" / "sweep.md").read_text()
     for name, (_, metrics) in results.items():
@@ -62,7 +65,8 @@ def test_two_passes_select_on_validation_and_report_every_configuration(tmp_path
             for line in report.splitlines()
             if line.startswith(f"| {configuration} |") and f"| {metrics['seeds']} |" in line
         )
-        assert f"{metrics['best_val_accuracy']:.4f}" in row and f"{metrics['accuracy']:.4f}" in row
+        assert f"{metrics['best_val_accuracy']:.4f}" in row
+        assert f"{metrics['accuracy']:.4f}" in row
     assert f"`{_best(results)}`" in report.split("## Selected")[1]
 
 

@@ -9,9 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from shipped import shipped_params_raw
 
-from helpers import run, simple_rnn_reference
 from imdb_rnn.config import ModelParams, TrainParams, parse_params
 from imdb_rnn.model import (
     build_model,
@@ -23,6 +21,9 @@ from imdb_rnn.model import (
     unrolled_simple_rnn_class,
 )
 from imdb_rnn.report import count_params
+from support.commands import run
+from support.references import simple_rnn_reference
+from support.shipped import shipped_params_raw
 
 
 @pytest.mark.parametrize(
@@ -35,10 +36,12 @@ def test_parameter_counts_match_the_lesson(variant, lesson_params):
     counts = param_counts(model)
     # The lesson's summaries stop before the head; Dense(32 -> 1) adds 32 weights + 1 bias.
     assert counts["embedding"] + counts["recurrent"] == lesson_params
-    assert counts["head"] == 33 and counts["total"] == lesson_params + 33 == model.count_params()
+    assert counts["head"] == 33
+    assert counts["total"] == lesson_params + 33 == model.count_params()
     summary = summary_text(model)
     assert f"Total params: {lesson_params + 33:,}" in summary
-    assert "embedding (Embedding)" in summary and "simple_rnn (SimpleRNN)" in summary
+    assert "embedding (Embedding)" in summary
+    assert "simple_rnn (SimpleRNN)" in summary
     assert isinstance(model, keras.Sequential)  # as the lesson builds it
 
 
@@ -213,9 +216,11 @@ def test_unrolled_class_only_without_dropout_and_with_a_fixed_length():
     hoisted = unrolled_simple_rnn_class()
     assert type(build_model("m", ModelParams(), 9, unroll=True).layers[1]) is hoisted
     dropout = build_model("m", ModelParams(dropout=0.2), 9, unroll=True).layers[1]
-    assert type(dropout) is keras.layers.SimpleRNN and dropout.unroll
+    assert type(dropout) is keras.layers.SimpleRNN
+    assert dropout.unroll
     free_length = build_model("m", ModelParams(), None, unroll=True).layers[1]
-    assert type(free_length) is keras.layers.SimpleRNN and not free_length.unroll
+    assert type(free_length) is keras.layers.SimpleRNN
+    assert not free_length.unroll
 
 
 @pytest.mark.parametrize(
@@ -231,7 +236,8 @@ def test_inference_copy_has_standard_layers_and_loads_without_this_package(tmp_p
     hoisted.fit(x, np.arange(4) % 2, epochs=1, verbose=0)
     copy = inference_copy(hoisted, "m", model_params)
     classes = {type(layer).__module__.split(".")[0] for layer in copy.layers}
-    assert classes == {"keras"} and copy.name == "m"
+    assert classes == {"keras"}
+    assert copy.name == "m"
     rnns = [getattr(layer, "forward_layer", layer) for layer in recurrent_layers(copy)]
     assert all(type(layer) is keras.layers.SimpleRNN and not layer.unroll for layer in rnns)
     assert not copy.compiled  # no optimizer state or training-only optimizer class in the file

@@ -6,9 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import NATIVE_NOISE, TINY, experiment_runs, make_project, mlflow_service, ran_stages, run, write_params
 from imdb_rnn.config import ModelParams
 from imdb_rnn.report import count_params
+from support.commands import run
+from support.params import TINY, write_params
+from support.projects import NATIVE_NOISE, make_project, ran_stages
+from support.tracking import experiment_runs, mlflow_service
 
 pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
 
@@ -40,14 +43,16 @@ def test_repro_runs_every_stage_and_writes_outputs(repro_repo):
         model_dir, report_dir = repo / "models" / variant, repo / "reports" / "variants" / variant
         assert {p.name for p in model_dir.iterdir()} == {"model.keras", "summary.txt", "run.json", *SEED_DIRS}
         run_json = json.loads((model_dir / "run.json").read_text())
-        assert sorted(run_json["seed_runs"]) == ["42", "43"] and run_json["selected_seed"] in (42, 43)
+        assert sorted(run_json["seed_runs"]) == ["42", "43"]
+        assert run_json["selected_seed"] in (42, 43)
         selected = model_dir / f"seed_{run_json['selected_seed']}" / "model.keras"
         assert (model_dir / "model.keras").read_bytes() == selected.read_bytes()  # the variant's model
         history = pd.read_csv(report_dir / "history.csv")
         assert list(history.columns) == ["seed", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
         assert history[["seed", "epoch"]].values.tolist() == [[42, 1], [42, 2], [43, 1], [43, 2]]
         metrics = json.loads((report_dir / "metrics.json").read_text())
-        assert metrics["seeds"] == 2 and [row["seed"] for row in metrics["per_seed"]] == [42, 43]
+        assert metrics["seeds"] == 2
+        assert [row["seed"] for row in metrics["per_seed"]] == [42, 43]
         for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "best_val_accuracy"):
             values = [row[key] for row in metrics["per_seed"]]
             assert all(0.0 <= v <= 1.0 for v in values), (variant, key, values)
@@ -57,7 +62,8 @@ def test_repro_runs_every_stage_and_writes_outputs(repro_repo):
         for png in ("accuracy.png", "loss.png", "confusion.png", "roc.png"):
             assert (report_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         predictions = pd.read_csv(report_dir / "predictions.csv")
-        assert len(predictions) == 80 and set(predictions["actual"]) == {"neg", "pos"}
+        assert len(predictions) == 80
+        assert set(predictions["actual"]) == {"neg", "pos"}
     assert "Embedding" in (repo / "models" / "stacked_rnn" / "summary.txt").read_text()
 
 
@@ -68,7 +74,8 @@ def test_dvc_metrics_and_plots_read_the_reports(repro_repo):
     for variant in VARIANTS:
         assert "accuracy" in files[f"reports/variants/{variant}/metrics.json"]["data"]
     plots = run(["dvc", "plots", "show", "--json"], repo).stdout
-    assert "reports/variants/simple_rnn/history.csv" in plots and '"errors"' not in plots
+    assert "reports/variants/simple_rnn/history.csv" in plots
+    assert '"errors"' not in plots
 
 
 def test_mlflow_holds_a_run_per_variant_with_a_nested_run_per_seed(repro_repo):
@@ -82,12 +89,17 @@ def test_mlflow_holds_a_run_per_variant_with_a_nested_run_per_seed(repro_repo):
     for r in runs:
         variant = r.data.tags["variant"]
         run_json = json.loads((repo / "models" / variant / "run.json").read_text())
-        assert run_json["run_id"] == r.info.run_id and r.info.status == "FINISHED"
-        assert r.data.params["data.maxlen"] == "40" and r.data.params["model.units"] == "8"
+        assert run_json["run_id"] == r.info.run_id
+        assert r.info.status == "FINISHED"
+        assert r.data.params["data.maxlen"] == "40"
+        assert r.data.params["model.units"] == "8"
         assert r.data.params["param_count.total"] == str(count_params(ModelParams(**TINY["models"][variant])))
-        assert r.data.tags["git_commit"] and len(r.data.tags["data_hash"]) == 32
+        assert r.data.tags["git_commit"]
+        assert len(r.data.tags["data_hash"]) == 32
         # what differs between two machines' results: CPU, library versions, numerics settings
-        assert r.data.tags["cpu"] and r.data.tags["version.tensorflow"] and r.data.tags["version.keras"]
+        assert r.data.tags["cpu"]
+        assert r.data.tags["version.tensorflow"]
+        assert r.data.tags["version.keras"]
         assert {"numerics.TF_ENABLE_ONEDNN_OPTS", "numerics.TF_NUM_INTRAOP_THREADS"} <= set(r.data.tags)
         metrics_file = json.loads((repo / "reports" / "variants" / variant / "metrics.json").read_text())
         # the variant's run: mean, std and interval over seeds of every test metric, mean curves per epoch
@@ -103,7 +115,8 @@ def test_mlflow_holds_a_run_per_variant_with_a_nested_run_per_seed(repro_repo):
         assert {c.data.tags["seed"]: c.info.run_id for c in children} == run_json["seed_runs"]
         for child in children:
             row = next(row for row in metrics_file["per_seed"] if str(row["seed"]) == child.data.tags["seed"])
-            assert child.info.status == "FINISHED" and child.data.params["seed"] == child.data.tags["seed"]
+            assert child.info.status == "FINISHED"
+            assert child.data.params["seed"] == child.data.tags["seed"]
             assert child.data.metrics["test_accuracy"] == pytest.approx(row["accuracy"], abs=1e-6)
             assert [m.step for m in client.get_metric_history(child.info.run_id, "val_accuracy")] == [1, 2]
             name = f"{variant}-seed{child.data.tags['seed']}"
@@ -114,7 +127,8 @@ def test_mlflow_holds_a_run_per_variant_with_a_nested_run_per_seed(repro_repo):
             model = mlflow.pyfunc.load_model(f"models:/{logged[0].model_id}")
             x = np.load(repo / "data" / "prepared" / "test.npz")["x"][:5].astype(np.int32)
             prob = np.asarray(model.predict(x)).ravel()
-            assert prob.shape == (5,) and np.all((prob >= 0) & (prob <= 1))
+            assert prob.shape == (5,)
+            assert np.all((prob >= 0) & (prob <= 1))
     assert (repo / "mlartifacts").is_dir()
 
 
@@ -125,18 +139,19 @@ def test_report_compares_variants_in_files_and_mlflow(repro_repo):
     assert summary["best_val_accuracy"].is_monotonic_decreasing  # selection order: validation, never test
     for row in summary.itertuples():
         metrics = json.loads((repo / "reports" / "variants" / row.variant / "metrics.json").read_text())
-        assert row.test_accuracy == pytest.approx(metrics["accuracy"], abs=1e-6) and row.seeds == 2
+        assert row.test_accuracy == pytest.approx(metrics["accuracy"], abs=1e-6)
+        assert row.seeds == 2
         assert row.test_accuracy_ci95_low <= row.test_accuracy <= row.test_accuracy_ci95_high
-        assert row.epochs == 2 and row.param_count > 0
+        assert row.epochs == 2
+        assert row.param_count > 0
     text = (repo / "reports" / "summary.md").read_text()
-    assert (
-        "| simple_rnn" in text
-        and "Welch" in text
-        and "simple_rnn vs stacked_rnn" in text.replace("stacked_rnn vs simple_rnn", "simple_rnn vs stacked_rnn")
-    )
+    assert "| simple_rnn" in text
+    assert "Welch" in text
+    assert "simple_rnn vs stacked_rnn" in text.replace("stacked_rnn vs simple_rnn", "simple_rnn vs stacked_rnn")
     assert (repo / "reports" / "comparison.png").read_bytes()[:4] == b"\x89PNG"
     client, summary_runs = experiment_runs(repo, "summary")
-    assert len(summary_runs) == 1 and summary_runs[0].info.status == "FINISHED"
+    assert len(summary_runs) == 1
+    assert summary_runs[0].info.status == "FINISHED"
     _, variant_runs = experiment_runs(repo)
     assert {summary_runs[0].data.tags[f"run.{r.data.tags['variant']}"] for r in variant_runs} == {
         r.info.run_id for r in variant_runs
@@ -144,7 +159,8 @@ def test_report_compares_variants_in_files_and_mlflow(repro_repo):
     files = {a.path for a in client.list_artifacts(summary_runs[0].info.run_id, "summary")}
     assert files == {"summary/summary.csv", "summary/summary.md", "summary/comparison.png"}
     champion = json.loads((repo / "reports" / "champion.json").read_text())  # the best by validation, never test
-    assert champion["promoted"] is True and champion["candidate"]["variant"] == summary["variant"].iloc[0]
+    assert champion["promoted"] is True
+    assert champion["candidate"]["variant"] == summary["variant"].iloc[0]
 
 
 def test_second_repro_changes_nothing_and_one_variant_change_reruns_only_it(repro_repo):
@@ -182,7 +198,8 @@ def test_predict_cli_scores_text_with_a_trained_variant(repro_repo):
     lines = [line.split("\t") for line in proc.stdout.strip().splitlines()]
     assert [line[2] for line in lines] == ["wonderful brilliant loved it", "awful boring waste"]
     for label, probability, _ in lines:
-        assert label in ("pos", "neg") and 0.0 <= float(probability) <= 1.0
+        assert label in ("pos", "neg")
+        assert 0.0 <= float(probability) <= 1.0
         assert (label == "pos") == (float(probability) >= 0.5)
 
 

@@ -4,15 +4,15 @@ import io
 
 import numpy as np
 import pytest
-from shipped import shipped_params_file, shipped_params_raw
 
-from helpers import free_port, run
 from imdb_rnn.archive import read_reviews
 from imdb_rnn.config import DataParams, ModelParams, parse_params
 from imdb_rnn.dataset import prepare_dataset
 from imdb_rnn.errors import ConfigError, PredictError
 from imdb_rnn.predict import model_path, read_texts
 from imdb_rnn.text import INDEX_FROM, encode_texts
+from support.commands import free_port, run
+from support.shipped import shipped_params_file, shipped_params_raw
 
 
 def test_predict_preprocessing_equals_prepare(small_archive):
@@ -87,4 +87,6 @@ def test_cli_errors_are_one_line_and_exit_1(tmp_path):
     ]:
         proc = run(["imdb-rnn", "predict", "--project", tmp_path, *args], tmp_path, env=env, check=False)
         assert proc.returncode == 1, proc.stderr
-        assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ") and expected in proc.stderr
+        assert proc.stderr.count("\n") == 1
+        assert proc.stderr.startswith("error: ")
+        assert expected in proc.stderr

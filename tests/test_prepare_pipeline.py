@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import yaml
 
-from helpers import run, write_params
-from imdb_rnn.dataset import load_vocab
-from imdb_rnn.files import load_npz
+from imdb_rnn.files import load_npz, read_json
+from support.commands import run
+from support.params import write_params
 
 pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
 
@@ -47,17 +47,20 @@ def test_dvc_repro_prepare(dvc_repo: Path, small_archive: Path):
     prepared = dvc_repo / "data" / "prepared"
     assert sorted(p.name for p in prepared.iterdir()) == sorted(PREPARED)
     x = {name: load_npz(prepared / f"{name}.npz")["x"] for name in ("train", "val", "test")}
-    assert x["test"].shape == (80, 40) and x["train"].shape[1] == x["val"].shape[1] == 40
+    assert x["test"].shape == (80, 40)
+    assert x["train"].shape[1] == x["val"].shape[1] == 40
     assert x["train"].shape[0] + x["val"].shape[0] == 80 and 12 <= x["val"].shape[0] <= 16  # by movie: about 20 %
     assert max(int(a.max()) for a in x.values()) < 200
-    assert load_vocab(prepared / "vocab.json")["maxlen"] == 40
+    assert read_json(prepared / "vocab.json")["maxlen"] == 40
 
     report = json.loads((dvc_repo / "reports" / "data.json").read_text(encoding="utf-8"))
     counts = {name: (s["reviews"], s["neg"], s["pos"]) for name, s in report["splits"].items()}
-    assert counts["test"] == (80, 40, 40) and counts["train"][0] == x["train"].shape[0]
+    assert counts["test"] == (80, 40, 40)
+    assert counts["train"][0] == x["train"].shape[0]
     assert counts["train"][1] + counts["val"][1] == counts["train"][2] + counts["val"][2] == 40
     assert report["movies"]["shared_train_val"] == report["movies"]["shared_train_test"] == 0
-    assert report["maxlen"] == 40 and report["vocab_size"] <= 200
+    assert report["maxlen"] == 40
+    assert report["vocab_size"] <= 200
     lock = yaml.safe_load((dvc_repo / "dvc.lock").read_text(encoding="utf-8"))
     assert {"download", "prepare"} <= set(lock["stages"])
     assert lock["stages"]["prepare"]["params"]["params.yaml"]["data"]["maxlen"] == 40
@@ -71,7 +74,8 @@ def test_dvc_repro_prepare(dvc_repo: Path, small_archive: Path):
     before = {p.name: p.read_bytes() for p in prepared.iterdir()}
     write_params(dvc_repo / "params.yaml", {"data": {"maxlen": 25}})
     status = run(["dvc", "status", "prepare", "download"], dvc_repo, env=env)
-    assert "prepare:" in status.stdout and "params.yaml" in status.stdout, status.stdout
+    assert "prepare:" in status.stdout, status.stdout
+    assert "params.yaml" in status.stdout, status.stdout
     assert "download" not in status.stdout, status.stdout
     changed = run(["dvc", "repro", "prepare"], dvc_repo, env=env)
     assert _ran(changed.stdout) == {"prepare"}, changed.stdout

@@ -22,24 +22,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from helpers import (
-    ONE_VARIANT,
-    REPO_ROOT,
-    VENV_BIN,
-    default_reviews,
-    default_sigint,
-    make_archive,
-    make_project,
-    mlflow_client,
-    ran_stages,
-    run,
-    stage_stderr,
-    start_queue,
-    tool_env,
-    wait_until,
-    write_yaml,
-)
 from imdb_rnn.train import FAULT_ENV
+from support.commands import REPO_ROOT, VENV_BIN, default_sigint, run, start_queue, tool_env, wait_until
+from support.corpus import default_reviews, make_archive
+from support.params import ONE_VARIANT, write_yaml
+from support.projects import make_project, ran_stages, stage_stderr
+from support.tracking import mlflow_client
 
 pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
 
@@ -169,7 +157,8 @@ def test_signal_mid_epoch_kills_the_run_and_leaves_no_output(workflow, signum, t
     # mid-epoch: the epoch under way when the signal came was not logged (an epoch is logged,
     # then printed: a signal between the two leaves one more logged than printed)
     finished = len(EPOCH_END.findall(out_path.read_text()))
-    assert finished >= 1 and finished <= epochs_logged <= finished + 1, (epochs_logged, finished)
+    assert finished >= 1, (epochs_logged, finished)
+    assert finished <= epochs_logged <= finished + 1, (epochs_logged, finished)
     assert not any(x.info.status == "RUNNING" for x in variant_runs(repo))
 
     assert not (repo / "models" / VARIANT).exists()
@@ -385,7 +374,8 @@ def test_divergence_fails_with_one_line_and_writes_nothing(prepared_project, ove
     )
     lines = stage_stderr(proc.stderr)
     assert proc.returncode == 1, proc.stderr[-3000:]
-    assert len(lines) == 1 and DIVERGED_LINE.match(lines[0]), proc.stderr[-3000:]
+    assert len(lines) == 1, proc.stderr[-3000:]
+    assert DIVERGED_LINE.match(lines[0]), proc.stderr[-3000:]
     print(lines[0])
 
     new = [r for r in variant_runs(repo) if r.info.run_id not in before]
@@ -410,20 +400,24 @@ def test_a_diverged_seed_is_a_result_and_the_stages_go_on(tmp_path, small_archiv
     run([sys.executable, "stages/evaluate.py", VARIANT], repo, timeout=300)
 
     metrics = json.loads((repo / "reports" / "variants" / VARIANT / "metrics.json").read_text())
-    assert metrics["diverged_seeds"] == 1 and list(metrics["diverged"]) == [str(diverging)]
+    assert metrics["diverged_seeds"] == 1
+    assert list(metrics["diverged"]) == [str(diverging)]
     assert {row["seed"]: row["diverged"] for row in metrics["per_seed"]} == {other: False, diverging: True}
     assert 0.0 < metrics["accuracy"] <= 1.0  # the kept epoch counts in the means
 
     runs = variant_runs(repo)
     (variant_run,) = [r for r in runs if r.data.tags["run_kind"] == "variant"]
     seeds = {int(r.data.tags["seed"]): r for r in runs if r.data.tags["run_kind"] == "seed"}
-    assert variant_run.info.status == "FINISHED" and variant_run.data.metrics["diverged_seeds"] == 1
-    assert seeds[other].info.status == "FINISHED" and "diverged" not in seeds[other].data.tags
+    assert variant_run.info.status == "FINISHED"
+    assert variant_run.data.metrics["diverged_seeds"] == 1
+    assert seeds[other].info.status == "FINISHED"
+    assert "diverged" not in seeds[other].data.tags
     tags = seeds[diverging].data.tags
     assert seeds[diverging].info.status == "FAILED"
     # NaN weights after batch 1: the loss of batch 2 is the first non-finite one
     assert (tags["diverged_epoch"], tags["diverged_batch"], tags["kept_epoch"]) == ("2", "2", "1")
-    assert (repo / "models" / VARIANT / "model.keras").is_file() and leftovers(repo) == []
+    assert (repo / "models" / VARIANT / "model.keras").is_file()
+    assert leftovers(repo) == []
 
 
 # --- 3. predict on a corrupted or foreign model file ---------------------------------------
@@ -463,7 +457,8 @@ def model_files(tmp_path_factory):
     script = folder / "build.py"
     script.write_text(MODEL_BUILDER.format(marker=str(marker)))
     built = run([sys.executable, script, marker, folder], folder, timeout=180)
-    assert "built" in built.stdout and not marker.exists()
+    assert "built" in built.stdout
+    assert not marker.exists()
     return folder, marker
 
 
@@ -517,7 +512,8 @@ def test_predict_refuses_a_corrupt_or_foreign_model(predict_project, model_files
     )
     lines = stage_stderr(proc.stderr)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert len(lines) == 1 and lines[0].startswith(f"error: {model} is not a loadable Keras model"), proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"error: {model} is not a loadable Keras model"), proc.stderr
     assert proc.stdout == ""
     if content is with_lambda:
         assert "lambda" in lines[0].lower(), lines[0]  # Keras' safe mode names what it refused

@@ -17,11 +17,15 @@ from imdb_rnn.report import brief, markdown, model_in_words, significance_lines,
 def test_interval_of_a_known_sample():
     """[1, 2, 3]: mean 2, std 1, t(0.975, 2 df) = 4.3027 (tables), half-width 4.3027 / sqrt(3) = 2.4841."""
     s = stats.summarize([1.0, 2.0, 3.0])
-    assert s["mean"] == 2.0 and s["std"] == 1.0 and s["n"] == 3
+    assert s["mean"] == 2.0
+    assert s["std"] == 1.0
+    assert s["n"] == 3
     assert s["ci95_low"] == pytest.approx(2 - 2.48414, abs=1e-4)
     assert s["ci95_high"] == pytest.approx(2 + 2.48414, abs=1e-4)
     one = stats.summarize([0.85])
-    assert one["mean"] == 0.85 and math.isnan(one["std"]) and math.isnan(one["ci95_low"])
+    assert one["mean"] == 0.85
+    assert math.isnan(one["std"])
+    assert math.isnan(one["ci95_low"])
     assert stats.prefixed("acc", [0.85]) == {
         "acc_mean": 0.85,
         "acc_std": None,
@@ -52,9 +56,11 @@ def test_aggregate_gives_means_and_headline_intervals():
         for s, a in ((1, 0.84), (2, 0.85), (3, 0.86))
     ]
     out = aggregate(per_seed)
-    assert out["accuracy"] == pytest.approx(0.85) and out["seeds"] == 3
+    assert out["accuracy"] == pytest.approx(0.85)
+    assert out["seeds"] == 3
     assert out["accuracy_ci95_low"] < 0.85 < out["accuracy_ci95_high"]
-    assert out["best_val_accuracy_std"] == 0.0 and out["loss"] == 0.3
+    assert out["best_val_accuracy_std"] == 0.0
+    assert out["loss"] == 0.3
     assert "loss_ci95_low" not in out  # intervals only for the headline metrics
 
 
@@ -96,11 +102,15 @@ def metrics_of(accuracies: list[float], best_val: list[float]) -> dict:
 def test_variant_row_reports_means_intervals_and_seeds():
     history = history_of({42: [0.7, 0.86, 0.84], 43: [0.72, 0.85, 0.87]})
     row = variant_row("simple_rnn", ModelParams(), history, metrics_of([0.851, 0.853], [0.86, 0.87]))
-    assert row["seeds"] == 2 and row["param_count"] == 322_113 and row["units"] == 32
-    assert row["test_accuracy"] == pytest.approx(0.852) and row["best_val_accuracy"] == pytest.approx(0.865)
+    assert row["seeds"] == 2
+    assert row["param_count"] == 322_113
+    assert row["units"] == 32
+    assert row["test_accuracy"] == pytest.approx(0.852)
+    assert row["best_val_accuracy"] == pytest.approx(0.865)
     assert row["test_accuracy_ci95_low"] < 0.852 < row["test_accuracy_ci95_high"]
     assert row["test_accuracy_per_seed"] == "0.8510 0.8530"
-    assert row["epochs"] == 3.0 and row["train_seconds"] == 60.0
+    assert row["epochs"] == 3.0
+    assert row["train_seconds"] == 60.0
 
 
 def test_markdown_says_plainly_which_differences_the_seeds_support():
@@ -116,10 +126,25 @@ def test_markdown_says_plainly_which_differences_the_seeds_support():
     assert len(lines) == 3
     verdict = {tuple(line[2:].split(":")[0].split(" vs ")): line for line in lines}
     assert "not significant" in verdict[("good", "same")]
-    assert "significant (p =" in verdict[("good", "bad")] and "not significant" not in verdict[("good", "bad")]
+    assert "significant (p =" in verdict[("good", "bad")]
+    assert "not significant" not in verdict[("good", "bad")]
     text = markdown(table, accuracies)
     assert text.startswith("# Variant comparison") and "Welch" in text and "| good" in text
     assert "0.8800 [" in text  # mean [low, high]
+
+
+@pytest.mark.parametrize(
+    "a, b, verdict",
+    [
+        ([0.88, 0.881, 0.879], [0.80, 0.801, 0.799], "significant (p = "),
+        ([0.88, 0.881, 0.879], [0.878, 0.884, 0.876], "**not significant** (p = "),
+        ([0.88], [0.80, 0.81], "not testable (a side has fewer than 2 seeds, or no spread)"),
+        ([0.5, 0.5], [0.5, 0.5], "not testable (a side has fewer than 2 seeds, or no spread)"),
+    ],
+    ids=["apart", "together", "one-seed", "no-spread"],
+)
+def test_welch_verdict_is_the_sentence_every_report_uses(a, b, verdict):
+    assert stats.welch_verdict(a, b).startswith(verdict)
 
 
 def test_a_restored_variant_links_with_its_curves(tmp_path, request):
@@ -141,10 +166,13 @@ def test_a_restored_variant_links_with_its_curves(tmp_path, request):
 
     client = mlflow.MlflowClient()
     link = client.get_run(link_id)
-    assert link.data.tags["restored_from"] == run.info.run_id and link.data.tags["dvc_exp_name"] == "b"
-    assert link.data.tags["variant"] == "simple_rnn" and link.data.params == {"model.units": "8"}
+    assert link.data.tags["restored_from"] == run.info.run_id
+    assert link.data.tags["dvc_exp_name"] == "b"
+    assert link.data.tags["variant"] == "simple_rnn"
+    assert link.data.params == {"model.units": "8"}
     history = client.get_metric_history(link_id, "loss")
-    assert [m.step for m in history] == [1, 2] and [m.value for m in history] == pytest.approx([0.69, 0.61])
+    assert [m.step for m in history] == [1, 2]
+    assert [m.value for m in history] == pytest.approx([0.69, 0.61])
     assert link.data.metrics["test_accuracy_mean"] == pytest.approx(0.75)
 
 

@@ -11,24 +11,12 @@ import textwrap
 import pytest
 import requests
 
-from helpers import (
-    ONE_VARIANT,
-    REPO_ROOT,
-    answering,
-    deep_merge,
-    free_port,
-    make_project,
-    mlflow_client,
-    ran_stages,
-    run,
-    stop_group,
-    tool_env,
-    wait_until,
-    write_params,
-    write_yaml,
-)
 from imdb_rnn.archive import read_reviews
 from imdb_rnn.files import file_md5, folder_md5
+from support.commands import REPO_ROOT, answering, free_port, run, stop_group, tool_env, wait_until
+from support.params import ONE_VARIANT, deep_merge, write_params, write_yaml
+from support.projects import make_project, ran_stages
+from support.tracking import mlflow_client
 
 pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
 
@@ -78,7 +66,9 @@ def history(tmp_path_factory, small_archive):
 def test_the_first_execution_registers_its_best_variant_as_champion(history):
     _, _, steps = history
     first, listed = steps["first"]
-    assert first["promoted"] is True and "no champion before" in first["reason"] and listed == [1]
+    assert first["promoted"] is True
+    assert "no champion before" in first["reason"]
+    assert listed == [1]
     assert first["champion"] == {
         **first["champion"],
         "version": 1,
@@ -90,10 +80,12 @@ def test_the_first_execution_registers_its_best_variant_as_champion(history):
 def test_unchanged_results_register_nothing_and_experiments_move_nothing(history):
     _, _, steps = history
     rerun, listed = steps["rerun"]
-    assert rerun["promoted"] is False and listed == [1]
+    assert rerun["promoted"] is False
+    assert listed == [1]
     assert rerun["reason"].startswith("already the champion (version 1)")
     stdout, listed = steps["experiment"]
-    assert "experiments do not move the champion" in stdout and listed == [1]
+    assert "experiments do not move the champion" in stdout
+    assert listed == [1]
 
 
 def test_a_better_model_moves_the_alias_and_the_previous_champion_keeps_its_version(history):
@@ -102,7 +94,9 @@ def test_a_better_model_moves_the_alias_and_the_previous_champion_keeps_its_vers
     better, listed, ran = steps["better"]
     assert "register" in ran and "train@simple_rnn" not in ran  # restored from DVC's run cache, still registered
     assert better["candidate"]["best_val_accuracy"] > first["candidate"]["best_val_accuracy"], "BETTER is not better"
-    assert better["promoted"] is True and listed == [1, 2] and better["champion"]["version"] == 2
+    assert better["promoted"] is True
+    assert listed == [1, 2]
+    assert better["champion"]["version"] == 2
     assert "better than version 1" in better["reason"]
     registered = versions(repo)
     assert int(mlflow_client(repo).get_model_version_by_alias(MODEL, "champion").version) == 2
@@ -111,7 +105,9 @@ def test_a_better_model_moves_the_alias_and_the_previous_champion_keeps_its_vers
     tags = registered[2].tags
     assert registered[2].run_id == run_json["run_id"] == better["champion"]["run_id"]
     # the model came from the experiment's run (DVC restored it from its run cache), and says so
-    assert tags["variant"] == VARIANT and len(tags["git_commit"]) == 40 and tags["dvc_exp_name"]
+    assert tags["variant"] == VARIANT
+    assert len(tags["git_commit"]) == 40
+    assert tags["dvc_exp_name"]
     assert tags["data_hash"] == folder_md5(repo / "data" / "prepared")
     assert float(tags["best_val_accuracy"]) == pytest.approx(better["candidate"]["best_val_accuracy"])
 
@@ -123,10 +119,12 @@ def test_runs_record_their_training_data(history):
     for run_id in (run_json["run_id"], *run_json["seed_runs"].values()):
         (dataset_input,) = client.get_run(run_id).inputs.dataset_inputs
         dataset = dataset_input.dataset
-        assert dataset.name == "imdb-prepared" and dataset.digest == folder_md5(repo / "data" / "prepared")
+        assert dataset.name == "imdb-prepared"
+        assert dataset.digest == folder_md5(repo / "data" / "prepared")
         source = json.loads(dataset.source)["tags"]
         assert source["archive_md5"] == file_md5(archive)
-        assert source["params"]["maxlen"] == 40 and source["params"]["val_split_by"] == "movie"
+        assert source["params"]["maxlen"] == 40
+        assert source["params"]["val_split_by"] == "movie"
         assert {(t.key, t.value) for t in dataset_input.tags} == {("mlflow.data.context", "training")}
 
 
@@ -182,7 +180,8 @@ def test_the_text_model_loads_and_scores_without_the_project(history, tmp_path):
     }
     assert all("==" in r for r in requirements)
     info = mlflow.models.get_model_info(CHAMPION)
-    assert info.name == VARIANT and info.signature.inputs.input_names() == ["text"]
+    assert info.name == VARIANT
+    assert info.signature.inputs.input_names() == ["text"]
     assert info.signature.outputs.input_names() == ["probability", "label"]
     assert (model_dir / "serving_input_example.json").is_file()
 
@@ -249,7 +248,8 @@ def test_the_served_champion_answers_as_predict_does(history, server):
     served = [(p["label"], p["probability"]) for p in response.json()["predictions"]]
     for model in (CHAMPION, VARIANT):  # the registry's copy, and the workspace's own model file
         for (label, probability), (cli_label, cli_probability) in zip(served, predicted(repo, model, *REVIEWS)):
-            assert label == cli_label and probability == pytest.approx(cli_probability, abs=1e-4)
+            assert label == cli_label
+            assert probability == pytest.approx(cli_probability, abs=1e-4)
     assert len(served) == 2
 
 
@@ -284,7 +284,8 @@ def test_predict_takes_a_run_uri_and_names_what_is_wrong_in_one_line(history):
     }
     for model, expected in cases.items():
         proc = run(["imdb-rnn", "predict", "--project", repo, "--model", model, REVIEWS[0]], repo, check=False)
-        assert proc.returncode == 1 and proc.stdout == "", proc.stderr
-        assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ") and expected in proc.stderr, (
-            proc.stderr
-        )
+        assert proc.returncode == 1, proc.stderr
+        assert proc.stdout == "", proc.stderr
+        assert proc.stderr.count("\n") == 1, proc.stderr
+        assert proc.stderr.startswith("error: "), proc.stderr
+        assert expected in proc.stderr, proc.stderr

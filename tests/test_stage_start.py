@@ -8,12 +8,12 @@ import sys
 
 import psutil
 import pytest
-from shipped import shipped_params_raw
 
-from helpers import REPO_ROOT, run
 from imdb_rnn.config import load_params, parse_params
 from imdb_rnn.errors import ConfigError
 from imdb_rnn.memory import require_prepare_memory, require_training_memory, training_bytes
+from support.commands import REPO_ROOT, run
+from support.shipped import shipped_params_raw
 
 
 def test_every_committed_variant_fits_this_machine():
@@ -39,7 +39,10 @@ def test_an_unrolled_length_beyond_memory_is_refused_naming_the_keys():
     with pytest.raises(ConfigError) as err:
         require_training_memory(params, "deep")
     (line,) = err.value.problems
-    assert "data.maxlen" in line and "models.deep.layers" in line and "GB" in line and "unroll: false" in line
+    assert "data.maxlen" in line
+    assert "models.deep.layers" in line
+    assert "GB" in line
+    assert "unroll: false" in line
 
 
 def test_the_train_stage_refuses_before_any_work(tmp_path):
@@ -50,7 +53,8 @@ def test_the_train_stage_refuses_before_any_work(tmp_path):
          str(tmp_path / "data"), "--models", str(tmp_path / "models"), "--reports", str(tmp_path / "reports")],
         tmp_path, check=False, timeout=120, env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"},
     )  # fmt: skip
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
     assert proc.stderr.startswith("error: training deep at data.maxlen 100000"), proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
 
@@ -65,7 +69,8 @@ def test_a_variants_own_backend_is_the_one_the_stage_selects(tmp_path):
     proc = run([sys.executable, REPO_ROOT / "stages" / "train.py", "on_jax", "--params", params, *outputs],
                tmp_path, check=False, timeout=120, env=env)  # fmt: skip
     if importlib.util.find_spec("jax") is None:
-        assert proc.returncode == 1 and proc.stderr.startswith("error: the backend is jax (train.backend)"), proc.stderr
+        assert proc.returncode == 1, proc.stderr
+        assert proc.stderr.startswith("error: the backend is jax (train.backend)"), proc.stderr
     else:  # with jax installed the stage gets past the backend, to the missing data
         assert "backend is jax" not in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]

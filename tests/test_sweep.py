@@ -4,7 +4,7 @@ The cluster is two Ray nodes of one CPU each on 127.0.0.1 (``ray.cluster_utils.C
 dashboard, usage stats off); the git remote is a bare repository, the DVC remote a local folder,
 the tracking store a real ``mlflow server`` on 127.0.0.1. Every task clones into a node-local
 folder with an empty DVC cache, so whatever a task finds already computed came through the DVC
-remote. Params are tiny (helpers.ONE_VARIANT); everything is stopped even when a test fails.
+remote. Params are tiny (support.params.ONE_VARIANT); everything is stopped even when a test fails.
 
 Ray resolves a loopback address to the machine's outbound one before connecting
 (ray-project/ray#59110), where a cluster bound to 127.0.0.1 does not answer;
@@ -26,7 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ONE_VARIANT, VENV_BIN, default_sigint, make_project, run, tool_env, wait_until, write_yaml
+from support.commands import VENV_BIN, default_sigint, run, tool_env, wait_until
+from support.params import ONE_VARIANT, write_yaml
+from support.projects import make_project
 
 pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
 
@@ -156,7 +158,8 @@ def test_grid_runs_on_both_nodes_and_a_failed_point_spares_the_others(project, f
     ran_on = {re.search(r"on node ([0-9a-f]{8})", rest).group(1) for _, rest in found.values()}
     assert ran_on == {node[:8] for node in project["nodes"]}, (ran_on, proc.stderr)
     (bad,) = [name for name, (kind, _) in found.items() if kind == "failed"]
-    assert "train.learning_rate=3e+38" in found[bad][1] and DIVERGED.search(found[bad][1]), found[bad]
+    assert "train.learning_rate=3e+38" in found[bad][1], found[bad]
+    assert DIVERGED.search(found[bad][1]), found[bad]
     good = sorted(name for name, (kind, _) in found.items() if kind == "done")
 
     # the two experiments, pulled back: in `dvc exp show`, on the git remote, with their MLflow runs
@@ -166,7 +169,8 @@ def test_grid_runs_on_both_nodes_and_a_failed_point_spares_the_others(project, f
     runs = runs_by_name(project["env"]["MLFLOW_TRACKING_URI"])
     for name in good:
         (r,) = runs[name]
-        assert r.info.status == "FINISHED" and r.info.run_name == f"{name}/{VARIANT}"
+        assert r.info.status == "FINISHED"
+        assert r.info.run_name == f"{name}/{VARIANT}"
         for key in ("accuracy", "loss", "precision", "recall", "f1", "roc_auc"):  # means over the seeds
             assert r.data.metrics[f"test_{key}_mean"] == pytest.approx(shown[name][key], abs=1e-6), (name, key)
     assert {runs[name][0].data.params["train.learning_rate"] for name in good} == {"0.002", "0.005"}
@@ -362,8 +366,10 @@ def test_refuses_a_sqlite_store_on_two_nodes(project):
         proc = sweep(project, "-S", f"models.{VARIANT}.units=3", env={"MLFLOW_TRACKING_URI": uri})
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
         assert proc.returncode == 1, proc.stderr
-        assert len(lines) == 1 and lines[0].startswith("error: MLflow store"), proc.stderr
-        assert "2 nodes" in lines[0] and "MLFLOW_TRACKING_URI=http://" in lines[0], lines[0]
+        assert len(lines) == 1, proc.stderr
+        assert lines[0].startswith("error: MLflow store"), proc.stderr
+        assert "2 nodes" in lines[0], lines[0]
+        assert "MLFLOW_TRACKING_URI=http://" in lines[0], lines[0]
     assert not (project["repo"] / "mlflow.db").exists()
 
 
@@ -380,7 +386,9 @@ def test_a_bad_grid_is_refused_before_any_work(project, args, problem):
     proc = sweep(project, *args)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 1, proc.stderr
-    assert len(lines) == 1 and lines[0].startswith("error: ") and problem in lines[0], proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: "), proc.stderr
+    assert problem in lines[0], proc.stderr
 
 
 def test_without_ray_the_sweep_says_how_to_install_it(project):
@@ -394,7 +402,9 @@ def test_without_ray_the_sweep_says_how_to_install_it(project):
     )
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 1, proc.stderr
-    assert len(lines) == 1 and "Ray" in lines[0] and "pip install -e '.[ray]'" in lines[0], proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert "Ray" in lines[0], proc.stderr
+    assert "pip install -e '.[ray]'" in lines[0], proc.stderr
 
 
 THREAD_PROBE = textwrap.dedent(
@@ -420,7 +430,7 @@ def test_tensorflow_honours_the_thread_limits_a_task_sets(cpus, tmp_path):
     """Measured, not assumed: with the environment a task gives its dvc process, TensorFlow's matmuls
     use CPU time on exactly one thread for one CPU (every other thread: none), and on several for two.
     Per-thread CPU time, not wall time, so it holds however busy the machine is."""
-    from imdb_rnn.sweep import thread_env
+    from imdb_rnn.sweep.node import thread_env
 
     (tmp_path / "probe.py").write_text(THREAD_PROBE)
     proc = run([sys.executable, tmp_path / "probe.py"], tmp_path, env=thread_env(cpus), timeout=300)

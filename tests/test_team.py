@@ -26,7 +26,10 @@ import pytest
 import requests
 import yaml
 
-from helpers import ONE_VARIANT, VENV_BIN, free_port, make_archive, make_project, run, stop_group, tool_env
+from support.commands import VENV_BIN, free_port, run, stop_group, tool_env
+from support.corpus import make_archive
+from support.params import ONE_VARIANT
+from support.projects import make_project
 
 pytestmark = pytest.mark.slow
 
@@ -299,7 +302,9 @@ def test_stage_fails_fast_when_postgresql_is_down(team, postgres, server, tmp_pa
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     print(f"\n{server_state}: failed in {proc.elapsed:.1f} s: {lines[-1] if lines else ''}")
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert len(lines) == 1 and lines[0].startswith("error: ") and uri in lines[0], proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: "), proc.stderr
+    assert uri in lines[0], proc.stderr
     assert re.search(r"\((HTTP 5\d\d|no answer in \d+ s)\); .*database", lines[0]), lines[0]
     assert proc.elapsed < 30, f"took {proc.elapsed:.1f} s"
     assert digests(repo) == before  # no model folder, no history, no local mlflow.db
@@ -318,7 +323,8 @@ def test_push_to_a_broken_remote_fails_and_keeps_the_workspace(team, tmp_path, r
     before = digests(repo)
     proc = run(cmd, repo, check=False)
     assert proc.returncode != 0
-    assert "ERROR" in proc.stderr and expected in proc.stderr, proc.stderr
+    assert "ERROR" in proc.stderr, proc.stderr
+    assert expected in proc.stderr, proc.stderr
     if remote_state == "read-only":
         assert list(readonly.iterdir()) == []
     assert digests(repo) == before

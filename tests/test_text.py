@@ -7,7 +7,6 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from helpers import default_reviews, pad, tokenize
 from imdb_rnn.config import DataParams
 from imdb_rnn.text import (
     INDEX_FROM,
@@ -23,6 +22,8 @@ from imdb_rnn.text import (
     tokenize_batch,
     within_vocabulary,
 )
+from support.corpus import default_reviews
+from support.references import pad, tokenize
 
 MODES = [(p, t) for p in ("pre", "post") for t in ("pre", "post")]
 MODE_IDS = [f"pad-{p}-trunc-{t}" for p, t in MODES]
@@ -86,7 +87,8 @@ def test_tokenize_batch_matches_tokenize_per_review():
         assert lengths.tolist() == [len(e) for e in expected]
         assert flat.to_pylist() == [tok for e in expected for tok in e]
     flat, lengths = tokenize_batch([])
-    assert len(flat) == 0 and len(lengths) == 0
+    assert len(flat) == 0
+    assert len(lengths) == 0
 
 
 # --- vocabulary and ids -------------------------------------------------------------------
@@ -121,7 +123,8 @@ def test_encode_batch_start_oov_and_word_ids():
     ids, id_lengths = encode_batch(flat, lengths, vocab)
     assert id_lengths.tolist() == [4, 1, 4]
     assert ids.tolist() == [1, 5, 2, 3, 1, 1, 4, 4, 2]
-    assert ids.min() >= START_ID and ids.max() < len(vocab) + INDEX_FROM
+    assert ids.min() >= START_ID
+    assert ids.max() < len(vocab) + INDEX_FROM
 
 
 def test_encode_texts_matches_keras_padding(pad_sequences):
@@ -140,7 +143,8 @@ def test_encode_texts_matches_keras_padding(pad_sequences):
     for padding, truncating in MODES:
         x = encode_texts(texts, vocab, maxlen, padding, truncating)
         expected = pad_sequences(expected_ids, maxlen=maxlen, padding=padding, truncating=truncating)
-        assert x.shape == (len(texts), maxlen) and x.dtype == np.uint16
+        assert x.shape == (len(texts), maxlen)
+        assert x.dtype == np.uint16
         np.testing.assert_array_equal(x, expected, err_msg=f"{padding}/{truncating}")
         assert x.max() < len(vocab) + INDEX_FROM
 
@@ -164,7 +168,8 @@ def test_a_limited_vocabulary_encodes_as_the_smaller_vocabulary():
         np.testing.assert_array_equal(limit_vocabulary(large, max_features), small)
         arrays = within_vocabulary({"x": large, "y": np.arange(len(large))}, max_features)
         np.testing.assert_array_equal(arrays["x"], small)
-        assert arrays["x"].dtype == large.dtype and arrays["y"] is not None
+        assert arrays["x"].dtype == large.dtype
+        assert arrays["y"] is not None
 
 
 def test_id_dtype():
@@ -219,7 +224,8 @@ def test_pad_and_encode_no_sequences(pad_sequences, padding: str, truncating: st
 
 def test_encode_batch_no_reviews():
     ids, lengths = encode_batch(*tokenize_batch([]), ["a"])
-    assert len(lengths) == 0 and len(ids) == 0
+    assert len(lengths) == 0
+    assert len(ids) == 0
 
 
 def test_pad_rejects_unknown_mode():

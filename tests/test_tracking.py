@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from helpers import REPO_ROOT, tool_env
 from imdb_rnn import paths, tracking
 from imdb_rnn.errors import TrackingError
+from support.commands import REPO_ROOT, tool_env
 
 
 def test_project_root_is_the_workspace_even_from_dvc_temp_workspaces(tmp_path):
@@ -39,7 +39,8 @@ def test_unreachable_server_fails_fast_with_the_uri():
     with pytest.raises(TrackingError, match=uri) as err:
         tracking.check_reachable(uri)
     assert time.monotonic() - start < 5
-    assert "MLFLOW_TRACKING_URI" in str(err.value) and "\n" not in str(err.value)
+    assert "MLFLOW_TRACKING_URI" in str(err.value)
+    assert "\n" not in str(err.value)
 
 
 WRITER = textwrap.dedent(

@@ -20,8 +20,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import ONE_VARIANT, free_port, make_project, run
-from imdb_rnn.sweep import group_members
+from imdb_rnn.processes import group_members
+from support.commands import free_port, run
+from support.params import ONE_VARIANT
+from support.projects import make_project
 
 pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
 
@@ -98,7 +100,8 @@ def test_repro_logs_everything_to_the_server(mlflow_server, tmp_path, small_arch
     (seed_run,) = [x for x in runs if x.data.tags.get("run_kind") == "seed"]
     assert r.info.status == "FINISHED"
     assert r.info.run_id == json.loads((repo / "models" / VARIANT / "run.json").read_text())["run_id"]
-    assert r.data.params["data.maxlen"] == "40" and r.data.params["model.units"] == "8"
+    assert r.data.params["data.maxlen"] == "40"
+    assert r.data.params["model.units"] == "8"
     for key in ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds"):
         assert [m.step for m in client.get_metric_history(seed_run.info.run_id, key)] == [1, 2], key
     metrics = json.loads((repo / "reports" / "variants" / VARIANT / "metrics.json").read_text())
@@ -130,7 +133,8 @@ def test_repro_logs_everything_to_the_server(mlflow_server, tmp_path, small_arch
 
     summaries = client.get_experiment_by_name("imdb-rnn summaries")
     (summary,) = client.search_runs([summaries.experiment_id])
-    assert summary.info.status == "FINISHED" and summary.data.tags["run_kind"] == "summary"
+    assert summary.info.status == "FINISHED"
+    assert summary.data.tags["run_kind"] == "summary"
 
     # nothing went to a local store; the files are in the server's artifacts folder
     for local in ("mlflow.db", "mlflow.db.lock", "mlartifacts"):
@@ -231,7 +235,9 @@ def test_train_fails_fast_naming_the_uri_when_the_server_does_not_answer(prepare
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert elapsed < 60, f"took {elapsed:.1f} s"  # seconds, not MLflow's minutes of retries (even on a busy machine)
-    assert len(lines) == 1 and lines[0].startswith("error: ") and uri in lines[0], proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: "), proc.stderr
+    assert uri in lines[0], proc.stderr
     assert not (repo / "models").exists()
     assert not (repo / "mlflow.db").exists()  # no local store as a silent fallback
     print(f"{kind}: {elapsed:.1f} s: {lines[0]}")

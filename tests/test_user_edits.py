@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import REPO_ROOT, run
+from support.commands import REPO_ROOT, run
 
 pytestmark = pytest.mark.slow  # a pytest run inside the test
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .config import int_arg
 from .errors import run_cli
 
 
@@ -25,21 +26,22 @@ def _predict(args) -> int:
 
 
 def _sweep(args) -> int:
-    from . import sweep  # Ray itself is imported only when a sweep runs
+    from .sweep.driver import main  # Ray itself is imported only when a sweep runs
 
-    return sweep.main(args)
+    return main(args)
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"got {value}; allowed: an integer >= 1")
-    return value
+def _push_stage_results(args) -> int:
+    from .sweep.stage_results import push_stage_results
+
+    push_stage_results(Path.cwd())
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imdb-rnn", description="SimpleRNN sentiment models on IMDB")
-    commands = parser.add_subparsers(dest="command", required=True)
+    # push-stage-results, which only a sweep task runs, is hidden: left out of this metavar, and given no help=
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{predict,sweep}")
     p = commands.add_parser("predict", help="score review text with a trained variant")
     p.add_argument("text", nargs="*", help="review text(s); none: read --file or stdin")
     p.add_argument(
@@ -71,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--cpus-per-point",
-        type=_positive,
+        type=int_arg(1),
         default=1,
         help="CPUs each point gets from Ray; its TensorFlow threads are limited to them (default 1)",
     )
@@ -79,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scratch", help="absolute node-local folder for the clones (default: each node's temp folder)")
     s.add_argument("--project", default=".", help="project root holding dvc.yaml (default: .)")
     s.set_defaults(func=_sweep)
+
+    h = commands.add_parser(
+        "push-stage-results",
+        description="push the files of the workspace's stage results in the run cache (a sweep task runs it)",
+    )
+    h.set_defaults(func=_push_stage_results)
     return parser
 
 

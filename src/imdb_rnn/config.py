@@ -9,16 +9,18 @@ needs) are checked where those are known: ``dataset`` and ``memory``.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import re
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
 import yaml
-from pydantic import AfterValidator, ConfigDict, Field, Strict, ValidationError
+from pydantic import AfterValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 from pydantic.fields import FieldInfo
 
@@ -28,7 +30,7 @@ SEED_MAX = 2**32 - 1  # numpy's and Keras' seeding take 32-bit unsigned seeds
 VARIANT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def _int(low: int, high: int):
+def _int(low: int, high: int | None = None):
     return Annotated[int, Strict(), Field(ge=low, le=high)]
 
 
@@ -180,7 +182,7 @@ def _describe(annotation: Any, metadata: list) -> str:
     if annotation is bool:
         return "true or false"
     if annotation is int:
-        return f"an integer in [{b['ge']}, {b['le']}]"
+        return f"an integer in [{b['ge']}, {b['le']}]" if "le" in b else f"an integer >= {b['ge']}"
     if annotation is float:
         low = f"({b['gt']:g}" if "gt" in b else f"[{b['ge']:g}"
         if "lt" not in b and "le" not in b:
@@ -199,6 +201,21 @@ def allowed(cls: type, name: str) -> str:
     info: FieldInfo = cls.__pydantic_fields__[name]
     text = _describe(info.annotation, info.metadata)
     return f"{text}, {info.description}" if info.description else text
+
+
+def int_arg(low: int, high: int | None = None) -> Callable[[str], int]:
+    """argparse ``type=`` for an integer option, checked by the declaration params.yaml's integers use, so
+    the command line refuses a value in the same words (``got 0; allowed: an integer >= 1``)."""
+    declared = _int(low, high)
+    check = TypeAdapter(declared)
+
+    def parse(text: str) -> int:
+        try:
+            return check.validate_python(int(text))
+        except (ValueError, ValidationError):  # int() or the bounds
+            raise argparse.ArgumentTypeError(f"got {text}; allowed: {_describe(declared, [])}") from None
+
+    return parse
 
 
 # --- parsing ----------------------------------------------------------------------------

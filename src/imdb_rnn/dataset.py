@@ -186,8 +186,3 @@ def write_prepared(prepared: Prepared, out_dir: Path, params) -> None:
             "words": prepared.vocab,
         }
         (tmp / "vocab.json").write_text(json.dumps(vocab, indent=0, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def load_vocab(path: Path) -> dict:
-    """The vocabulary, preprocessing settings and data source that ``prepare`` wrote."""
-    return json.loads(Path(path).read_text(encoding="utf-8"))

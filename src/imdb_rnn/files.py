@@ -81,6 +81,7 @@ def write_json(path: str | os.PathLike, obj) -> None:
 
 
 def read_json(path: str | os.PathLike):
+    """A JSON file the project wrote (vocab.json, metrics.json, run.json), read as UTF-8 whatever the locale."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 

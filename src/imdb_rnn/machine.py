@@ -22,10 +22,12 @@ LIBRARIES = {
     "mlflow": ("mlflow",),
     "dvc": ("dvc",),
 }
+NOT_INSTALLED = "not installed"
 
 
 def dist_version(*names: str) -> str | None:
-    """Installed version of the first of ``names`` found, else None."""
+    """Installed version of the first of ``names`` found, else None: the project's one version lookup
+    (a distribution may be installed under several names: tensorflow-cpu or tensorflow)."""
     for name in names:
         try:
             return version(name)
@@ -36,7 +38,7 @@ def dist_version(*names: str) -> str | None:
 
 def versions() -> dict[str, str]:
     """``{"tensorflow": "2.21.0", ...}``, "not installed" where one is missing."""
-    return {lib: dist_version(*dists) or "not installed" for lib, dists in LIBRARIES.items()}
+    return {lib: dist_version(*dists) or NOT_INSTALLED for lib, dists in LIBRARIES.items()}
 
 
 def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:

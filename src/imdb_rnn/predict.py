@@ -85,11 +85,11 @@ def predict_with_variant(texts: list[str], variant: str, root: Path) -> list[Pre
     from .backend import select_backend
 
     select_backend(params.train_for(variant).backend)
-    from .dataset import load_vocab
+    from .files import read_json
     from .model import load_model
     from .scoring import score
 
-    return score(texts, load_model(path), load_vocab(vocab_file))
+    return score(texts, load_model(path), read_json(vocab_file))
 
 
 def predict_with_uri(texts: list[str], uri: str, root: Path) -> list[Prediction]:

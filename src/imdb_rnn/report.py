@@ -100,14 +100,7 @@ def significance_lines(table, accuracies: dict[str, list[float]]) -> list[str]:
     order = list(table["variant"])
     for a, b in combinations(order, 2):
         diff = stats.summarize(accuracies[a])["mean"] - stats.summarize(accuracies[b])["mean"]
-        p = stats.welch_p(accuracies[a], accuracies[b])
-        if p != p:
-            verdict = "not testable (a variant has fewer than 2 seeds, or no spread)"
-        elif p < stats.SIGNIFICANCE:
-            verdict = f"significant (p = {p:.3g})"
-        else:
-            verdict = f"**not significant** (p = {p:.3g}): these seeds cannot tell the two apart"
-        lines.append(f"- {a} vs {b}: test accuracy {diff:+.4f}, {verdict}")
+        lines.append(f"- {a} vs {b}: test accuracy {diff:+.4f}, {stats.welch_verdict(accuracies[a], accuracies[b])}")
     return lines
 
 

@@ -45,6 +45,16 @@ def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
     return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
+def welch_verdict(a: Sequence[float], b: Sequence[float]) -> str:
+    """Whether the seeds tell ``a`` and ``b`` apart, in the words every report uses: Welch's p at SIGNIFICANCE."""
+    p = welch_p(a, b)
+    if p != p:
+        return "not testable (a side has fewer than 2 seeds, or no spread)"
+    if p < SIGNIFICANCE:
+        return f"significant (p = {p:.3g})"
+    return f"**not significant** (p = {p:.3g}): these seeds cannot tell the two apart"
+
+
 def format_interval(mean: float, low: float | None, high: float | None) -> str:
     """``0.8512 [0.8401, 0.8623]``; the mean alone where there is no interval (one seed)."""
     defined = low is not None and high is not None and low == low and high == high

@@ -267,18 +267,15 @@ def write_history_csv(history: list[dict], path) -> None:
 def model_requirements(*extra: str) -> list[str]:
     """Pinned requirements for a logged MLflow model: Keras, its backend and the ``extra`` distributions
     (MLflow would otherwise infer them, slowly)."""
-    from importlib.metadata import PackageNotFoundError, version
-
     import keras
 
-    reqs = [f"keras=={version('keras')}", *(f"{dist}=={version(dist)}" for dist in extra)]
-    backend = keras.backend.backend()
-    for dist in ("tensorflow-cpu", "tensorflow") if backend == "tensorflow" else ("jax",):
-        try:
-            reqs.append(f"{dist}=={version(dist)}")
-            break
-        except PackageNotFoundError:
-            continue
+    from .machine import dist_version
+
+    reqs = [f"keras=={dist_version('keras')}", *(f"{dist}=={dist_version(dist)}" for dist in extra)]
+    names = ("tensorflow-cpu", "tensorflow") if keras.backend.backend() == "tensorflow" else ("jax",)
+    backend = next((name for name in names if dist_version(name)), None)
+    if backend:
+        reqs.append(f"{backend}=={dist_version(backend)}")
     return reqs
 
 

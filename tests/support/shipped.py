@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from support.commands import REPO_ROOT
 
 
 def shipped_text(name: str) -> str:
