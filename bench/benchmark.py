@@ -119,7 +119,7 @@ def fit_plain(train: dict, val: dict, params, args) -> dict:
 def fit_pipeline(train: dict, val: dict, params, args) -> dict:
     """The train stage's own path (``SeedTrainer``: build, compile, fit) with the variant's params.yaml settings;
     with ``--seed-list``, every seed in this one process (the compiled step built once)."""
-    from imdb_rnn.train import SeedTrainer
+    from imdb_rnn.fitting import SeedTrainer
 
     seeds = [int(s) for s in args.seed_list.split(",")] if args.seed_list else [args.seed]
     variant_train = replace(params.train_for(args.variant), epochs=args.epochs, seeds=tuple(seeds))

@@ -164,7 +164,7 @@ def worker(spec: FitSpec, results: Path, params_file: Path, described: dict) -> 
 
     params = variant_params(spec, params_file)
     select_backend(params.train_for(spec.variant).backend)
-    from imdb_rnn.train import SeedTrainer
+    from imdb_rnn.fitting import SeedTrainer
 
     prepared = ROOT / "data" / "prepared"
     max_features = params.model(spec.variant).max_features

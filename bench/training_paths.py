@@ -75,7 +75,7 @@ def fit_once(path: str, variant: str, seed: int, epochs: int) -> dict:
 
     from dataclasses import replace
 
-    from imdb_rnn.train import SeedTrainer
+    from imdb_rnn.fitting import SeedTrainer
 
     train_over, model_over, keras_optimizer = spec
     train_params = replace(

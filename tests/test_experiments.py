@@ -42,6 +42,19 @@ def wait_for_queue(repo, env, timeout=420):
     raise AssertionError(f"queue did not finish:\n{status}")
 
 
+def shown_experiments(repo, env) -> dict[str, tuple[int, float]]:
+    """``dvc exp show``'s experiments: name -> (simple_rnn's units, its test accuracy)."""
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], repo, env=env).stdout)
+    experiments = {}
+    for exp in (e for entry in shown for e in entry.get("experiments") or []):
+        data = exp["revs"][0]["data"]
+        experiments[exp["name"]] = (
+            data["params"]["params.yaml"]["data"]["models"]["simple_rnn"]["units"],
+            data["metrics"]["reports/variants/simple_rnn/metrics.json"]["data"]["accuracy"],
+        )
+    return experiments
+
+
 def test_queued_grid_runs_two_at_a_time_and_maps_to_mlflow_runs(baseline_repo):
     repo, env = baseline_repo
     _, before = experiment_runs(repo)
@@ -53,14 +66,7 @@ def test_queued_grid_runs_two_at_a_time_and_maps_to_mlflow_runs(baseline_repo):
         run(["dvc", "queue", "stop"], repo, env=env, check=False)
     assert status.count("Success") == 2, status
 
-    shown = json.loads(run(["dvc", "exp", "show", "--json"], repo, env=env).stdout)
-    experiments = {}
-    for exp in (e for entry in shown for e in entry.get("experiments") or []):
-        data = exp["revs"][0]["data"]
-        experiments[exp["name"]] = (
-            data["params"]["params.yaml"]["data"]["models"]["simple_rnn"]["units"],
-            data["metrics"]["reports/variants/simple_rnn/metrics.json"]["data"]["accuracy"],
-        )
+    experiments = shown_experiments(repo, env)
     assert sorted(units for units, _ in experiments.values()) == [4, 12]
 
     _, after = experiment_runs(repo)
@@ -89,11 +95,44 @@ def test_queued_grid_runs_two_at_a_time_and_maps_to_mlflow_runs(baseline_repo):
     assert {point["seed"] for point in points} == {"42", "43"}
 
 
+def test_readme_sequence_gives_every_experiment_its_mlflow_runs(baseline_repo):
+    """README's sequence: an experiment in the workspace (its result stays there), then a queued grid that
+    repeats its value. The repeat trains nothing (DVC finds its stages unchanged or in its run cache) and
+    still has its MLflow runs: a summary named after it and a variant run linked to the one that trained."""
+    repo, env = baseline_repo
+    run(["dvc", "exp", "run", "-S", "models.simple_rnn.units=8"], repo, env=env, timeout=600)
+    assert "units: 8" in run(["git", "diff", "params.yaml"], repo).stdout  # applied to the workspace
+    before = set(shown_experiments(repo, env))
+    run(["dvc", "exp", "run", "--queue", "-S", "models.simple_rnn.units=6,8"], repo, env=env)
+    start_queue(repo, env)
+    try:
+        status = wait_for_queue(repo, env)
+    finally:
+        run(["dvc", "queue", "stop"], repo, env=env, check=False)
+    assert status.count("Success") >= 2, status
+
+    experiments = shown_experiments(repo, env)
+    _, variant_runs = experiment_runs(repo)
+    _, summary_runs = experiment_runs(repo, "summary")
+    for name in experiments:  # every experiment DVC shows, the earlier tests' included
+        assert f"{name}/summary" in {r.info.run_name for r in summary_runs}, name
+        assert name in {r.data.tags.get("dvc_exp_name") for r in variant_runs}, name
+    repeat = next(name for name, (units, _) in experiments.items() if units == 8 and name not in before)
+    (link,) = [r for r in variant_runs if r.data.tags.get("dvc_exp_name") == repeat]
+    trained = next(name for name, (units, _) in experiments.items() if units == 8 and name in before)
+    (source,) = [r for r in variant_runs if r.data.tags.get("dvc_exp_name") == trained]
+    assert link.data.tags["restored_from"] == source.info.run_id
+
+    run(["git", "checkout", "params.yaml", "dvc.lock"], repo)  # README's way back to the commit
+    run(["dvc", "checkout"], repo, env=env)
+    assert run(["git", "status", "--porcelain", "params.yaml", "dvc.lock"], repo).stdout == ""
+
+
 def test_adding_a_variant_is_one_params_entry(baseline_repo):
     repo, env = baseline_repo
     write_params(repo / "params.yaml", {"models": {"wide_rnn": {"embedding_dim": 8, "units": 16, "layers": 2}}})
     proc = run(["dvc", "repro"], repo, env=env, timeout=600)
-    assert ran_stages(proc.stdout) == {"validate", "train@wide_rnn", "evaluate@wide_rnn", "report", "register"}
+    assert ran_stages(proc.stdout) == {"validate", "train@wide_rnn", "evaluate@wide_rnn", "report", "register", "track"}
     summary = pd.read_csv(repo / "reports" / "summary.csv")
     assert sorted(summary["variant"]) == ["simple_rnn", "wide_rnn"]
     wide = summary.set_index("variant").loc["wide_rnn"]

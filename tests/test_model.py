@@ -14,13 +14,13 @@ from imdb_rnn.config import ModelParams, TrainParams, parse_params
 from imdb_rnn.model import (
     build_model,
     compile_model,
+    count_params,
     inference_copy,
     make_optimizer,
     param_counts,
     summary_text,
     unrolled_simple_rnn_class,
 )
-from imdb_rnn.report import count_params
 from support.commands import run
 from support.references import simple_rnn_reference
 from support.shipped import shipped_params_raw

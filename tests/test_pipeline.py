@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from imdb_rnn.config import ModelParams
-from imdb_rnn.report import count_params
+from imdb_rnn.model import count_params
 from support.commands import run
 from support.params import TINY, write_params
 from support.projects import NATIVE_NOISE, make_project, ran_stages
@@ -31,7 +31,7 @@ def repro_repo(tmp_path_factory, small_archive):
 
 def test_repro_runs_every_stage_and_writes_outputs(repro_repo):
     repo, proc = repro_repo
-    expected = {"validate", "download", "prepare", "report", "register"} | {
+    expected = {"validate", "download", "prepare", "report", "register", "track"} | {
         f"{s}@{v}" for s in ("train", "evaluate") for v in VARIANTS
     }
     assert ran_stages(proc.stdout) == expected
@@ -166,14 +166,18 @@ def test_report_compares_variants_in_files_and_mlflow(repro_repo):
 def test_second_repro_changes_nothing_and_one_variant_change_reruns_only_it(repro_repo):
     repo, _ = repro_repo
     lock_before = (repo / "dvc.lock").read_text()
+    _, summaries_before = experiment_runs(repo, "summary")
     again = run(["dvc", "repro"], repo)
-    assert ran_stages(again.stdout) == set()
+    assert ran_stages(again.stdout) == {"track"}  # it runs every time, and logs only new results
+    assert "already records these results" in again.stdout
+    assert len(experiment_runs(repo, "summary")[1]) == len(summaries_before)
     assert (repo / "dvc.lock").read_text() == lock_before
     _, runs_before = experiment_runs(repo)
 
     write_params(repo / "params.yaml", {"models": {"stacked_rnn": {"units": 4}}})
     changed = run(["dvc", "repro"], repo, timeout=600)
-    assert ran_stages(changed.stdout) == {"validate", "train@stacked_rnn", "evaluate@stacked_rnn", "report", "register"}
+    expected = {"validate", "train@stacked_rnn", "evaluate@stacked_rnn", "report", "register", "track"}
+    assert ran_stages(changed.stdout) == expected
     _, runs_after = experiment_runs(repo)
     new = [r for r in runs_after if r.info.run_id not in {b.info.run_id for b in runs_before}]
     assert [r.data.tags["variant"] for r in new] == ["stacked_rnn"]

@@ -10,7 +10,7 @@ import sys
 import yaml
 from configobj import ConfigObj  # DVC's own config reader
 
-from imdb_rnn.train import HISTORY_COLUMNS
+from imdb_rnn.fitting import HISTORY_COLUMNS
 from support.commands import REPO_ROOT
 
 PLOTS_DIR = REPO_ROOT / ".dvc" / "plots"  # DVC looks up a plot's `template: <name>` here first

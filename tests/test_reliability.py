@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from imdb_rnn.train import FAULT_ENV
+from imdb_rnn.fitting import FAULT_ENV
 from support.commands import REPO_ROOT, VENV_BIN, default_sigint, run, start_queue, tool_env, wait_until
 from support.corpus import default_reviews, make_archive
 from support.params import ONE_VARIANT, write_yaml
@@ -332,7 +332,7 @@ PROVE_DIVERGENCE = textwrap.dedent(
     from imdb_rnn.config import load_params
     from imdb_rnn.files import load_npz
     from imdb_rnn.model import build_model, compile_model
-    from imdb_rnn.train import seed_everything
+    from imdb_rnn.fitting import seed_everything
     params = load_params(sys.argv[1])
     train, t = load_npz("data/prepared/train.npz"), params.train
     seed_everything(t.seeds[0], t.deterministic)

@@ -153,7 +153,7 @@ def test_a_restored_variant_links_with_its_curves(tmp_path, request):
     import mlflow
 
     from imdb_rnn import tracking
-    from imdb_rnn.report import link_restored
+    from imdb_rnn.tracking import link_restored
 
     request.addfinalizer(lambda: mlflow.set_tracking_uri(None))  # the store of this test only
     experiment_id = tracking.setup("imdb-rnn", env={}, root=tmp_path)

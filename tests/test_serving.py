@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import requests
@@ -15,7 +16,7 @@ from imdb_rnn.archive import read_reviews
 from imdb_rnn.files import file_md5, folder_md5
 from support.commands import REPO_ROOT, answering, free_port, run, stop_group, tool_env, wait_until
 from support.params import ONE_VARIANT, deep_merge, write_params, write_yaml
-from support.projects import make_project, ran_stages
+from support.projects import NATIVE_NOISE, make_project, ran_stages
 from support.tracking import mlflow_client
 
 pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
@@ -51,7 +52,7 @@ def history(tmp_path_factory, small_archive):
     steps["first"] = (champion_json(repo), sorted(versions(repo)))
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "first champion"], repo)
-    assert ran_stages(run(["dvc", "repro"], repo, env=env).stdout) == set()
+    assert ran_stages(run(["dvc", "repro"], repo, env=env).stdout) == {"track"}
     run(["dvc", "repro", "--single-item", "--force", "register"], repo, env=env)
     steps["rerun"] = (champion_json(repo), sorted(versions(repo)))
     sets = [arg for key, value in BETTER["train"].items() for arg in ("-S", f"train.{key}={value}")]
@@ -212,12 +213,18 @@ def predicted(repo, model: str, *texts: str) -> list[tuple[str, float]]:
 
 
 @pytest.fixture(scope="module")
-def server(history, tmp_path_factory):
+def serve_log(tmp_path_factory) -> Path:
+    """Where the server's stdout and stderr go."""
+    return tmp_path_factory.mktemp("serve") / "serve.log"
+
+
+@pytest.fixture(scope="module")
+def server(history, serve_log):
     """`mlflow models serve` of the champion as the README starts it, from the project root; its process
     group stops at the end."""
     repo, _, _ = history
     port = free_port()
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    log = serve_log
     with log.open("w") as out:
         proc = subprocess.Popen(
             ["mlflow", "models", "serve", "-m", CHAMPION, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
@@ -251,6 +258,14 @@ def test_the_served_champion_answers_as_predict_does(history, server):
             assert label == cli_label
             assert probability == pytest.approx(cli_probability, abs=1e-4)
     assert len(served) == 2
+
+
+def test_the_served_model_logs_no_tensorflow_start_up_lines(server, serve_log):
+    """The model has loaded (it answered), so TensorFlow has started: its native banner lines are filtered."""
+    assert invoke(server, {"dataframe_records": [{"text": REVIEWS[0]}]}).status_code == 200
+    log = serve_log.read_text()
+    noise = [line for line in log.splitlines() if NATIVE_NOISE.search(line)]
+    assert noise == []
 
 
 MALFORMED = {

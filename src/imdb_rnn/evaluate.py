@@ -2,51 +2,53 @@
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
+from sklearn import metrics as sk_metrics
+
+from . import plots, stats, tracking
+from .config import Params
 from .errors import ModelFileError
+from .files import atomic_file, read_json, write_json
+from .interrupts import call_interruptibly
+from .model import load_model
+from .prepared import load_split
 
 METRICS = ("accuracy", "loss", "precision", "recall", "f1", "roc_auc")
 
 
 def classification_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
     """accuracy, loss (binary cross-entropy), precision, recall, F1, ROC AUC."""
-    from sklearn import metrics
 
     y_true = np.asarray(y_true).astype(int).ravel()
     prob = np.asarray(prob, dtype=np.float64).ravel()
     pred = (prob >= threshold).astype(int)
     return {
-        "accuracy": float(metrics.accuracy_score(y_true, pred)),
-        "loss": float(metrics.log_loss(y_true, np.clip(prob, 1e-7, 1 - 1e-7), labels=[0, 1])),
-        "precision": float(metrics.precision_score(y_true, pred, zero_division=0)),
-        "recall": float(metrics.recall_score(y_true, pred, zero_division=0)),
-        "f1": float(metrics.f1_score(y_true, pred, zero_division=0)),
-        "roc_auc": float(metrics.roc_auc_score(y_true, prob)) if len(set(y_true)) == 2 else float("nan"),
+        "accuracy": float(sk_metrics.accuracy_score(y_true, pred)),
+        "loss": float(sk_metrics.log_loss(y_true, np.clip(prob, 1e-7, 1 - 1e-7), labels=[0, 1])),
+        "precision": float(sk_metrics.precision_score(y_true, pred, zero_division=0)),
+        "recall": float(sk_metrics.recall_score(y_true, pred, zero_division=0)),
+        "f1": float(sk_metrics.f1_score(y_true, pred, zero_division=0)),
+        "roc_auc": float(sk_metrics.roc_auc_score(y_true, prob)) if len(set(y_true)) == 2 else float("nan"),
     }
 
 
 def roc_points(y_true: np.ndarray, prob: np.ndarray):
     """(fpr, tpr, threshold) table for the ROC plot; intermediate collinear points dropped."""
-    import pandas as pd
-    from sklearn.metrics import roc_curve
-
-    fpr, tpr, thresholds = roc_curve(np.asarray(y_true).astype(int).ravel(), np.asarray(prob).ravel())
+    fpr, tpr, thresholds = sk_metrics.roc_curve(np.asarray(y_true).astype(int).ravel(), np.asarray(prob).ravel())
     return pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(thresholds, 1.0)})
 
 
 def confusion(y_true: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """2x2 counts, rows = actual (neg, pos), columns = predicted."""
-    from sklearn.metrics import confusion_matrix
-
     pred = (np.asarray(prob).ravel() >= threshold).astype(int)
-    return confusion_matrix(np.asarray(y_true).astype(int).ravel(), pred, labels=[0, 1])
+    return sk_metrics.confusion_matrix(np.asarray(y_true).astype(int).ravel(), pred, labels=[0, 1])
 
 
 def label_table(y_true: np.ndarray, prob: np.ndarray, threshold: float = 0.5):
     """One row per test review (actual, predicted label names): DVC's confusion template reads it."""
-    import pandas as pd
-
     names = np.array(["neg", "pos"])
     pred = (np.asarray(prob).ravel() >= threshold).astype(int)
     return pd.DataFrame({"actual": names[np.asarray(y_true).astype(int).ravel()], "predicted": names[pred]})
@@ -55,60 +57,19 @@ def label_table(y_true: np.ndarray, prob: np.ndarray, threshold: float = 0.5):
 HEADLINE = ("accuracy", "roc_auc", "best_val_accuracy")  # also with std and 95% interval in metrics.json
 
 
-def evaluate_variant(variant: str, params, data_dir, model_dir, report_dir) -> dict:
+def evaluate_variant(variant: str, params: Params, data_dir: Path, model_dir: Path, report_dir: Path) -> dict:
     """Score every seed's model on the test split; write metrics (means, intervals, per seed), plot
     data and figures; log each seed's test metrics into its run and the aggregates into the variant's."""
-    from pathlib import Path
-
-    import mlflow
-    import pandas as pd
-
-    from . import plots, stats, tracking
-    from .files import atomic_file, load_npz, read_json, write_json
-    from .interrupts import call_interruptibly
-    from .model import load_model
-    from .text import within_vocabulary
-
     data_dir, model_dir, report_dir = Path(data_dir), Path(model_dir), Path(report_dir)
     experiment_id = tracking.setup(params.mlflow.experiment)
     runs = read_json(model_dir / "run.json")
-    test = within_vocabulary(load_npz(data_dir / "test.npz"), params.model(variant).max_features)
-    x_test = np.asarray(test["x"], dtype=np.int32)
+    test = load_split(data_dir, "test", params.model(variant).max_features)
     history = pd.read_csv(report_dir / "history.csv")
 
-    parent = _existing_run(runs["run_id"])  # the train stage's runs; new ones if the store was reset
+    parent = tracking.existing_run(runs["run_id"])  # the train stage's runs; new ones if the store was reset
     diverged = runs.get("diverged", {})  # seeds that diverged: those with a finite epoch are scored too
     with tracking.tracked_run(run_id=parent, experiment_id=experiment_id, run_name=None if parent else variant):
-        per_seed, selected_prob, scorer = [], None, None
-        for seed, seed_run in runs["seed_runs"].items():
-            path = model_dir / f"seed_{seed}" / "model.keras"
-            scorer = with_weights_of(scorer, load_model(path))
-            prob = call_interruptibly(predict_probabilities, scorer, x_test)
-            if not np.all(np.isfinite(prob)):
-                raise ModelFileError(f"{path} predicts NaN; retrain it with `dvc repro`")
-            metrics = classification_metrics(test["y"], prob)
-            own = history[history["seed"] == int(seed)]
-            best = own.loc[own["val_accuracy"].idxmax()]
-            per_seed.append(
-                {
-                    "seed": int(seed),
-                    **{k: round(v, 6) for k, v in metrics.items()},
-                    "best_val_accuracy": round(float(best["val_accuracy"]), 6),
-                    "best_epoch": int(best["epoch"]),
-                    "diverged": seed in diverged,
-                }
-            )
-            existing = _existing_run(seed_run)
-            with tracking.tracked_run(
-                run_id=existing,
-                status="FAILED" if seed in diverged else "FINISHED",  # a diverged seed's run keeps its status
-                experiment_id=experiment_id,
-                nested=True,
-                run_name=None if existing else f"{variant}/seed {seed}",
-            ):
-                mlflow.log_metrics({f"test_{k}": round(v, 6) for k, v in metrics.items()})
-            if int(seed) == runs["selected_seed"]:
-                selected_prob = prob
+        per_seed, selected_prob = score_seeds(variant, runs, test, history, model_dir, experiment_id)
         summary = aggregate(per_seed)
         summary.update(
             diverged_seeds=len(diverged),
@@ -116,17 +77,7 @@ def evaluate_variant(variant: str, params, data_dir, model_dir, report_dir) -> d
             per_seed=per_seed,
             diverged={seed: d["at"] for seed, d in diverged.items()},
         )
-        roc = roc_points(test["y"], selected_prob)
-        figures = [
-            plots.training_curve(history, "accuracy", "Training and validation accuracy", report_dir / "accuracy.png"),
-            plots.training_curve(history, "loss", "Training and validation loss", report_dir / "loss.png"),
-            plots.confusion_matrix_figure(confusion(test["y"], selected_prob), report_dir / "confusion.png"),
-            plots.roc_figure(roc, summary["roc_auc"], report_dir / "roc.png"),
-        ]
-        with atomic_file(report_dir / "roc.csv") as tmp:
-            roc.to_csv(tmp, index=False, float_format="%.6g")
-        with atomic_file(report_dir / "predictions.csv") as tmp:
-            label_table(test["y"], selected_prob).to_csv(tmp, index=False)
+        figures = write_test_reports(test["y"], selected_prob, history, summary, report_dir)
         tracking.log_metrics(
             {  # the variant's run: mean, std and interval of every test metric over seeds
                 name: value
@@ -134,12 +85,62 @@ def evaluate_variant(variant: str, params, data_dir, model_dir, report_dir) -> d
                 for name, value in stats.prefixed(f"test_{key}", [row[key] for row in per_seed]).items()
             }
         )
-        for figure in figures:
-            mlflow.log_artifact(str(figure), artifact_path="plots")
-        mlflow.log_artifact(str(report_dir / "history.csv"), artifact_path="reports")
-        write_json(report_dir / "metrics.json", summary)
-        mlflow.log_artifact(str(report_dir / "metrics.json"), artifact_path="reports")
+        tracking.log_files(figures, "plots")
+        tracking.log_files([report_dir / "history.csv", report_dir / "metrics.json"], "reports")
     return summary
+
+
+def score_seeds(variant: str, runs: dict, test: dict, history: pd.DataFrame, model_dir: Path, experiment_id: str):
+    """Each seed's test metrics (into its own run too) and the selected seed's probabilities, every seed
+    through one traced predict function."""
+    x_test = np.asarray(test["x"], dtype=np.int32)
+    diverged = runs.get("diverged", {})
+    per_seed, selected_prob, scorer = [], None, None
+    for seed, seed_run in runs["seed_runs"].items():
+        path = model_dir / f"seed_{seed}" / "model.keras"
+        scorer = with_weights_of(scorer, load_model(path))
+        prob = call_interruptibly(predict_probabilities, scorer, x_test)
+        if not np.all(np.isfinite(prob)):
+            raise ModelFileError(f"{path} predicts NaN; retrain it with `dvc repro`")
+        metrics = classification_metrics(test["y"], prob)
+        own = history[history["seed"] == int(seed)]
+        best = own.loc[own["val_accuracy"].idxmax()]
+        per_seed.append(
+            {
+                "seed": int(seed),
+                **{k: round(v, 6) for k, v in metrics.items()},
+                "best_val_accuracy": round(float(best["val_accuracy"]), 6),
+                "best_epoch": int(best["epoch"]),
+                "diverged": seed in diverged,
+            }
+        )
+        tracking.log_to_run(
+            seed_run,
+            {f"test_{k}": round(v, 6) for k, v in metrics.items()},
+            status="FAILED" if seed in diverged else "FINISHED",  # a diverged seed's run keeps its status
+            experiment_id=experiment_id,
+            run_name=f"{variant}/seed {seed}",
+        )
+        if int(seed) == runs["selected_seed"]:
+            selected_prob = prob
+    return per_seed, selected_prob
+
+
+def write_test_reports(y_true, prob: np.ndarray, history: pd.DataFrame, summary: dict, report_dir: Path) -> list[Path]:
+    """The selected seed's ROC and confusion data, the four figures and metrics.json; returns the figures."""
+    roc = roc_points(y_true, prob)
+    figures = [
+        plots.training_curve(history, "accuracy", "Training and validation accuracy", report_dir / "accuracy.png"),
+        plots.training_curve(history, "loss", "Training and validation loss", report_dir / "loss.png"),
+        plots.confusion_matrix_figure(confusion(y_true, prob), report_dir / "confusion.png"),
+        plots.roc_figure(roc, summary["roc_auc"], report_dir / "roc.png"),
+    ]
+    with atomic_file(report_dir / "roc.csv") as tmp:
+        roc.to_csv(tmp, index=False, float_format="%.6g")
+    with atomic_file(report_dir / "predictions.csv") as tmp:
+        label_table(y_true, prob).to_csv(tmp, index=False)
+    write_json(report_dir / "metrics.json", summary)
+    return figures
 
 
 def with_weights_of(scorer, model):
@@ -169,8 +170,6 @@ def predict_probabilities(model, x: np.ndarray, batch_size: int = 512) -> np.nda
 
 def aggregate(per_seed: list[dict]) -> dict:
     """Means over seeds of every metric; for the headline ones also std and the 95% interval."""
-    from . import stats
-
     out: dict = {}
     for key in (*METRICS, "best_val_accuracy"):
         values = [row[key] for row in per_seed]
@@ -180,14 +179,3 @@ def aggregate(per_seed: list[dict]) -> dict:
             out[key] = round(stats.summarize(values)["mean"], 6)
     out["seeds"] = len(per_seed)
     return out
-
-
-def _existing_run(run_id: str) -> str | None:
-    """The train stage's run if this store has it (a store can be reset), else None: a new run."""
-    import mlflow
-
-    try:
-        mlflow.MlflowClient().get_run(run_id)
-        return run_id
-    except mlflow.exceptions.MlflowException:
-        return None

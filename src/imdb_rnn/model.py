@@ -193,6 +193,18 @@ def inference_copy(model, variant: str, model_params):
     return copy
 
 
+def count_params(model_params) -> int:
+    """Parameters of the variant's model, from the settings alone (checked against Keras in the tests)."""
+    m = model_params
+    directions = 2 if m.bidirectional else 1
+    total, width = m.max_features * m.embedding_dim, m.embedding_dim
+    for _ in range(m.layers):
+        total += directions * m.units * (width + m.units + 1)
+        width = directions * m.units
+    head_in = width * (2 if m.pooling == "max_mean" else 1)
+    return total + head_in + 1
+
+
 def param_counts(model) -> dict[str, int]:
     """Parameters by part: ``embedding``, ``recurrent`` (every SimpleRNN), ``head`` (Dense), ``total``."""
     import keras

@@ -97,7 +97,7 @@ def predict_with_uri(texts: list[str], uri: str, root: Path) -> list[Prediction]
     if not uri.startswith(("models:/", "runs:/")):
         raise PredictError(f"--model {uri}: not a variant name nor a model URI; give a variant or {URI_FORMS}")
     from . import tracking
-    from .backend import filter_native_stderr
+    from .native_logs import quiet_tensorflow
 
     store = tracking.tracking_uri(root=root)
     tracking.check_reachable(store)
@@ -106,9 +106,8 @@ def predict_with_uri(texts: list[str], uri: str, root: Path) -> list[Prediction]
             f"no MLflow store at {root / paths.MLFLOW_STORE}; run `dvc repro` first, or set "
             "MLFLOW_TRACKING_URI to your tracking server"
         )
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    filter_native_stderr()
+    quiet_tensorflow()
     import mlflow
 
     from .text_model import TEXT_COLUMN

@@ -9,6 +9,7 @@ from pathlib import Path
 from . import stats
 from .errors import ImdbRnnError
 from .files import atomic_file, read_json, write_text
+from .model import count_params
 
 SETTINGS = (
     "max_features",
@@ -40,19 +41,6 @@ SUMMARY_COLUMNS = (
     "epochs",
     "train_seconds",
 )
-SUMMARY_FILES = ("summary.csv", "summary.md", "comparison.png")
-
-
-def count_params(model_params) -> int:
-    """Parameters of the variant's model, from the settings alone (checked against Keras in the tests)."""
-    m = model_params
-    directions = 2 if m.bidirectional else 1
-    total, width = m.max_features * m.embedding_dim, m.embedding_dim
-    for _ in range(m.layers):
-        total += directions * m.units * (width + m.units + 1)
-        width = directions * m.units
-    head_in = width * (2 if m.pooling == "max_mean" else 1)
-    return total + head_in + 1
 
 
 def variant_row(variant: str, model_params, history, metrics: dict) -> dict:
@@ -175,77 +163,3 @@ def write_summary(params, variants_dir: Path, out_dir: Path):
     write_text(out_dir / "summary.md", markdown(table, accuracies))
     plots.comparison_figure(table, histories, out_dir / "comparison.png")
     return table
-
-
-def summary_experiment(experiment: str) -> str:
-    """Where the execution summaries go: an experiment of their own, so the variants' experiment
-    shows only variant runs in its runs table and Chart view."""
-    return f"{experiment} summaries"
-
-
-def log_summary(params, table, models_dir: Path, out_dir: Path, workspace: Path) -> str:
-    """Record this pipeline execution in MLflow: a `summary` run (table, chart, each variant's
-    headline metrics and run id) in the summaries experiment, and, under ``dvc exp run``, a link run
-    for each variant DVC restored from its run cache instead of training it (nothing else logs it)."""
-    import mlflow
-
-    from . import paths, tracking
-
-    experiment_id = tracking.setup(params.mlflow.experiment)
-    tags = tracking.run_tags(workspace)
-    variant_runs = {v: read_json(paths.model_dir(v, models_dir) / "run.json")["run_id"] for v in params.models}
-    if "dvc_exp_name" in tags:
-        for variant, run_id in variant_runs.items():
-            variant_runs[variant] = link_restored(variant, run_id, experiment_id, tags)
-    summaries_id = tracking.setup(summary_experiment(params.mlflow.experiment))
-    with tracking.tracked_run(
-        experiment_id=summaries_id,
-        run_name=tracking.run_name(tags, "summary"),
-        tags={**tags, "run_kind": "summary", **{f"run.{v}": run_id for v, run_id in variant_runs.items()}},
-    ) as run:
-        tracking.log_metrics(
-            {
-                f"{row.variant}.{column}_mean": getattr(row, column)
-                for row in table.itertuples()
-                for column in ("test_accuracy", "best_val_accuracy")
-            }
-        )  # means over seeds
-        for name in SUMMARY_FILES:
-            mlflow.log_artifact(str(out_dir / name), artifact_path="summary")
-        return run.info.run_id
-
-
-def link_restored(variant: str, run_id: str, experiment_id: str, tags: dict) -> str:
-    """The variant's run in this DVC experiment: its own, or a new one tagged ``restored_from`` the run
-    that produced the model and metrics DVC restored, with that run's params and metrics, per-epoch
-    curves included (the Chart view draws a variant's curves from its run's metric history)."""
-    import mlflow
-
-    from . import tracking
-
-    client = mlflow.MlflowClient()
-    try:
-        source = client.get_run(run_id)
-    except mlflow.exceptions.MlflowException:
-        return run_id  # a reset store: nothing to link to
-    if source.data.tags.get("dvc_exp_name") == tags["dvc_exp_name"]:
-        return run_id
-    link_tags = {
-        **{k: v for k, v in source.data.tags.items() if not k.startswith("mlflow.")},
-        **tags,
-        "run_kind": "variant",
-        "restored_from": run_id,
-    }
-    with tracking.tracked_run(
-        experiment_id=experiment_id, run_name=tracking.run_name(tags, f"{variant} (restored)"), tags=link_tags
-    ) as run:
-        mlflow.log_params(source.data.params)
-        client.log_batch(
-            run.info.run_id,
-            metrics=[point for key in source.data.metrics for point in client.get_metric_history(run_id, key)],
-        )
-        mlflow.set_tag(
-            "mlflow.note.content",
-            f"DVC restored this variant from its run cache: model and metrics come from run {run_id}.",
-        )
-        return run.info.run_id

@@ -3,7 +3,7 @@
 Each variant's run logs one, named after the variant: the selected seed's Keras model and the
 vocabulary as artifacts, and ``scoring.score`` (``prepare``'s own preprocessing) to apply them, so a
 served score equals `imdb-rnn predict`'s. Its code travels with it (MLflow ``code_paths``: this
-module, ``scoring.py``, ``text.py``), so loading it needs MLflow and the pinned requirements it
+module, ``scoring.py``, ``text.py``, ``native_logs.py``), so loading it needs MLflow and the pinned requirements it
 declares, not a checkout of this project. It imports nothing else of the package. It is logged as
 code (``MODEL_CODE``: MLflow's models-from-code), so loading runs that code and unpickles nothing.
 """
@@ -19,9 +19,11 @@ from pathlib import Path
 import mlflow.pyfunc
 import pandas as pd
 
+from .native_logs import quiet_tensorflow
+
 TEXT_COLUMN = "text"
 MAX_REVIEW_CHARS = 100_000  # about 7x the longest IMDB review; longer input is refused, not tokenized
-SHIPPED = ("__init__.py", "scoring.py", "text.py", "text_model.py")  # the code logged with the model
+SHIPPED = ("__init__.py", "native_logs.py", "scoring.py", "text.py", "text_model.py")  # the code logged with the model
 REQUIRES = ("numpy", "pandas", "pyarrow")  # imported by that code besides MLflow and Keras
 EXAMPLE = ["A moving, beautifully acted film; I loved it.", "Dull, predictable and far too long."]
 MODEL_CODE = f"""# The raw-text model's entry point, run by mlflow.pyfunc.load_model (models-from-code).
@@ -65,6 +67,7 @@ class TextSentimentModel(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context):
         os.environ.setdefault("KERAS_BACKEND", context.model_config["keras_backend"])  # before Keras loads
+        quiet_tensorflow()  # a served model's log: no TensorFlow start-up lines
         import keras
 
         self.model = keras.saving.load_model(context.artifacts["keras_model"], safe_mode=True, compile=False)

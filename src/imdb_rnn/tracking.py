@@ -11,12 +11,14 @@ import contextlib
 import os
 import re
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
+
 from .errors import TrackingError
-from .files import folder_md5, read_json
 from .interrupts import terminate_as_interrupt
-from .machine import environment_tags
+from .machine import dist_version, environment_tags
 from .paths import MLFLOW_ARTIFACTS, MLFLOW_STORE, project_root
 
 FIRST_CALL_TIMEOUT = 5  # seconds for the first API call to a tracking server (an MLflow API call takes ms)
@@ -143,20 +145,19 @@ def run_tags(root: Path, env=os.environ, **extra: str) -> dict[str, str]:
     return tags
 
 
-def variant_tags(variant: str, root: Path, prepared: Path, env=os.environ) -> dict[str, str]:
+def variant_tags(variant: str, root: Path, data_hash: str, env: Mapping[str, str] = os.environ) -> dict[str, str]:
     """variant, git commit, DVC experiment name, and the hash of the prepared data the run saw."""
-    return run_tags(root, env, variant=variant, data_hash=folder_md5(prepared))
+    return run_tags(root, env, variant=variant, data_hash=data_hash)
 
 
-def log_training_data(prepared: Path, data_hash: str) -> None:
+def log_training_data(source: dict, data_hash: str) -> None:
     """Record the prepared data the active run trains on (``mlflow.log_input``), so the MLflow UI's Dataset
     column names it by the hash of the prepared files. Its source (what `prepare` made it from: the
-    archive's md5 and the data params, from ``vocab.json``) is code-built data, MLflow's ``code`` source."""
+    archive's md5 and the data params) is code-built data, MLflow's ``code`` source."""
     import mlflow
     from mlflow.data.code_dataset_source import CodeDatasetSource
     from mlflow.data.meta_dataset import MetaDataset
 
-    source = read_json(Path(prepared) / "vocab.json")["source"]
     mlflow.log_input(MetaDataset(CodeDatasetSource(source), name=DATASET_NAME, digest=data_hash), context="training")
 
 
@@ -196,3 +197,94 @@ def tracked_run(run_id: str | None = None, status: str = "FINISHED", **start_kwa
             mlflow.end_run(status="FAILED")
             raise
         mlflow.end_run(status=handle.status)
+
+
+def log_keras_model(model, name: str, sample_x: np.ndarray) -> None:
+    """A Keras model into the active run, named after its variant and seed, with an input signature."""
+    import mlflow
+
+    sample = np.asarray(sample_x[:2], dtype=np.int32)
+    signature = mlflow.models.infer_signature(sample, model.predict(sample, verbose=0))
+    mlflow.keras.log_model(model, name=name, signature=signature, pip_requirements=model_requirements())
+
+
+def model_requirements(*extra: str) -> list[str]:
+    """Pinned requirements for a logged MLflow model: Keras, its backend and the ``extra`` distributions
+    (MLflow would otherwise infer them, slowly)."""
+    import keras
+
+    reqs = [f"keras=={dist_version('keras')}", *(f"{dist}=={dist_version(dist)}" for dist in extra)]
+    names = ("tensorflow-cpu", "tensorflow") if keras.backend.backend() == "tensorflow" else ("jax",)
+    backend = next((name for name in names if dist_version(name)), None)
+    if backend:
+        reqs.append(f"{backend}=={dist_version(backend)}")
+    return reqs
+
+
+def link_restored(variant: str, run_id: str, experiment_id: str, tags: dict) -> str:
+    """The variant's run in this DVC experiment: its own, or a new one tagged ``restored_from`` the run
+    that produced the model and metrics DVC restored, with that run's params and metrics, per-epoch
+    curves included (the Chart view draws a variant's curves from its run's metric history)."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    try:
+        source = client.get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        return run_id  # a reset store: nothing to link to
+    if source.data.tags.get("dvc_exp_name") == tags["dvc_exp_name"]:
+        return run_id
+    link_tags = {
+        **{k: v for k, v in source.data.tags.items() if not k.startswith("mlflow.")},
+        **tags,
+        "run_kind": "variant",
+        "restored_from": run_id,
+    }
+    with tracked_run(
+        experiment_id=experiment_id, run_name=run_name(tags, f"{variant} (restored)"), tags=link_tags
+    ) as run:
+        mlflow.log_params(source.data.params)
+        client.log_batch(
+            run.info.run_id,
+            metrics=[point for key in source.data.metrics for point in client.get_metric_history(run_id, key)],
+        )
+        mlflow.set_tag(
+            "mlflow.note.content",
+            f"DVC restored this variant from its run cache: model and metrics come from run {run_id}.",
+        )
+        return run.info.run_id
+
+
+def existing_run(run_id: str) -> str | None:
+    """``run_id`` if this store has it (a store can be reset since the run was made), else None."""
+    import mlflow
+
+    try:
+        mlflow.MlflowClient().get_run(run_id)
+        return run_id
+    except mlflow.exceptions.MlflowException:
+        return None
+
+
+def log_to_run(run_id: str, metrics: dict, status: str, experiment_id: str, run_name: str) -> None:
+    """``metrics`` into a nested run made earlier (ending it with ``status`` again), or into a new
+    nested run named ``run_name`` when the store no longer has it."""
+    import mlflow
+
+    existing = existing_run(run_id)
+    with tracked_run(
+        run_id=existing,
+        status=status,
+        experiment_id=experiment_id,
+        nested=True,
+        run_name=None if existing else run_name,
+    ):
+        mlflow.log_metrics(metrics)
+
+
+def log_files(files: list[Path], folder: str) -> None:
+    """Files into the active run's artifacts, under ``folder``."""
+    import mlflow
+
+    for path in files:
+        mlflow.log_artifact(str(path), artifact_path=folder)

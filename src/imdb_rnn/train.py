@@ -1,455 +1,180 @@
-"""Fit one variant once per seed: per-epoch history, best-epoch weights, early stopping, divergence stop.
+"""The `train` stage's steps in order: load the prepared data once, fit every seed, record, write.
 
-The seeds of a variant train in one process on one compiled model: each seed starts from the
-weights a fresh build with that seed would have and a reset optimizer, so it trains exactly as it
-would alone, while TensorFlow's traced training step (tens of seconds to minutes to build for an
-unrolled model) is built once.
+The fitting is ``fitting``'s, the MLflow calls ``tracking``'s; this module orders them. MLflow gets
+one parent run for the variant (params, summary, the seeds' mean/CI of best validation accuracy,
+the raw-text model of the selected seed named after the variant) with one nested run per seed
+(curves, its Keras model); each records the prepared data as its input.
 """
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
 
-from .batches import length_buckets
-from .errors import DivergedError
-from .files import atomic_dir, atomic_file, load_npz, write_json
-from .text import within_vocabulary
-
-HISTORY_COLUMNS = ("seed", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
-EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
-LOWER_LR = "lower train.learning_rate in params.yaml"
-
-
-def seed_everything(seed: int, deterministic: bool) -> None:
-    """Seed Python, NumPy and the backend; with ``deterministic`` also TensorFlow's op determinism."""
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    if deterministic and keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        tf.config.experimental.enable_op_determinism()
+from . import stats, text_model, tracking
+from .config import Params
+from .files import atomic_dir, atomic_file, write_json
+from .fitting import (
+    EPOCH_METRICS,
+    HISTORY_COLUMNS,
+    FitResult,
+    SeedTrainer,
+    divergence_record,
+    divergence_tags,
+    mean_curves,
+    require_finite_seeds,
+    select_seed,
+)
+from .interrupts import call_interruptibly
+from .prepared import PreparedData, load_training_data
 
 
-@dataclass
-class Divergence:
-    """Where a seed's training became non-finite: the epoch, the batch (None: after the epoch's last
-    update) and what was seen. The seed stops there and keeps its best finite epoch, if it has one."""
-
-    epoch: int
-    batch: int | None
-    what: str  # "loss is nan", "the weights hold NaN or inf", ...
-
-    def __str__(self) -> str:
-        where = f"batch {self.batch}" if self.batch is not None else "its end"
-        return f"{self.what} at epoch {self.epoch}, {where}"
-
-
-@dataclass
-class FitResult:
-    seed: int
-    history: list[dict] = field(default_factory=list)  # one row per finite epoch, HISTORY_COLUMNS
-    best_epoch: int = 0
-    best_val_accuracy: float = float("nan")
-    kept_epoch: int = 0  # the epoch whose weights the seed ends with (best_epoch with restore_best)
-    diverged: Divergence | None = None
-
-    @property
-    def train_seconds(self) -> float:
-        return round(sum(row["seconds"] for row in self.history), 3)
-
-    @property
-    def has_model(self) -> bool:
-        """A finite epoch to keep: a seed that diverged in its first epoch has none."""
-        return bool(self.history)
-
-
-class _SeedDiverged(Exception):
-    """Internal: ends ``model.fit`` at the first non-finite value (Keras' ``TerminateOnNaN`` would
-    first finish the epoch and validate the NaN weights)."""
-
-
-def _epoch_callback(result: FitResult, on_epoch: Callable[[dict], None] | None, train_params):
-    import keras
-
-    class EpochRecorder(keras.callbacks.Callback):
-        """Times epochs, records history, keeps the best (or last) finite weights, stops early or
-        at the first non-finite value."""
-
-        def __init__(self):
-            super().__init__()
-            self.kept_weights = None  # the weights the seed ends with: best epoch's, or last finite one's
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started, self.epoch = time.perf_counter(), epoch + 1
-
-        def diverge(self, batch: int | None, what: str) -> None:
-            result.diverged = Divergence(self.epoch, batch, what)
-            raise _SeedDiverged()
-
-        def on_train_batch_end(self, batch, logs=None):
-            loss = (logs or {}).get("loss")
-            if loss is not None and not math.isfinite(float(loss)):
-                self.diverge(batch + 1, f"loss is {float(loss)}")
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            row = {
-                "seed": result.seed,
-                "epoch": epoch + 1,
-                **{k: float(logs[k]) for k in EPOCH_METRICS},
-                "seconds": round(time.perf_counter() - self.started, 3),
-            }
-            # Each batch loss is computed before its update, so the epoch's last update can
-            # overflow the weights unseen by any loss: the weights are checked too.
-            for what, value in (("loss", row["loss"]), ("validation loss", row["val_loss"])):
-                if not math.isfinite(value):
-                    self.diverge(None, f"{what} is {value}")
-            weights = self.model.get_weights()
-            if not all(np.all(np.isfinite(w)) for w in weights):
-                self.diverge(None, "the weights hold NaN or inf")
-            result.history.append(row)
-            better = not row["val_accuracy"] <= result.best_val_accuracy  # first epoch, or better
-            if better:
-                result.best_epoch, result.best_val_accuracy = row["epoch"], row["val_accuracy"]
-            if better or not train_params.restore_best:
-                self.kept_weights, result.kept_epoch = [w.copy() for w in weights], row["epoch"]
-            patience = train_params.early_stopping_patience
-            if patience and row["epoch"] - result.best_epoch >= patience:
-                self.model.stop_training = True
-            if on_epoch:
-                on_epoch(row)
-            print(epoch_line(row, train_params.epochs), flush=True)
-
-        def keep(self) -> None:
-            """End with the kept weights: the best epoch's with ``restore_best``, else the last finite."""
-            if self.kept_weights is not None:
-                self.model.set_weights(self.kept_weights)
-
-    return EpochRecorder()
-
-
-def fit(
-    model,
-    train: dict,
-    val: dict,
-    train_params,
-    seed: int,
-    padding: str = "pre",
-    on_epoch: Callable[[dict], None] | None = None,
-) -> FitResult:
-    """Fit on ``train``, validate on ``val`` every epoch, one line printed per epoch; the model ends
-    with the best epoch's weights when ``restore_best`` (the history still holds every epoch).
-
-    A non-finite loss or weight stops the seed at once (``result.diverged``); it keeps its best
-    finite epoch, if it had one (``result.has_model``).
-    """
-    result = FitResult(seed=seed)
-    recorder = _epoch_callback(result, on_epoch, train_params)
-    callbacks = [recorder, *_injected_faults(seed)]
-    if train_params.bucketing:
-        data = length_buckets(train["x"], train["y"], train_params.batch_size, padding, seed)
-        fit_kwargs = {"validation_data": length_buckets(val["x"], val["y"], 512, padding, None)}
-    else:
-        data = np.asarray(train["x"], dtype=np.int32)
-        fit_kwargs = {
-            "y": np.asarray(train["y"], dtype=np.float32),
-            "validation_data": (np.asarray(val["x"], dtype=np.int32), np.asarray(val["y"], dtype=np.float32)),
-            "batch_size": train_params.batch_size,
-            "shuffle": True,
-        }
-    try:
-        model.fit(data, epochs=train_params.epochs, verbose=0, callbacks=callbacks, **fit_kwargs)
-    except _SeedDiverged:
-        print(divergence_line(result, train_params.epochs), flush=True)
-    recorder.keep()
-    return result
-
-
-FAULT_ENV = "IMDB_RNN_FAULT_NAN"  # tests only: "SEED:EPOCH:BATCH" sets the weights to NaN after that batch
-
-
-def _injected_faults(seed: int) -> list:
-    """A real divergence on any machine, for tests: after batch BATCH of epoch EPOCH of seed SEED,
-    every weight becomes NaN, so the next loss is NaN as in a real blow-up (see ``FAULT_ENV``)."""
-    import os
-
-    spec = os.environ.get(FAULT_ENV, "")
-    if not spec:
-        return []
-    import keras
-
-    at_seed, at_epoch, at_batch = (int(part) for part in spec.split(":"))
-    if at_seed != seed:
-        return []
-
-    class NanWeights(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch = epoch + 1
-
-        def on_train_batch_end(self, batch, logs=None):
-            if (self.epoch, batch + 1) == (at_epoch, at_batch):
-                for variable in self.model.trainable_variables:
-                    variable.assign(np.full(variable.shape, np.nan, dtype=variable.dtype))
-
-    return [NanWeights()]
-
-
-def divergence_line(result: FitResult, epochs: int) -> str:
-    """``seed 42 epoch 5/10: diverged (loss is nan at epoch 5, batch 143); keeps epoch 3 (val_accuracy 0.8462)``."""
-    kept = (
-        f"keeps epoch {result.kept_epoch} (val_accuracy {result.history[result.kept_epoch - 1]['val_accuracy']:.4f})"
-        if result.has_model
-        else "no finite epoch to keep"
-    )
-    return f"seed {result.seed} epoch {result.diverged.epoch}/{epochs}: diverged ({result.diverged}); {kept}"
-
-
-def epoch_line(row: dict, epochs: int) -> str:
-    """``seed 42 epoch 3/10: loss 0.4123 - accuracy 0.8123 - val_loss 0.4512 - val_accuracy 0.7991 - 8.3 s``."""
-    metrics = " - ".join(f"{k} {row[k]:.4f}" for k in EPOCH_METRICS)
-    return f"seed {row['seed']} epoch {row['epoch']}/{epochs}: {metrics} - {row['seconds']:.1f} s"
-
-
-class SeedTrainer:
-    """One variant's model, built and compiled once, trained from scratch once per seed."""
-
-    def __init__(self, variant: str, params):
-        self.variant, self.params = variant, params
-        self.train_params = params.train_for(variant)
-        self.model = None
-        self._optimizer_start: list = []
-
-    def build(self, seed: int):
-        """The training model as a fresh build with ``seed`` makes it (no graph is traced here)."""
-        from .model import build_model
-
-        seed_everything(seed, self.train_params.deterministic)
-        return build_model(
-            self.variant,
-            self.params.model(self.variant),
-            self.params.data.maxlen,
-            unroll=self.train_params.unroll,
-            padding=self.params.data.padding,
-        )
-
-    def fit_seed(self, seed: int, train: dict, val: dict, on_epoch=None) -> FitResult:
-        from .model import compile_model
-
-        fresh = self.build(seed)
-        if self.model is None:
-            self.model = fresh
-            compile_model(self.model, self.train_params)
-            self.model.optimizer.build(self.model.trainable_variables)
-            self._optimizer_start = [np.asarray(v.numpy()).copy() for v in self.model.optimizer.variables]
-        else:  # the same start as a fresh build, on the compiled model
-            for variable, value in zip(self.model.variables, fresh.variables, strict=True):
-                variable.assign(value)
-            for variable, value in zip(self.model.optimizer.variables, self._optimizer_start, strict=True):
-                variable.assign(value)
-        return fit(self.model, train, val, self.train_params, seed, self.params.data.padding, on_epoch)
-
-
-def write_history_csv(history: list[dict], path) -> None:
-    """``history.csv``: one row per seed and epoch (DVC plots and the report read it)."""
-    import pandas as pd
-
-    with atomic_file(path) as tmp:
-        pd.DataFrame(history, columns=list(HISTORY_COLUMNS)).to_csv(tmp, index=False, float_format="%.6g")
-
-
-def model_requirements(*extra: str) -> list[str]:
-    """Pinned requirements for a logged MLflow model: Keras, its backend and the ``extra`` distributions
-    (MLflow would otherwise infer them, slowly)."""
-    import keras
-
-    from .machine import dist_version
-
-    reqs = [f"keras=={dist_version('keras')}", *(f"{dist}=={dist_version(dist)}" for dist in extra)]
-    names = ("tensorflow-cpu", "tensorflow") if keras.backend.backend() == "tensorflow" else ("jax",)
-    backend = next((name for name in names if dist_version(name)), None)
-    if backend:
-        reqs.append(f"{backend}=={dist_version(backend)}")
-    return reqs
-
-
-def mean_curves(results: list[FitResult]) -> dict[int, dict[str, float]]:
-    """Per epoch, the mean over the seeds that reached it of each curve (early stopping ends some sooner)."""
-    by_epoch: dict[int, list[dict]] = {}
-    for result in results:
-        for row in result.history:
-            by_epoch.setdefault(row["epoch"], []).append(row)
-    return {
-        epoch: {
-            key: round(float(np.mean([row[column] for row in rows])), 6)
-            for key, column in (*((k, k) for k in EPOCH_METRICS), ("epoch_seconds", "seconds"))
-        }
-        for epoch, rows in sorted(by_epoch.items())
-    }
-
-
-def select_seed(results: list[FitResult]) -> FitResult:
-    """The variant's model: the seed with the best validation accuracy (never chosen on test)."""
-    return max(results, key=lambda r: (r.best_val_accuracy, -r.seed))
-
-
-def train_variant(variant: str, params, data_dir: Path, model_dir: Path, report_dir: Path, workspace: Path) -> str:
+def train_variant(
+    variant: str, params: Params, data_dir: Path, model_dir: Path, report_dir: Path, workspace: Path
+) -> str:
     """Train one variant once per seed; write the model folder and history when enough seeds succeed.
 
-    MLflow: one parent run for the variant (params, summary, the seeds' mean/CI of best validation
-    accuracy, the raw-text model of the selected seed named after the variant) with one nested run per
-    seed (curves, its Keras model); each records the prepared data as its input. ``model_dir`` gets each seed's
-    ``seed_<s>/model.keras``, the selected seed's ``model.keras``, ``summary.txt`` and ``run.json``
-    (run ids for the evaluate stage); ``report_dir`` gets ``history.csv``. Returns the parent run id.
-
-    A seed that diverges keeps its best finite epoch and counts like any other (its run ends FAILED,
-    tagged where it diverged); the variant fails only when fewer than two seeds (its only seed, when
-    it has one) reach a finite epoch.
+    ``model_dir`` gets each seed's ``seed_<s>/model.keras``, the selected seed's ``model.keras``,
+    ``summary.txt`` and ``run.json`` (run ids for the evaluate stage); ``report_dir`` gets
+    ``history.csv``. Returns the parent run id. A seed that diverges keeps its best finite epoch and
+    counts like any other (its run ends FAILED, tagged where it diverged); the variant fails only
+    when fewer than two seeds (its only seed, when it has one) reach a finite epoch.
     """
-    import keras
     import mlflow
 
-    from . import stats, text_model, tracking
-    from .interrupts import call_interruptibly
     from .model import inference_copy, param_counts, summary_text
 
-    model_params, train_params = params.model(variant), params.train_for(variant)
+    data = load_training_data(data_dir, params.model(variant).max_features)
     experiment_id = tracking.setup(params.mlflow.experiment)
-    train, val = (
-        within_vocabulary(load_npz(data_dir / f"{split}.npz"), model_params.max_features) for split in ("train", "val")
-    )
-    tags = tracking.variant_tags(variant, workspace, data_dir)
+    tags = tracking.variant_tags(variant, workspace, data.data_hash)
     trainer = SeedTrainer(variant, params)
-    saved = {}  # seed -> the inference model, saved once every seed has finished
 
     with tracking.tracked_run(
         experiment_id=experiment_id, run_name=tracking.run_name(tags, variant), tags={**tags, "run_kind": "variant"}
     ) as parent:
         mlflow.log_params(params.flat(variant))
-        tracking.log_training_data(data_dir, tags["data_hash"])
-        lesson_form = inference_copy(trainer.build(train_params.seeds[0]), variant, model_params)
+        tracking.log_training_data(data.source, data.data_hash)
+        lesson_form = inference_copy(trainer.build(trainer.train_params.seeds[0]), variant, params.model(variant))
         summary = summary_text(lesson_form)
         print(summary)
         mlflow.log_text(summary, "model_summary.txt")
         mlflow.log_params({f"param_count.{k}": v for k, v in param_counts(lesson_form).items()})
-        results, seed_runs = [], {}
-        for seed in train_params.seeds:
-            with tracking.tracked_run(
-                experiment_id=experiment_id,
-                nested=True,
-                run_name=tracking.run_name(tags, f"{variant}/seed {seed}"),
-                tags={**tags, "run_kind": "seed", "seed": str(seed)},
-            ) as child:
-                seed_runs[str(seed)] = child.info.run_id
-                mlflow.log_params({**params.flat(variant), "seed": seed})
-                tracking.log_training_data(data_dir, tags["data_hash"])
 
-                def log_epoch(row: dict, run_id=child.info.run_id) -> None:
-                    # explicit run id: fit runs in a worker thread, and MLflow's active run is per thread
-                    mlflow.log_metrics(
-                        {**{k: round(row[k], 6) for k in EPOCH_METRICS}, "epoch_seconds": row["seconds"]},
-                        step=row["epoch"],
-                        run_id=run_id,
-                    )
-
-                result = call_interruptibly(trainer.fit_seed, seed, train, val, log_epoch)
-                results.append(result)
-                tracking.log_metrics(
-                    {
-                        "best_epoch": result.best_epoch or None,
-                        "epochs_run": len(result.history),
-                        "best_val_accuracy": round(result.best_val_accuracy, 6) if result.has_model else None,
-                        "train_seconds": result.train_seconds,
-                    }
-                )
-                if result.diverged:
-                    child.status = "FAILED"
-                    mlflow.set_tags(divergence_tags(result))
-                if result.has_model:
-                    saved[seed] = inference_copy(trainer.model, variant, model_params)
-                    log_model(saved[seed], f"{variant}-seed{seed}", val)
+        results, seed_runs, saved = [], {}, {}  # saved: seed -> its inference model, written at the end
+        for seed in trainer.train_params.seeds:
+            result, seed_runs[str(seed)], model = train_seed(trainer, seed, data, experiment_id, tags)
+            results.append(result)
+            if model is not None:
+                saved[seed] = model
         finite = require_finite_seeds(results)
         selected = select_seed(finite)
         diverged = {str(r.seed): divergence_record(r) for r in results if r.diverged}
-        tracking.log_metrics(
-            {
-                **stats.prefixed("best_val_accuracy", [r.best_val_accuracy for r in finite]),
-                "train_seconds_total": round(sum(r.train_seconds for r in results), 3),
-                "diverged_seeds": len(diverged),
-            }
-        )
-        mlflow.set_tag("selected_seed", str(selected.seed))  # names a seed, measures nothing: a tag, not a chart
-        if diverged:
-            mlflow.set_tag("diverged_seeds", ", ".join(f"{seed}: {d['at']}" for seed, d in diverged.items()))
-        for step, means in mean_curves(finite).items():  # the variant's curves in the MLflow Chart view
-            mlflow.log_metrics(means, step=step)
-        with atomic_dir(model_dir) as tmp:
-            for seed, model in saved.items():
-                (tmp / f"seed_{seed}").mkdir()
-                model.save(tmp / f"seed_{seed}" / "model.keras")
-            saved[selected.seed].save(tmp / "model.keras")
-            text_model.log_text_model(
-                variant,
-                tmp / "model.keras",
-                data_dir / "vocab.json",
-                keras.backend.backend(),
-                model_requirements(*text_model.REQUIRES),
-            )
-            (tmp / "summary.txt").write_text(summary, encoding="utf-8")
-            write_json(
-                tmp / "run.json",
-                {
-                    "run_id": parent.info.run_id,
-                    "seed_runs": {seed: run for seed, run in seed_runs.items() if int(seed) in saved},
-                    "selected_seed": selected.seed,
-                    "diverged": {seed: {**d, "run_id": seed_runs[seed]} for seed, d in diverged.items()},
-                },
-            )
-            write_history_csv([row for r in results for row in r.history], report_dir / "history.csv")
+        log_variant_outcome(results, finite, selected, diverged)
+        run_record = {
+            "run_id": parent.info.run_id,
+            "seed_runs": {seed: run for seed, run in seed_runs.items() if int(seed) in saved},
+            "selected_seed": selected.seed,
+            "diverged": {seed: {**d, "run_id": seed_runs[seed]} for seed, d in diverged.items()},
+        }
+        write_outputs(variant, data, saved, selected.seed, summary, run_record, results, model_dir, report_dir)
         return parent.info.run_id
 
 
-def require_finite_seeds(results: list[FitResult]) -> list[FitResult]:
-    """The seeds that reached a finite epoch; an error when fewer than two did (the only seed, for one)."""
-    finite = [r for r in results if r.has_model]
-    needed = min(2, len(results))
-    if len(finite) < needed:
-        details = "; ".join(f"seed {r.seed}: {r.diverged}" for r in results if not r.has_model)
-        raise DivergedError(
-            f"training diverged: {len(results) - len(finite)} of {len(results)} seed(s) reached no finite epoch "
-            f"({details}), fewer than {needed} have a model; {LOWER_LR} (or set train.clipnorm)"
-        )
-    return finite
+def train_seed(trainer: SeedTrainer, seed: int, data: PreparedData, experiment_id: str, tags: dict):
+    """One seed in its nested run: fit (interruptibly), log its curves, outcome and Keras model.
 
-
-def divergence_record(result: FitResult) -> dict:
-    """What run.json and metrics.json say of a diverged seed."""
-    d = result.diverged
-    return {"at": str(d), "epoch": d.epoch, "batch": d.batch, "kept_epoch": result.kept_epoch or None}
-
-
-def divergence_tags(result: FitResult) -> dict[str, str]:
-    """The diverged seed's run: where it diverged, what it keeps, in tags and the run's note."""
-    kept = f"epoch {result.kept_epoch}" if result.has_model else "nothing (no finite epoch)"
-    return {
-        "diverged": str(result.diverged),
-        "diverged_epoch": str(result.diverged.epoch),
-        "diverged_batch": "end" if result.diverged.batch is None else str(result.diverged.batch),
-        "kept_epoch": str(result.kept_epoch or "none"),
-        "mlflow.note.content": f"Training diverged ({result.diverged}); the seed keeps {kept}.",
-    }
-
-
-def log_model(model, name: str, val: dict) -> None:
-    """A Keras model into the active run, named after its variant and seed, with an input signature."""
+    Returns the fit, the run id and the seed's inference model (None when it reached no finite epoch).
+    """
     import mlflow
 
-    sample = np.asarray(val["x"][:2], dtype=np.int32)
-    signature = mlflow.models.infer_signature(sample, model.predict(sample, verbose=0))
-    mlflow.keras.log_model(model, name=name, signature=signature, pip_requirements=model_requirements())
+    from .model import inference_copy
+
+    variant, params = trainer.variant, trainer.params
+    with tracking.tracked_run(
+        experiment_id=experiment_id,
+        nested=True,
+        run_name=tracking.run_name(tags, f"{variant}/seed {seed}"),
+        tags={**tags, "run_kind": "seed", "seed": str(seed)},
+    ) as child:
+        run_id = child.info.run_id
+        mlflow.log_params({**params.flat(variant), "seed": seed})
+        tracking.log_training_data(data.source, data.data_hash)
+
+        def log_epoch(row: dict) -> None:
+            # explicit run id: fit runs in a worker thread, and MLflow's active run is per thread
+            metrics = {**{k: round(row[k], 6) for k in EPOCH_METRICS}, "epoch_seconds": row["seconds"]}
+            mlflow.log_metrics(metrics, step=row["epoch"], run_id=run_id)
+
+        result = call_interruptibly(trainer.fit_seed, seed, data.train, data.val, log_epoch)
+        tracking.log_metrics(
+            {
+                "best_epoch": result.best_epoch or None,
+                "epochs_run": len(result.history),
+                "best_val_accuracy": round(result.best_val_accuracy, 6) if result.has_model else None,
+                "train_seconds": result.train_seconds,
+            }
+        )
+        if result.diverged:
+            child.status = "FAILED"
+            mlflow.set_tags(divergence_tags(result))
+        if not result.has_model:
+            return result, run_id, None
+        model = inference_copy(trainer.model, variant, params.model(variant))
+        tracking.log_keras_model(model, f"{variant}-seed{seed}", data.val["x"])
+        return result, run_id, model
+
+
+def log_variant_outcome(results: list[FitResult], finite: list[FitResult], selected: FitResult, diverged: dict) -> None:
+    """Into the variant's run: the seeds' mean and interval, the selected seed, the diverged ones, the mean curves."""
+    import mlflow
+
+    tracking.log_metrics(
+        {
+            **stats.prefixed("best_val_accuracy", [r.best_val_accuracy for r in finite]),
+            "train_seconds_total": round(sum(r.train_seconds for r in results), 3),
+            "diverged_seeds": len(diverged),
+        }
+    )
+    mlflow.set_tag("selected_seed", str(selected.seed))  # names a seed, measures nothing: a tag, not a chart
+    if diverged:
+        mlflow.set_tag("diverged_seeds", ", ".join(f"{seed}: {d['at']}" for seed, d in diverged.items()))
+    for step, means in mean_curves(finite).items():  # the variant's curves in the MLflow Chart view
+        mlflow.log_metrics(means, step=step)
+
+
+def write_outputs(
+    variant: str,
+    data: PreparedData,
+    saved: dict,
+    selected_seed: int,
+    summary: str,
+    run_record: dict,
+    results: list[FitResult],
+    model_dir: Path,
+    report_dir: Path,
+) -> None:
+    """The model folder, swapped in whole (and the raw-text model logged from it), then the history."""
+    import keras
+
+    with atomic_dir(model_dir) as tmp:
+        for seed, model in saved.items():
+            (tmp / f"seed_{seed}").mkdir()
+            model.save(tmp / f"seed_{seed}" / "model.keras")
+        saved[selected_seed].save(tmp / "model.keras")
+        text_model.log_text_model(
+            variant,
+            tmp / "model.keras",
+            data.vocab_path,
+            keras.backend.backend(),
+            tracking.model_requirements(*text_model.REQUIRES),
+        )
+        (tmp / "summary.txt").write_text(summary, encoding="utf-8")
+        write_json(tmp / "run.json", run_record)
+        write_history_csv([row for r in results for row in r.history], report_dir / "history.csv")
+
+
+def write_history_csv(history: list[dict], path: Path) -> None:
+    """``history.csv``: one row per seed and epoch (DVC plots and the report read it)."""
+    with atomic_file(path) as tmp:
+        pd.DataFrame(history, columns=list(HISTORY_COLUMNS)).to_csv(tmp, index=False, float_format="%.6g")

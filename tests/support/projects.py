@@ -53,7 +53,7 @@ def ran_stages(output: str) -> set[str]:
     return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")}
 
 
-# Native log lines no user can act on: stages filter them (backend.filter_native_stderr).
+# Native log lines no user can act on: stages and the served model filter them (native_logs).
 NATIVE_NOISE = re.compile(
     r"absl::InitializeLog|oneDNN custom operations|oneDNN supports DT_BOOL|use_unbounded_threadpool|INFO mlflow"
 )
