@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def length_buckets(x: np.ndarray, y: np.ndarray, batch_size: int, padding: str, seed: int | None):
+def length_buckets(x: np.ndarray, y: np.ndarray, batch_size: int, padding: str, seed: int | tuple[int, ...] | None):
     """A ``keras.utils.PyDataset`` of batches of similar-length reviews, each cut to its longest review.
 
     With ``seed``, every epoch shuffles the reviews, sorts each pool of 32 batches by length and

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from .batches import length_buckets
+from .checkpoints import SeedState
 from .config import Params, TrainParams
 from .errors import DivergedError
 
@@ -68,6 +70,18 @@ class FitResult:
     def has_model(self) -> bool:
         """A finite epoch to keep: a seed that diverged in its first epoch has none."""
         return bool(self.history)
+
+    def to_meta(self) -> dict:
+        """What a checkpoint keeps of the result (JSON)."""
+        diverged = None if self.diverged is None else asdict(self.diverged)
+        return {"history": self.history, "best_epoch": self.best_epoch, "best_val_accuracy": self.best_val_accuracy,
+                "kept_epoch": self.kept_epoch, "diverged": diverged}  # fmt: skip
+
+    def load_meta(self, meta: dict) -> None:
+        self.history = list(meta["history"])
+        self.best_epoch, self.best_val_accuracy = meta["best_epoch"], meta["best_val_accuracy"]
+        self.kept_epoch = meta["kept_epoch"]
+        self.diverged = Divergence(**meta["diverged"]) if meta["diverged"] else None
 
 
 class _SeedDiverged(Exception):
@@ -153,60 +167,123 @@ def fit(
     seed: int,
     padding: str = "pre",
     on_epoch: Callable[[dict], None] | None = None,
+    resume: SeedState | None = None,
+    on_checkpoint: Callable[[SeedState], None] | None = None,
 ) -> FitResult:
     """Fit on ``train``, validate on ``val`` every epoch, one line printed per epoch; the model ends
     with the best epoch's weights when ``restore_best`` (the history still holds every epoch).
 
     A non-finite loss or weight stops the seed at once (``result.diverged``); it keeps its best
-    finite epoch, if it had one (``result.has_model``).
+    finite epoch, if it had one (``result.has_model``). Each epoch's data order is a function of
+    (seed, epoch) and the dropout generators' state is a model variable, so ``resume`` (the
+    ``on_checkpoint`` state after an epoch) continues exactly as the uninterrupted fit would.
     """
     result = FitResult(seed=seed)
     recorder = _epoch_callback(result, on_epoch, train_params)
+    recorder.set_model(model)  # fit sets it too; a finished seed's resume keeps weights without a fit
+    first = 0
+    if resume is not None:
+        first = restore(model, resume, result, recorder)
+        if resume.meta["finished"]:
+            recorder.keep()
+            return result
     callbacks = [recorder, *_injected_faults(seed)]
     if train_params.bucketing:
-        data = length_buckets(train["x"], train["y"], train_params.batch_size, padding, seed)
-        fit_kwargs = {"validation_data": length_buckets(val["x"], val["y"], 512, padding, None)}
+        validation = length_buckets(val["x"], val["y"], 512, padding, None)
     else:
-        data = np.asarray(train["x"], dtype=np.int32)
-        fit_kwargs = {
-            "y": np.asarray(train["y"], dtype=np.float32),
-            "validation_data": (np.asarray(val["x"], dtype=np.int32), np.asarray(val["y"], dtype=np.float32)),
-            "batch_size": train_params.batch_size,
-            "shuffle": True,
-        }
+        validation = (np.asarray(val["x"], dtype=np.int32), np.asarray(val["y"], dtype=np.float32))
     try:
-        model.fit(data, epochs=train_params.epochs, verbose=0, callbacks=callbacks, **fit_kwargs)
+        for epoch in range(first, train_params.epochs):
+            data, fit_kwargs = epoch_data(train, train_params, padding, seed, epoch)
+            model.fit(
+                data,
+                initial_epoch=epoch,
+                epochs=epoch + 1,
+                validation_data=validation,
+                verbose=0,
+                callbacks=callbacks,
+                **fit_kwargs,
+            )
+            done = bool(model.stop_training) or epoch + 1 == train_params.epochs  # early stopping, or the last
+            if on_checkpoint:
+                on_checkpoint(snapshot(model, result, recorder, epoch + 1, finished=done))
+            if done:
+                break
     except _SeedDiverged:
         print(divergence_line(result, train_params.epochs), flush=True)
+        if on_checkpoint:
+            on_checkpoint(snapshot(model, result, recorder, result.diverged.epoch, finished=True))
     recorder.keep()
     return result
 
 
+def epoch_data(train: dict, train_params: TrainParams, padding: str, seed: int, epoch: int):
+    """The epoch's training batches, shuffled by a generator seeded with (seed, epoch) alone."""
+    order_seed = (seed, epoch)
+    if train_params.bucketing:
+        return length_buckets(train["x"], train["y"], train_params.batch_size, padding, order_seed), {}
+    order = np.random.default_rng(order_seed).permutation(len(train["y"]))
+    x = np.asarray(train["x"], dtype=np.int32)[order]
+    y = np.asarray(train["y"], dtype=np.float32)[order]
+    return x, {"y": y, "batch_size": train_params.batch_size, "shuffle": False}
+
+
+def snapshot(model, result: FitResult, recorder, epochs_done: int, finished: bool) -> SeedState:
+    """The seed's state after ``epochs_done`` epochs, for ``checkpoints``."""
+    return SeedState(
+        meta={"epochs_done": epochs_done, "finished": finished, **result.to_meta()},
+        variables=[np.asarray(v.numpy()) for v in model.variables],
+        optimizer=[np.asarray(v.numpy()) for v in model.optimizer.variables],
+        kept=list(recorder.kept_weights or []),
+    )
+
+
+def restore(model, state: SeedState, result: FitResult, recorder) -> int:
+    """Put a checkpoint's state into the model, optimizer, result and recorder; the next epoch's index."""
+    for variable, value in zip(model.variables, state.variables, strict=True):
+        variable.assign(value)
+    for variable, value in zip(model.optimizer.variables, state.optimizer, strict=True):
+        variable.assign(value)
+    result.load_meta(state.meta)
+    recorder.kept_weights = list(state.kept) or None
+    return int(state.meta["epochs_done"])
+
+
 FAULT_ENV = "IMDB_RNN_FAULT_NAN"  # tests only: "SEED:EPOCH:BATCH" sets the weights to NaN after that batch
+KILL_ENV = "IMDB_RNN_FAULT_KILL"  # tests only: "SEED:EPOCH:BATCH" is a kill -9 after that batch (0: at its start)
 
 
 def _injected_faults(seed: int) -> list:
-    """A real divergence on any machine, for tests: after batch BATCH of epoch EPOCH of seed SEED,
-    every weight becomes NaN, so the next loss is NaN as in a real blow-up (see ``FAULT_ENV``)."""
-    spec = os.environ.get(FAULT_ENV, "")
-    if not spec:
-        return []
+    """Real faults at an exact point on any machine, for tests (``FAULT_ENV``, ``KILL_ENV``): after
+    batch BATCH of epoch EPOCH of seed SEED every weight becomes NaN, so the next loss is NaN as in a
+    real blow-up; or the process gets SIGKILL, as from the OOM killer."""
     import keras
 
-    at_seed, at_epoch, at_batch = (int(part) for part in spec.split(":"))
-    if at_seed != seed:
+    def point(name: str) -> tuple[int, int] | None:
+        spec = os.environ.get(name, "")
+        if not spec:
+            return None
+        at_seed, at_epoch, at_batch = (int(part) for part in spec.split(":"))
+        return (at_epoch, at_batch) if at_seed == seed else None
+
+    nan_at, kill_at = point(FAULT_ENV), point(KILL_ENV)
+    if nan_at is None and kill_at is None:
         return []
 
-    class NanWeights(keras.callbacks.Callback):
+    class Faults(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch + 1
+            if kill_at == (self.epoch, 0):
+                os.kill(os.getpid(), signal.SIGKILL)
 
         def on_train_batch_end(self, batch, logs=None):
-            if (self.epoch, batch + 1) == (at_epoch, at_batch):
+            if nan_at == (self.epoch, batch + 1):
                 for variable in self.model.trainable_variables:
                     variable.assign(np.full(variable.shape, np.nan, dtype=variable.dtype))
+            if kill_at == (self.epoch, batch + 1):
+                os.kill(os.getpid(), signal.SIGKILL)
 
-    return [NanWeights()]
+    return [Faults()]
 
 
 def divergence_line(result: FitResult, epochs: int) -> str:
@@ -247,7 +324,16 @@ class SeedTrainer:
             padding=self.params.data.padding,
         )
 
-    def fit_seed(self, seed: int, train: dict, val: dict, on_epoch: Callable[[dict], None] | None = None) -> FitResult:
+    def fit_seed(
+        self,
+        seed: int,
+        train: dict,
+        val: dict,
+        on_epoch: Callable[[dict], None] | None = None,
+        resume: SeedState | None = None,
+        on_checkpoint: Callable[[SeedState], None] | None = None,
+    ) -> FitResult:
+        """Train ``seed`` from a fresh build's start, or continue the checkpointed state ``resume``."""
         from .model import compile_model
 
         fresh = self.build(seed)
@@ -261,7 +347,9 @@ class SeedTrainer:
                 variable.assign(value)
             for variable, value in zip(self.model.optimizer.variables, self._optimizer_start, strict=True):
                 variable.assign(value)
-        return fit(self.model, train, val, self.train_params, seed, self.params.data.padding, on_epoch)
+        return fit(
+            self.model, train, val, self.train_params, seed, self.params.data.padding, on_epoch, resume, on_checkpoint
+        )
 
 
 def mean_curves(results: list[FitResult]) -> dict[int, dict[str, float]]:

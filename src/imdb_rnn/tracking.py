@@ -10,11 +10,13 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import socket
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 from .errors import TrackingError
 from .interrupts import terminate_as_interrupt
@@ -86,6 +88,14 @@ def short_reason(exc: Exception) -> str:
 
 
 def setup(experiment: str, env=os.environ, root: Path | None = None) -> str:
+    """Point MLflow at the store, create it and the experiment once, end the runs orphaned by a dead
+    process; return the experiment id."""
+    experiment_id = open_experiment(experiment, env, root)
+    end_orphans(experiment_id)
+    return experiment_id
+
+
+def open_experiment(experiment: str, env=os.environ, root: Path | None = None) -> str:
     """Point MLflow at the store, create it and the experiment once, return the experiment id.
 
     A file lock serialises the first creation of the SQLite tables: two processes that
@@ -173,6 +183,41 @@ def log_metrics(metrics: dict, **kwargs) -> None:
     mlflow.log_metrics({k: v for k, v in metrics.items() if v is not None}, **kwargs)
 
 
+PROCESS_TAG = "process"  # host:pid:start time of the process holding the run
+
+
+def this_process() -> str:
+    proc = psutil.Process()
+    return f"{socket.gethostname()}:{proc.pid}:{proc.create_time():.2f}"
+
+
+def process_gone(tag: str) -> bool:
+    """The process a ``process`` tag names ran on this host and has ended (its pid gone or reused)."""
+    host, _, rest = tag.partition(":")
+    pid, _, started = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's (a Ray node's): not ours to judge
+    try:
+        return f"{psutil.Process(int(pid)).create_time():.2f}" != started
+    except psutil.NoSuchProcess:
+        return True
+
+
+def end_orphans(experiment_id: str) -> list[str]:
+    """End as KILLED the experiment's runs left RUNNING by a process of this host that died (``kill -9``,
+    the OOM killer, a power cut): nothing else would ever end them. Returns their ids."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    running = client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=1000)
+    orphans = [r.info.run_id for r in running if process_gone(r.data.tags.get(PROCESS_TAG, ""))]
+    for run_id in orphans:
+        client.set_terminated(run_id, status="KILLED")
+    if orphans:
+        print(f"MLflow: {len(orphans)} run(s) left RUNNING by a process that died are now KILLED", flush=True)
+    return orphans
+
+
 class TrackedRun:
     """The run of a ``tracked_run`` block and the status it ends with if the block succeeds."""
 
@@ -188,6 +233,7 @@ def tracked_run(run_id: str | None = None, status: str = "FINISHED", **start_kwa
 
     with terminate_as_interrupt():
         handle = TrackedRun(mlflow.start_run(run_id=run_id, **start_kwargs), status)
+        mlflow.set_tag(PROCESS_TAG, this_process())  # who holds it RUNNING: ``end_orphans`` checks it
         try:
             yield handle
         except KeyboardInterrupt:

@@ -8,11 +8,13 @@ the raw-text model of the selected seed named after the variant) with one nested
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pandas as pd
 
-from . import stats, text_model, tracking
+from . import paths, stats, text_model, tracking
+from .checkpoints import CheckpointStore, code_digest, key_material
 from .config import Params
 from .files import atomic_dir, atomic_file, write_json
 from .fitting import (
@@ -28,6 +30,8 @@ from .fitting import (
 )
 from .interrupts import call_interruptibly
 from .prepared import PreparedData, load_training_data
+
+TRAIN_STAGE = Path("stages/train.py")  # its code is part of a checkpoint's key
 
 
 def train_variant(
@@ -49,21 +53,34 @@ def train_variant(
     experiment_id = tracking.setup(params.mlflow.experiment)
     tags = tracking.variant_tags(variant, workspace, data.data_hash)
     trainer = SeedTrainer(variant, params)
+    store = CheckpointStore(
+        paths.project_root(workspace),
+        variant,
+        key_material(data.data_hash, params.flat(variant), code_digest(Path(__file__).parent, workspace / TRAIN_STAGE)),
+    )
+    runs = {"parent": None, "seeds": {}, "logged": [], **store.open()}  # run ids of an interrupted training
+    resumed = tracking.existing_run(runs["parent"]) if runs["parent"] else None
+    start = {"run_id": resumed} if resumed else {"run_name": tracking.run_name(tags, variant), "tags": tags}
 
-    with tracking.tracked_run(
-        experiment_id=experiment_id, run_name=tracking.run_name(tags, variant), tags={**tags, "run_kind": "variant"}
-    ) as parent:
-        mlflow.log_params(params.flat(variant))
-        tracking.log_training_data(data.source, data.data_hash)
+    with tracking.tracked_run(experiment_id=experiment_id, **start) as parent:
+        runs["parent"] = parent.info.run_id
+        store.save_runs(runs)
+        if resumed:
+            print(f"{variant}: resuming its interrupted training (MLflow run {resumed}) from {store.folder}")
+        else:
+            mlflow.set_tag("run_kind", "variant")
+            mlflow.log_params(params.flat(variant))
+            tracking.log_training_data(data.source, data.data_hash)
         lesson_form = inference_copy(trainer.build(trainer.train_params.seeds[0]), variant, params.model(variant))
         summary = summary_text(lesson_form)
         print(summary)
-        mlflow.log_text(summary, "model_summary.txt")
-        mlflow.log_params({f"param_count.{k}": v for k, v in param_counts(lesson_form).items()})
+        if not resumed:
+            mlflow.log_text(summary, "model_summary.txt")
+            mlflow.log_params({f"param_count.{k}": v for k, v in param_counts(lesson_form).items()})
 
-        results, seed_runs, saved = [], {}, {}  # saved: seed -> its inference model, written at the end
+        results, saved = [], {}  # saved: seed -> its inference model, written at the end
         for seed in trainer.train_params.seeds:
-            result, seed_runs[str(seed)], model = train_seed(trainer, seed, data, experiment_id, tags)
+            result, model = train_seed(trainer, seed, data, experiment_id, tags, store, runs)
             results.append(result)
             if model is not None:
                 saved[seed] = model
@@ -73,40 +90,69 @@ def train_variant(
         log_variant_outcome(results, finite, selected, diverged)
         run_record = {
             "run_id": parent.info.run_id,
-            "seed_runs": {seed: run for seed, run in seed_runs.items() if int(seed) in saved},
+            "seed_runs": {seed: run for seed, run in runs["seeds"].items() if int(seed) in saved},
             "selected_seed": selected.seed,
-            "diverged": {seed: {**d, "run_id": seed_runs[seed]} for seed, d in diverged.items()},
+            "diverged": {seed: {**d, "run_id": runs["seeds"][seed]} for seed, d in diverged.items()},
         }
         write_outputs(variant, data, saved, selected.seed, summary, run_record, results, model_dir, report_dir)
-        return parent.info.run_id
+    store.remove()  # the training completed: its checkpoints are spent
+    return run_record["run_id"]
 
 
-def train_seed(trainer: SeedTrainer, seed: int, data: PreparedData, experiment_id: str, tags: dict):
-    """One seed in its nested run: fit (interruptibly), log its curves, outcome and Keras model.
+def train_seed(
+    trainer: SeedTrainer,
+    seed: int,
+    data: PreparedData,
+    experiment_id: str,
+    tags: dict,
+    store: CheckpointStore,
+    runs: dict,
+):
+    """One seed in its nested run: fit (interruptibly, checkpointed every epoch), log its curves, outcome
+    and Keras model. A seed the interrupted training finished is not retrained; one it left midway
+    continues after its last finished epoch, in the same MLflow run.
 
-    Returns the fit, the run id and the seed's inference model (None when it reached no finite epoch).
+    Returns the fit and the seed's inference model (None when it reached no finite epoch).
     """
     import mlflow
 
     from .model import inference_copy
 
     variant, params = trainer.variant, trainer.params
-    with tracking.tracked_run(
-        experiment_id=experiment_id,
-        nested=True,
-        run_name=tracking.run_name(tags, f"{variant}/seed {seed}"),
-        tags={**tags, "run_kind": "seed", "seed": str(seed)},
-    ) as child:
-        run_id = child.info.run_id
-        mlflow.log_params({**params.flat(variant), "seed": seed})
-        tracking.log_training_data(data.source, data.data_hash)
+    state = store.load_seed(seed)
+    checkpoint = functools.partial(store.save_seed, seed)
+    if state is not None and state.meta["finished"] and str(seed) in runs["logged"]:
+        result = call_interruptibly(trainer.fit_seed, seed, data.train, data.val, resume=state)
+        print(f"seed {seed}: finished before the interruption ({len(result.history)} epochs); not retrained")
+        return result, inference_copy(trainer.model, variant, params.model(variant)) if result.has_model else None
+
+    previous = tracking.existing_run(runs["seeds"][str(seed)]) if str(seed) in runs["seeds"] else None
+    start = (
+        {"run_id": previous}
+        if previous
+        else {"run_name": tracking.run_name(tags, f"{variant}/seed {seed}"), "tags": {**tags, "seed": str(seed)}}
+    )
+    with tracking.tracked_run(experiment_id=experiment_id, nested=True, **start) as child:
+        run_id = runs["seeds"][str(seed)] = child.info.run_id
+        store.save_runs(runs)
 
         def log_epoch(row: dict) -> None:
             # explicit run id: fit runs in a worker thread, and MLflow's active run is per thread
             metrics = {**{k: round(row[k], 6) for k in EPOCH_METRICS}, "epoch_seconds": row["seconds"]}
             mlflow.log_metrics(metrics, step=row["epoch"], run_id=run_id)
 
-        result = call_interruptibly(trainer.fit_seed, seed, data.train, data.val, log_epoch)
+        if not previous:
+            mlflow.set_tag("run_kind", "seed")
+            mlflow.log_params({**params.flat(variant), "seed": seed})
+            tracking.log_training_data(data.source, data.data_hash)
+            for row in state.meta["history"] if state is not None else []:  # a new run: the curve so far
+                log_epoch(row)
+        if state is not None:
+            mlflow.set_tag("resumed_after_epoch", str(state.meta["epochs_done"]))
+            print(f"seed {seed}: resuming after epoch {state.meta['epochs_done']} from its checkpoint", flush=True)
+        result = call_interruptibly(
+            trainer.fit_seed, seed, data.train, data.val, log_epoch, resume=state, on_checkpoint=checkpoint
+        )
         tracking.log_metrics(
             {
                 "best_epoch": result.best_epoch or None,
@@ -118,11 +164,12 @@ def train_seed(trainer: SeedTrainer, seed: int, data: PreparedData, experiment_i
         if result.diverged:
             child.status = "FAILED"
             mlflow.set_tags(divergence_tags(result))
-        if not result.has_model:
-            return result, run_id, None
-        model = inference_copy(trainer.model, variant, params.model(variant))
-        tracking.log_keras_model(model, f"{variant}-seed{seed}", data.val["x"])
-        return result, run_id, model
+        model = inference_copy(trainer.model, variant, params.model(variant)) if result.has_model else None
+        if model is not None:
+            tracking.log_keras_model(model, f"{variant}-seed{seed}", data.val["x"])
+    runs["logged"].append(str(seed))
+    store.save_runs(runs)
+    return result, model
 
 
 def log_variant_outcome(results: list[FitResult], finite: list[FitResult], selected: FitResult, diverged: dict) -> None:
