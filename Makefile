@@ -39,6 +39,7 @@ test-fast: install  # the inner loop: everything but real pipelines, queues, ser
 lint: install
 	ruff check .
 	ruff format --check .
+	mypy
 
 format: install
 	ruff check --fix .

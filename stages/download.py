@@ -13,12 +13,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))  # this workspace's code, also in DVC temp workspaces
 
 from imdb_rnn import paths  # noqa: E402
+from imdb_rnn.download import fetch, resolve_source  # noqa: E402
 from imdb_rnn.errors import run_cli  # noqa: E402
 
 
-def main(argv=None) -> None:
-    from imdb_rnn.download import fetch, resolve_source
-
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, nargs="?", default=paths.RAW_ARCHIVE, help="destination")
     parser.add_argument("--retries", type=int, default=4, help="extra HTTP attempts (default 4)")

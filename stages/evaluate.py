@@ -8,13 +8,12 @@ sys.path.insert(0, str(ROOT / "src"))  # this workspace's code, also in DVC temp
 
 from imdb_rnn import paths, variant_stage  # noqa: E402
 from imdb_rnn.errors import run_cli  # noqa: E402
+from imdb_rnn.evaluate import evaluate_variant  # noqa: E402
+from imdb_rnn.stats import format_interval  # noqa: E402
 
 
-def main(argv=None) -> None:
+def main(argv: list[str] | None = None) -> None:
     args, params = variant_stage.start(__doc__, argv)
-    from imdb_rnn.evaluate import evaluate_variant
-    from imdb_rnn.stats import format_interval
-
     metrics = evaluate_variant(
         args.variant,
         params,

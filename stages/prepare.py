@@ -9,15 +9,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))  # this workspace's code, also in DVC temp workspaces
 
 from imdb_rnn import paths  # noqa: E402
+from imdb_rnn.config import load_params  # noqa: E402
+from imdb_rnn.dataset import prepare_dataset, write_prepared  # noqa: E402
 from imdb_rnn.errors import run_cli  # noqa: E402
+from imdb_rnn.files import write_json  # noqa: E402
+from imdb_rnn.memory import require_prepare_memory  # noqa: E402
 
 
-def main(argv=None) -> None:
-    from imdb_rnn.config import load_params
-    from imdb_rnn.dataset import prepare_dataset, write_prepared
-    from imdb_rnn.files import write_json
-    from imdb_rnn.memory import require_prepare_memory
-
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--archive", type=Path, default=paths.RAW_ARCHIVE)
     parser.add_argument("--out", type=Path, default=paths.PREPARED)

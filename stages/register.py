@@ -7,15 +7,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))  # this workspace's code, also in DVC temp workspaces
 
-from imdb_rnn import paths  # noqa: E402
+from imdb_rnn import paths, registry, tracking  # noqa: E402
+from imdb_rnn.config import load_params  # noqa: E402
 from imdb_rnn.errors import run_cli  # noqa: E402
+from imdb_rnn.files import write_json  # noqa: E402
 
 
-def main(argv=None) -> None:
-    from imdb_rnn import registry, tracking
-    from imdb_rnn.config import load_params
-    from imdb_rnn.files import write_json
-
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", type=Path, default=paths.PARAMS)
     parser.add_argument("--summary", type=Path, default=paths.SUMMARY, help="the report's table")

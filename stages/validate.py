@@ -15,16 +15,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))  # this workspace's code, also in DVC temp workspaces
 
 from imdb_rnn import paths  # noqa: E402
+from imdb_rnn.config import load_params  # noqa: E402
 from imdb_rnn.errors import run_cli  # noqa: E402
+from imdb_rnn.files import write_text  # noqa: E402
+from imdb_rnn.memory import require_prepare_memory, require_training_memory  # noqa: E402
 
 MARK = "params.yaml passed validation (stages/validate.py); the stages after it depend on this file.\n"
 
 
-def main(argv=None) -> None:
-    from imdb_rnn.config import load_params
-    from imdb_rnn.files import write_text
-    from imdb_rnn.memory import require_prepare_memory, require_training_memory
-
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", type=Path, default=paths.PARAMS)
     parser.add_argument("--mark", type=Path, default=paths.PARAMS_CHECKED)

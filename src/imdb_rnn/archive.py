@@ -103,7 +103,7 @@ def _movie_ids(
     return ids
 
 
-def _review_key(name: str):
+def _review_key(name: str) -> tuple[float, str]:
     stem = name.rsplit(".", 1)[0]  # "<id>_<rating>"
     head = stem.split("_", 1)[0]
     return (int(head) if head.isdigit() else float("inf"), stem)

@@ -7,10 +7,17 @@ review turns masking into less work, in training and in prediction alike.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+if TYPE_CHECKING:
+    import keras
 
-def length_buckets(x: np.ndarray, y: np.ndarray, batch_size: int, padding: str, seed: int | tuple[int, ...] | None):
+
+def length_buckets(
+    x: np.ndarray, y: np.ndarray, batch_size: int, padding: str, seed: int | tuple[int, ...] | None
+) -> keras.utils.PyDataset:
     """A ``keras.utils.PyDataset`` of batches of similar-length reviews, each cut to its longest review.
 
     With ``seed``, every epoch shuffles the reviews, sorts each pool of 32 batches by length and
@@ -21,7 +28,7 @@ def length_buckets(x: np.ndarray, y: np.ndarray, batch_size: int, padding: str, 
     import keras
 
     class LengthBuckets(keras.utils.PyDataset):
-        def __init__(self):
+        def __init__(self) -> None:
             super().__init__()
             self.lengths = np.maximum((x != 0).sum(axis=1), 1)
             self.rng = None if seed is None else np.random.default_rng(seed)
@@ -51,7 +58,7 @@ def length_buckets(x: np.ndarray, y: np.ndarray, batch_size: int, padding: str, 
         def __len__(self) -> int:
             return len(self.batches)
 
-        def __getitem__(self, index: int):
+        def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
             rows = np.sort(self.batches[index])
             width = int(self.lengths[rows].max())
             cut = x[rows, -width:] if padding == "pre" else x[rows, :width]

@@ -18,6 +18,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from filelock import FileLock, Timeout
@@ -75,7 +76,7 @@ class SeedState:
     kept: list[np.ndarray] = field(default_factory=list)
 
     def to_bytes(self) -> bytes:
-        arrays = {"meta": np.frombuffer(json.dumps(self.meta).encode(), dtype=np.uint8)}
+        arrays: dict[str, Any] = {"meta": np.frombuffer(json.dumps(self.meta).encode(), dtype=np.uint8)}
         for name in ("variables", "optimizer", "kept"):
             arrays.update({f"{name}_{i}": np.asarray(a) for i, a in enumerate(getattr(self, name))})
         buffer = io.BytesIO()

@@ -9,8 +9,11 @@ from pathlib import Path
 from .config import int_arg
 from .errors import run_cli
 
+# Each command's module is imported when the command runs: `imdb-rnn --help` starts in about 0.2 s, with them
+# at the top in over 1 s (numpy, pandas and pyarrow for predict, dvc and hydra for sweep).
 
-def _predict(args) -> int:
+
+def _predict(args: argparse.Namespace) -> int:
     from .predict import predict_with_uri, predict_with_variant, read_texts
 
     root = Path(args.project).resolve()
@@ -25,13 +28,13 @@ def _predict(args) -> int:
     return 0
 
 
-def _sweep(args) -> int:
+def _sweep(args: argparse.Namespace) -> int:
     from .sweep.driver import main  # Ray itself is imported only when a sweep runs
 
     return main(args)
 
 
-def _push_stage_results(args) -> int:
+def _push_stage_results(args: argparse.Namespace) -> int:
     from .sweep.stage_results import push_stage_results
 
     push_stage_results(Path.cwd())

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import annotated_types
 import yaml
@@ -26,16 +26,11 @@ from pydantic.fields import FieldInfo
 
 from .errors import ConfigError
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 SEED_MAX = 2**32 - 1  # numpy's and Keras' seeding take 32-bit unsigned seeds
 VARIANT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def _int(low: int, high: int | None = None):
-    return Annotated[int, Strict(), Field(ge=low, le=high)]
-
-
-def _fraction(*, low_open: bool):
-    return Annotated[float, Strict(), Field(**({"gt": 0} if low_open else {"ge": 0}), lt=1, allow_inf_nan=False)]
 
 
 def _distinct(values: tuple) -> tuple:
@@ -44,6 +39,13 @@ def _distinct(values: tuple) -> tuple:
     return values
 
 
+# The fields' types, bounds included (``Annotated[Int, Field(ge=..., le=...)]``), the ones several fields share named
+Int = Annotated[int, Strict()]
+Seed = Annotated[Int, Field(ge=0, le=SEED_MAX)]
+Vocabulary = Annotated[Int, Field(ge=3, le=1_000_000)]
+Width = Annotated[Int, Field(ge=1, le=4096)]
+Fraction = Annotated[float, Strict(), Field(ge=0, lt=1, allow_inf_nan=False)]  # [0, 1)
+OpenFraction = Annotated[float, Strict(), Field(gt=0, lt=1, allow_inf_nan=False)]  # (0, 1)
 Bool = Annotated[bool, Strict()]
 PositiveReal = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
 Padding = Literal["pre", "post"]
@@ -52,13 +54,13 @@ STRICT = ConfigDict(extra="forbid", frozen=True)
 
 @dataclass(config=STRICT)
 class DataParams:
-    max_features: _int(3, 1_000_000) = 20000  # the vocabulary prepare builds; variants use its top max_features
-    maxlen: _int(1, 100_000) = 500
-    val_split: _fraction(low_open=True) = 0.2
+    max_features: Vocabulary = 20000  # the vocabulary prepare builds; variants use its top max_features
+    maxlen: Annotated[Int, Field(ge=1, le=100_000)] = 500
+    val_split: OpenFraction = 0.2
     val_split_by: Literal["movie", "review"] = "movie"  # validation carved by movie (as train/test are) or review
     padding: Padding = "pre"
     truncating: Padding = "pre"
-    seed: _int(0, SEED_MAX) = 42
+    seed: Seed = 42
 
 
 @dataclass(config=STRICT)
@@ -66,18 +68,19 @@ class TrainParams:
     """How a variant is trained; ``params.yaml``'s ``train:`` gives the defaults, a variant's own
     ``train:`` mapping overrides any of them for that variant."""
 
-    epochs: _int(1, 10_000) = 10
-    batch_size: _int(1, 65_536) = 128
+    epochs: Annotated[Int, Field(ge=1, le=10_000)] = 10
+    batch_size: Annotated[Int, Field(ge=1, le=65_536)] = 128
     optimizer: Literal["rmsprop", "adam", "sgd", "adagrad", "nadam"] = "rmsprop"
     learning_rate: PositiveReal = 0.001
     clipnorm: PositiveReal | None = None  # clip each weight tensor's gradient to this norm, every step
     # one fit per seed: results are means over seeds
     seeds: Annotated[
-        tuple[_int(0, SEED_MAX), ...],
+        tuple[Seed, ...],
         Field(min_length=1, max_length=1000, description="all distinct"),
         AfterValidator(_distinct),
     ] = (42, 43, 44)
-    early_stopping_patience: _int(0, 10_000) = 0  # stop after this many epochs without a better val accuracy; 0: never
+    # stop after this many epochs without a better val accuracy; 0: never
+    early_stopping_patience: Annotated[Int, Field(ge=0, le=10_000)] = 0
     restore_best: Bool = True
     bucketing: Bool = False  # batches of similar-length reviews, each cut to its longest (needs unroll: false)
     backend: Literal["tensorflow", "jax"] = "tensorflow"
@@ -89,13 +92,13 @@ class TrainParams:
 class ModelParams:
     """The architecture of a variant; the defaults are the lesson's model."""
 
-    max_features: _int(3, 1_000_000) = 10000  # rows of its Embedding: ids at or above it read as out-of-vocabulary
-    embedding_dim: _int(1, 4096) = 32
-    units: _int(1, 4096) = 32
-    layers: _int(1, 64) = 1
-    dropout: _fraction(low_open=False) = 0.0
-    recurrent_dropout: _fraction(low_open=False) = 0.0
-    spatial_dropout: _fraction(low_open=False) = 0.0  # drops whole embedding channels (SpatialDropout1D)
+    max_features: Vocabulary = 10000  # rows of its Embedding: ids at or above it read as out-of-vocabulary
+    embedding_dim: Width = 32
+    units: Width = 32
+    layers: Annotated[Int, Field(ge=1, le=64)] = 1
+    dropout: Fraction = 0.0
+    recurrent_dropout: Fraction = 0.0
+    spatial_dropout: Fraction = 0.0  # drops whole embedding channels (SpatialDropout1D)
     mask_padding: Bool = False  # the recurrence skips the padding instead of reading it
     pooling: Literal["last", "max", "mean", "max_mean"] = "last"  # what the head sees: last output or pooled outputs
     bidirectional: Bool = False
@@ -198,7 +201,7 @@ def _describe(annotation: Any, metadata: list) -> str:
 
 def allowed(cls: type, name: str) -> str:
     """What a field accepts, in words, from its declaration (type, bounds, choices, description)."""
-    info: FieldInfo = cls.__pydantic_fields__[name]
+    info: FieldInfo = cls.__pydantic_fields__[name]  # type: ignore[attr-defined]  # set by pydantic
     text = _describe(info.annotation, info.metadata)
     return f"{text}, {info.description}" if info.description else text
 
@@ -206,7 +209,7 @@ def allowed(cls: type, name: str) -> str:
 def int_arg(low: int, high: int | None = None) -> Callable[[str], int]:
     """argparse ``type=`` for an integer option, checked by the declaration params.yaml's integers use, so
     the command line refuses a value in the same words (``got 0; allowed: an integer >= 1``)."""
-    declared = _int(low, high)
+    declared = Annotated[Int, Field(ge=low, le=high)]
     check = TypeAdapter(declared)
 
     def parse(text: str) -> int:
@@ -231,11 +234,16 @@ def _shown(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _field_names(cls: type) -> list[str]:
+def _field_names(cls: type[DataclassInstance]) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
 
 
-def _section(prefix: str, raw: Any, cls: type, base, problems: list[str], extra: tuple = ()):
+Section = TypeVar("Section", bound="DataclassInstance")
+
+
+def _section(
+    prefix: str, raw: Any, cls: type[Section], base: Section, problems: list[str], extra: tuple[str, ...] = ()
+) -> Section | None:
     """Validate one mapping as ``cls``; ``base`` (an instance) fills the keys left out.
 
     Keys in ``extra`` are allowed here but validated by the caller. Returns None when invalid.
@@ -246,7 +254,8 @@ def _section(prefix: str, raw: Any, cls: type, base, problems: list[str], extra:
     if not isinstance(raw, dict):
         problems.append(f"{prefix}: got {_shown(raw)}; allowed: a mapping of {allowed_keys}")
         return None
-    values, ok = {}, True
+    values: dict[str, Any] = {}
+    ok = True
     for key, value in raw.items():
         if key in extra:
             continue
@@ -258,7 +267,7 @@ def _section(prefix: str, raw: Any, cls: type, base, problems: list[str], extra:
     try:
         section = cls(**{**asdict(base), **values})
     except ValidationError as exc:
-        for name in sorted({err["loc"][0] for err in exc.errors()}, key=names.index):
+        for name in sorted({str(err["loc"][0]) for err in exc.errors()}, key=names.index):
             problems.append(f"{prefix}.{name}: got {_shown(values.get(name))}; allowed: {allowed(cls, name)}")
         return None
     return section if ok else None
@@ -273,7 +282,9 @@ def _check_train(prefix: str, train: TrainParams | None, problems: list[str]) ->
         )
 
 
-def _with_vocabulary(prefix: str, model: ModelParams, settings: dict, data: DataParams | None, problems: list[str]):
+def _with_vocabulary(
+    prefix: str, model: ModelParams, settings: dict, data: DataParams | None, problems: list[str]
+) -> ModelParams:
     """A variant's vocabulary: its own ``max_features`` (the most frequent words of the prepared
     vocabulary, which ranks words by frequency), or all of ``data.max_features`` when it sets none."""
     if data is None:
@@ -288,7 +299,9 @@ def _with_vocabulary(prefix: str, model: ModelParams, settings: dict, data: Data
     return model
 
 
-def _variants(raw_models: Any, data, train, problems: list[str]) -> tuple[dict, dict]:
+def _variants(
+    raw_models: Any, data: DataParams | None, train: TrainParams | None, problems: list[str]
+) -> tuple[dict[str, ModelParams], dict[str, TrainParams]]:
     models: dict[str, ModelParams] = {}
     overrides: dict[str, TrainParams] = {}
     if not isinstance(raw_models, dict) or not raw_models:
@@ -329,7 +342,7 @@ def parse_params(raw: Any) -> Params:
     _check_train("train", train, problems)
     mlflow = _section("mlflow", raw.get("mlflow"), MlflowParams, MlflowParams(), problems)
     models, overrides = _variants(raw.get("models"), data, train, problems)
-    if problems:
+    if problems or data is None or train is None or mlflow is None:  # a None section has listed its problems
         raise ConfigError(problems)
     return Params(data=data, train=train, models=models, mlflow=mlflow, train_overrides=overrides)
 

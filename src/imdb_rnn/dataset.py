@@ -11,10 +11,12 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .archive import Split, read_reviews
+from .config import DataParams
 from .errors import DataError
 from .files import atomic_dir, file_md5, save_npz
 from .text import INDEX_FROM, OOV_ID, PAD_ID, START_ID, build_vocab, encode_batch, id_dtype, pad_flat, tokenize_batch
@@ -66,7 +68,7 @@ def movie_split(
     return train_idx, val_idx
 
 
-def validation_split(train: Split, test: Split, params) -> tuple[np.ndarray, np.ndarray]:
+def validation_split(train: Split, test: Split, params: DataParams) -> tuple[np.ndarray, np.ndarray]:
     """Train/validation indices into the training reviews, by ``params.val_split_by``."""
     labels = np.asarray(train.labels, dtype=np.uint8)
     if params.val_split_by == "review":
@@ -78,26 +80,27 @@ def validation_split(train: Split, test: Split, params) -> tuple[np.ndarray, np.
                     f"{len(labels)} training reviews; choose a data.val_split that puts reviews on both sides"
                 )
         return fit_idx, val_idx
-    for split in (train, test):
-        if split.movies is None:
-            raise split.movies_error
+    if train.movies is None or test.movies is None:
+        reason = train.movies_error if train.movies is None else test.movies_error
+        assert reason is not None  # a Split without movies says why
+        raise reason
     return movie_split(labels, train.movies, test.movies, params.val_split, params.seed)
 
 
-def movie_stats(train: list[str], val: list[str], test: list[str]) -> dict:
+def movie_stats(train: list[str], val: list[str], test: list[str]) -> dict[str, int]:
     """Movies in each split and in two at once: a split by movie shares none with training."""
-    train, val, test = set(train), set(val), set(test)
+    fit, held, tested = set(train), set(val), set(test)
     return {
-        "train": len(train),
-        "val": len(val),
-        "test": len(test),
-        "shared_train_val": len(train & val),
-        "shared_train_test": len(train & test),
-        "shared_val_test": len(val & test),
+        "train": len(fit),
+        "val": len(held),
+        "test": len(tested),
+        "shared_train_val": len(fit & held),
+        "shared_train_test": len(fit & tested),
+        "shared_val_test": len(held & tested),
     }
 
 
-def split_stats(token_counts: np.ndarray, labels: np.ndarray, oov: int, maxlen: int) -> dict:
+def split_stats(token_counts: np.ndarray, labels: np.ndarray, oov: int, maxlen: int) -> dict[str, Any]:
     """Counts per class, review length percentiles (tokens), truncated share, OOV rate."""
     pct = np.percentile(token_counts, [50, 90, 95, 99]) if len(token_counts) else [0] * 4
     total_tokens = int(token_counts.sum())
@@ -123,11 +126,12 @@ def split_stats(token_counts: np.ndarray, labels: np.ndarray, oov: int, maxlen: 
 class Prepared:
     arrays: dict[str, dict[str, np.ndarray]]  # split -> {"x": ..., "y": ...}
     vocab: list[str]
-    report: dict
-    source: dict  # what the data was made from: the archive's md5 and the data params (MLflow's dataset source)
+    report: dict[str, Any]
+    # what the data was made from: the archive's md5 and the data params (MLflow's dataset source)
+    source: dict[str, Any]
 
 
-def prepare_dataset(archive: str | os.PathLike, params) -> Prepared:
+def prepare_dataset(archive: str | os.PathLike, params: DataParams) -> Prepared:
     """Archive to train/val/test arrays, vocabulary (training split only) and data report."""
     splits = read_reviews(archive)
     train, test = splits["train"], splits["test"]
@@ -167,7 +171,7 @@ def prepare_dataset(archive: str | os.PathLike, params) -> Prepared:
     return Prepared(arrays=arrays, vocab=vocab, report=report, source=source)
 
 
-def write_prepared(prepared: Prepared, out_dir: Path, params) -> None:
+def write_prepared(prepared: Prepared, out_dir: Path, params: DataParams) -> None:
     """Arrays + vocabulary, swapped into ``out_dir`` whole."""
     with atomic_dir(out_dir) as tmp:
         for name, arrays in prepared.arrays.items():

@@ -17,8 +17,12 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from _hashlib import HASH
 
 CHUNK_SIZE = 1 << 20  # 1 MiB reads: few syscalls, bounded memory
 
@@ -76,11 +80,11 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def write_json(path: str | os.PathLike, obj) -> None:
+def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
-def read_json(path: str | os.PathLike):
+def read_json(path: str | os.PathLike) -> Any:
     """A JSON file the project wrote (vocab.json, metrics.json, run.json), read as UTF-8 whatever the locale."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
@@ -102,7 +106,7 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
         return {k: npz[k] for k in npz.files}
 
 
-def md5_update(digest, path: str | os.PathLike):
+def md5_update(digest: HASH, path: str | os.PathLike) -> HASH:
     """Feed a file into ``digest`` in chunks; return the digest."""
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(CHUNK_SIZE), b""):

@@ -14,6 +14,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -88,6 +89,10 @@ class _SeedDiverged(Exception):
     """Internal: ends ``model.fit`` at the first non-finite value (Keras' ``TerminateOnNaN`` would
     first finish the epoch and validate the NaN weights)."""
 
+    def __init__(self, divergence: Divergence):
+        super().__init__(str(divergence))
+        self.divergence = divergence
+
 
 def _epoch_callback(result: FitResult, on_epoch: Callable[[dict], None] | None, train_params: TrainParams):
     import keras
@@ -106,7 +111,7 @@ def _epoch_callback(result: FitResult, on_epoch: Callable[[dict], None] | None, 
 
         def diverge(self, batch: int | None, what: str) -> None:
             result.diverged = Divergence(self.epoch, batch, what)
-            raise _SeedDiverged()
+            raise _SeedDiverged(result.diverged)
 
         def on_train_batch_end(self, batch, logs=None):
             loss = (logs or {}).get("loss")
@@ -209,10 +214,10 @@ def fit(
                 on_checkpoint(snapshot(model, result, recorder, epoch + 1, finished=done))
             if done:
                 break
-    except _SeedDiverged:
-        print(divergence_line(result, train_params.epochs), flush=True)
+    except _SeedDiverged as stop:
+        print(divergence_line(result, stop.divergence, train_params.epochs), flush=True)
         if on_checkpoint:
-            on_checkpoint(snapshot(model, result, recorder, result.diverged.epoch, finished=True))
+            on_checkpoint(snapshot(model, result, recorder, stop.divergence.epoch, finished=True))
     recorder.keep()
     return result
 
@@ -286,14 +291,14 @@ def _injected_faults(seed: int) -> list:
     return [Faults()]
 
 
-def divergence_line(result: FitResult, epochs: int) -> str:
+def divergence_line(result: FitResult, divergence: Divergence, epochs: int) -> str:
     """``seed 42 epoch 5/10: diverged (loss is nan at epoch 5, batch 143); keeps epoch 3 (val_accuracy 0.8462)``."""
     kept = (
         f"keeps epoch {result.kept_epoch} (val_accuracy {result.history[result.kept_epoch - 1]['val_accuracy']:.4f})"
         if result.has_model
         else "no finite epoch to keep"
     )
-    return f"seed {result.seed} epoch {result.diverged.epoch}/{epochs}: diverged ({result.diverged}); {kept}"
+    return f"seed {result.seed} epoch {divergence.epoch}/{epochs}: diverged ({divergence}); {kept}"
 
 
 def epoch_line(row: dict, epochs: int) -> str:
@@ -308,7 +313,7 @@ class SeedTrainer:
     def __init__(self, variant: str, params: Params):
         self.variant, self.params = variant, params
         self.train_params = params.train_for(variant)
-        self.model = None
+        self.model: Any = None  # a Keras model once the first seed built it
         self._optimizer_start: list = []
 
     def build(self, seed: int):
@@ -388,16 +393,19 @@ def require_finite_seeds(results: list[FitResult]) -> list[FitResult]:
 def divergence_record(result: FitResult) -> dict:
     """What run.json and metrics.json say of a diverged seed."""
     d = result.diverged
+    assert d is not None, "only a diverged seed has a divergence record"
     return {"at": str(d), "epoch": d.epoch, "batch": d.batch, "kept_epoch": result.kept_epoch or None}
 
 
 def divergence_tags(result: FitResult) -> dict[str, str]:
     """The diverged seed's run: where it diverged, what it keeps, in tags and the run's note."""
+    d = result.diverged
+    assert d is not None, "only a diverged seed's run is tagged"
     kept = f"epoch {result.kept_epoch}" if result.has_model else "nothing (no finite epoch)"
     return {
-        "diverged": str(result.diverged),
-        "diverged_epoch": str(result.diverged.epoch),
-        "diverged_batch": "end" if result.diverged.batch is None else str(result.diverged.batch),
+        "diverged": str(d),
+        "diverged_epoch": str(d.epoch),
+        "diverged_batch": "end" if d.batch is None else str(d.batch),
         "kept_epoch": str(result.kept_epoch or "none"),
-        "mlflow.note.content": f"Training diverged ({result.diverged}); the seed keeps {kept}.",
+        "mlflow.note.content": f"Training diverged ({d}); the seed keeps {kept}.",
     }

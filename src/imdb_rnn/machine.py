@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
         lines = cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
-    field = {}
+    field: dict[str, str] = {}
     for line in lines:
         key, _, value = line.partition(":")
         field.setdefault(key.strip(), value.strip())
@@ -56,12 +57,12 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     return f"{name}, {os.cpu_count()} CPUs, {'AVX-512' if avx512 else 'no AVX-512'}"
 
 
-def numerics(env=os.environ) -> dict[str, str]:
+def numerics(env: Mapping[str, str] = os.environ) -> dict[str, str]:
     """The numerics settings in effect: each variable's value, or "default"."""
     return {name: env.get(name) or "default" for name in NUMERICS_ENV}
 
 
-def environment_tags(env=os.environ) -> dict[str, str]:
+def environment_tags(env: Mapping[str, str] = os.environ) -> dict[str, str]:
     """Run tags: ``cpu``, ``version.<library>``, ``numerics.<variable>``."""
     return {
         "cpu": cpu_model(),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import psutil
 
+from .config import DataParams, Params
 from .errors import ConfigError
 
 # A training process's resident memory before the graph: TensorFlow, Keras, MLflow, the arrays.
@@ -26,7 +27,7 @@ def gigabytes(n: float) -> str:
     return f"{n / 1e9:.1f} GB"
 
 
-def training_bytes(params, variant: str) -> float:
+def training_bytes(params: Params, variant: str) -> float:
     """Estimated peak memory of training ``variant`` as params.yaml says."""
     model, train, maxlen = params.model(variant), params.train_for(variant), params.data.maxlen
     cells = model.layers * (2 if model.bidirectional else 1)
@@ -37,7 +38,7 @@ def training_bytes(params, variant: str) -> float:
     return BASE_BYTES + graph + prepare_bytes(params.data) / PREPARE_COPIES
 
 
-def prepare_bytes(data) -> float:
+def prepare_bytes(data: DataParams) -> float:
     """Estimated peak memory of `prepare`: every review's padded ids, a few copies of them."""
     return PREPARE_COPIES * REVIEWS * data.maxlen * 4
 
@@ -54,7 +55,7 @@ def require_memory(needed: float, what: str, fix: str) -> None:
         )
 
 
-def require_training_memory(params, variant: str) -> None:
+def require_training_memory(params: Params, variant: str) -> None:
     model = f"models.{variant}"
     require_memory(
         training_bytes(params, variant),
@@ -63,5 +64,5 @@ def require_training_memory(params, variant: str) -> None:
     )
 
 
-def require_prepare_memory(data) -> None:
+def require_prepare_memory(data: DataParams) -> None:
     require_memory(prepare_bytes(data), f"prepare at data.maxlen {data.maxlen}", "lower data.maxlen")

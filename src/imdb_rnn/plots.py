@@ -3,31 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from .files import atomic_file
 
+if TYPE_CHECKING:
+    import pandas as pd
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display needed; files only
-    import matplotlib.pyplot as plt
-
-    return plt
+matplotlib.use("Agg")  # no display needed; files only
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     with atomic_file(path) as tmp:
         fig.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
-    _pyplot().close(fig)
+    plt.close(fig)
     return Path(path)
 
 
-def training_curve(history, metric: str, title: str, path: Path) -> Path:
+def training_curve(history: pd.DataFrame, metric: str, title: str, path: Path) -> Path:
     """The lesson's figure, one colour per seed: dots for training, a line for validation, per epoch."""
-    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     label = "acc" if metric == "accuracy" else metric
     for i, (seed, rows) in enumerate(history.groupby("seed", sort=True)):
@@ -41,7 +40,6 @@ def training_curve(history, metric: str, title: str, path: Path) -> Path:
 
 
 def confusion_matrix_figure(matrix: np.ndarray, path: Path, title: str = "Confusion matrix (test)") -> Path:
-    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.imshow(matrix, cmap="Blues")
     for (i, j), count in np.ndenumerate(matrix):
@@ -54,8 +52,7 @@ def confusion_matrix_figure(matrix: np.ndarray, path: Path, title: str = "Confus
     return _save(fig, path)
 
 
-def roc_figure(roc, auc: float, path: Path) -> Path:
-    plt = _pyplot()
+def roc_figure(roc: pd.DataFrame, auc: float, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.plot(roc["fpr"], roc["tpr"], "b", label=f"ROC (AUC = {auc:.3f})")
     ax.plot([0, 1], [0, 1], "k--", linewidth=0.8)
@@ -66,10 +63,9 @@ def roc_figure(roc, auc: float, path: Path) -> Path:
     return _save(fig, path)
 
 
-def comparison_figure(table, histories: dict, path: Path) -> Path:
+def comparison_figure(table: pd.DataFrame, histories: dict[str, pd.DataFrame], path: Path) -> Path:
     """Left: mean validation accuracy per epoch of every variant (band: min to max over seeds).
     Right: test accuracy, mean with its 95% interval over seeds."""
-    plt = _pyplot()
     fig, (curves, bars) = plt.subplots(1, 2, figsize=(11, 4.5), gridspec_kw={"width_ratios": [3, 2]})
     for i, (variant, history) in enumerate(sorted(histories.items())):
         by_epoch = history.groupby("epoch")["val_accuracy"]

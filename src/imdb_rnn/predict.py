@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TextIO
 
-from . import paths
+import pandas as pd
+
+from . import paths, tracking
+from .backend import select_backend
+from .config import Params, load_params
 from .errors import PredictError
-from .scoring import Prediction
+from .files import read_json
+from .model import load_model
+from .native_logs import quiet_tensorflow
+from .scoring import Prediction, score
 
 URI_FORMS = "models:/<name>@<alias>, models:/<name>/<version> or runs:/<run id>/<variant>"
 
@@ -22,7 +30,7 @@ def _utf8(data: bytes, where: str) -> str:
         ) from None
 
 
-def read_texts(texts: list[str], file: str | None, stdin) -> list[str]:
+def read_texts(texts: list[str], file: str | None, stdin: TextIO | None) -> list[str]:
     """Reviews from the arguments, else a file (one per line, ``-`` for stdin), else piped stdin.
 
     Bytes are decoded here, strictly, so text that is not UTF-8 is one error line, not a traceback later.
@@ -49,8 +57,10 @@ def read_texts(texts: list[str], file: str | None, stdin) -> list[str]:
     return reviews
 
 
-def _read_stdin(stdin) -> bytes:
+def _read_stdin(stdin: TextIO | None) -> bytes:
     """The raw bytes of stdin (a text stream's buffer), so decoding is ours to check."""
+    if stdin is None:  # the process has no stdin at all
+        return b""
     buffer = getattr(stdin, "buffer", None)
     return buffer.read() if buffer is not None else _escaped_bytes(stdin.read(), "stdin")
 
@@ -63,7 +73,7 @@ def _escaped_bytes(text: str, where: str) -> bytes:
         raise PredictError(f"{where} is not UTF-8 text (a lone surrogate); give UTF-8 text") from None
 
 
-def model_path(params, variant: str, models_dir: Path) -> Path:
+def model_path(params: Params, variant: str, models_dir: Path) -> Path:
     """The saved model of a declared variant, or an error saying how to get one."""
     params.model(variant)  # unknown: ConfigError listing the known variants
     path = paths.model_dir(variant, models_dir) / "model.keras"
@@ -74,21 +84,12 @@ def model_path(params, variant: str, models_dir: Path) -> Path:
 
 def predict_with_variant(texts: list[str], variant: str, root: Path) -> list[Prediction]:
     """Score with a variant's model file ``models/<variant>/model.keras`` and ``data/prepared/vocab.json``."""
-    from .config import load_params
-
     params = load_params(root / paths.PARAMS)
     path = model_path(params, variant, root / paths.MODELS)
     vocab_file = root / paths.VOCAB
     if not vocab_file.is_file():
         raise PredictError(f"{vocab_file} is missing; run `dvc repro prepare`")
-
-    from .backend import select_backend
-
-    select_backend(params.train_for(variant).backend)
-    from .files import read_json
-    from .model import load_model
-    from .scoring import score
-
+    select_backend(params.train_for(variant).backend)  # before load_model imports Keras
     return score(texts, load_model(path), read_json(vocab_file))
 
 
@@ -96,9 +97,6 @@ def predict_with_uri(texts: list[str], uri: str, root: Path) -> list[Prediction]
     """Score with an MLflow raw-text model from the project's store (or ``MLFLOW_TRACKING_URI``'s)."""
     if not uri.startswith(("models:/", "runs:/")):
         raise PredictError(f"--model {uri}: not a variant name nor a model URI; give a variant or {URI_FORMS}")
-    from . import tracking
-    from .native_logs import quiet_tensorflow
-
     store = tracking.tracking_uri(root=root)
     tracking.check_reachable(store)
     if store.startswith("sqlite:") and not (root / paths.MLFLOW_STORE).is_file():
@@ -110,7 +108,7 @@ def predict_with_uri(texts: list[str], uri: str, root: Path) -> list[Prediction]
     quiet_tensorflow()
     import mlflow
 
-    from .text_model import TEXT_COLUMN
+    from .text_model import TEXT_COLUMN  # text_model imports MLflow
 
     mlflow.set_tracking_uri(store)
     try:
@@ -129,7 +127,5 @@ def predict_with_uri(texts: list[str], uri: str, root: Path) -> list[Prediction]
             f"{uri} is not a raw-text model (its input is not one '{TEXT_COLUMN}' column); use a "
             "variant run's runs:/<run id>/<variant> or the registry's models:/<name>@champion"
         )
-    import pandas as pd
-
     out = model.predict(pd.DataFrame({TEXT_COLUMN: texts}))
     return [Prediction(label, float(p), text) for label, p, text in zip(out["label"], out["probability"], texts)]

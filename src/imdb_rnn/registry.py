@@ -11,12 +11,21 @@ or not and why, is written to ``reports/champion.json``.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
 
 from . import paths
+from .config import Params
 from .errors import ImdbRnnError
 from .files import read_json
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
 
 ALIAS = "champion"
 ACCURACY_TAG = "best_val_accuracy"  # a version's mean validation accuracy over seeds, as the report showed it
@@ -32,15 +41,13 @@ class Candidate:
 
 def best_candidate(summary_csv: Path, models_dir: Path) -> Candidate:
     """The execution's best variant by mean validation accuracy (the report's criterion) and its run."""
-    import pandas as pd
-
     table = pd.read_csv(summary_csv)
     best = table.loc[table["best_val_accuracy"].idxmax()]
     run_id = read_json(paths.model_dir(best["variant"], models_dir) / "run.json")["run_id"]
     return Candidate(str(best["variant"]), run_id, float(best["best_val_accuracy"]))
 
 
-def describe(version) -> dict | None:
+def describe(version: ModelVersion | None) -> dict[str, Any] | None:
     """A registered version as champion.json names it (None: no champion)."""
     if version is None:
         return None
@@ -53,7 +60,7 @@ def describe(version) -> dict | None:
     }
 
 
-def current_champion(client, name: str):
+def current_champion(client: MlflowClient, name: str) -> ModelVersion | None:
     """The version the alias names, or None when the model or its alias does not exist yet."""
     import mlflow
 
@@ -65,7 +72,7 @@ def current_champion(client, name: str):
         raise
 
 
-def text_model_uri(client, candidate: Candidate) -> tuple[str, dict[str, str]]:
+def text_model_uri(client: MlflowClient, candidate: Candidate) -> tuple[str, dict[str, str]]:
     """The candidate's logged raw-text model (``models:/<model id>``) and its run's tags."""
     import mlflow
 
@@ -90,7 +97,7 @@ def text_model_uri(client, candidate: Candidate) -> tuple[str, dict[str, str]]:
     return logged[0].model_uri, run.data.tags
 
 
-def register(params, candidate: Candidate, env=os.environ) -> dict:
+def register(params: Params, candidate: Candidate, env: Mapping[str, str] = os.environ) -> dict[str, Any]:
     """Promote ``candidate`` when it beats the champion; the decision, as champion.json records it."""
     import mlflow
 
@@ -111,7 +118,7 @@ def register(params, candidate: Candidate, env=os.environ) -> dict:
         )
     elif champion is not None and champion.run_id == candidate.run_id:
         reason = f"already the champion (version {champion.version}): nothing new to register"
-    elif held is not None and held >= candidate.best_val_accuracy:
+    elif champion is not None and held is not None and held >= candidate.best_val_accuracy:
         reason = (
             f"not better than the champion (version {champion.version}, {champion.tags.get('variant')}): "
             f"mean validation accuracy {candidate.best_val_accuracy:.4f} <= {held:.4f}"

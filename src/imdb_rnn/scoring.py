@@ -7,6 +7,14 @@ It imports nothing of this package but ``text``, so it travels with the MLflow m
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .text import encode_texts, limit_vocabulary
+
+if TYPE_CHECKING:
+    import keras
 
 THRESHOLD = 0.5  # a probability at or above it is a positive review
 BATCH_SIZE = 512  # reviews per forward pass: bounded memory for large requests
@@ -19,17 +27,13 @@ class Prediction:
     text: str
 
 
-def score(texts: list[str], model, vocab: dict) -> list[Prediction]:
+def score(texts: list[str], model: keras.Model, vocab: dict[str, Any]) -> list[Prediction]:
     """Label and positive-class probability per review, with the vocabulary and padding `prepare` wrote,
     limited to the words the model's Embedding has.
 
     ``predict_on_batch``, not ``predict``: Keras' ``predict`` sets up a data pipeline per call, which
     costs far more than scoring one review.
     """
-    import numpy as np
-
-    from .text import encode_texts, limit_vocabulary
-
     x = encode_texts(texts, vocab["words"], vocab["maxlen"], vocab["padding"], vocab["truncating"]).astype(np.int32)
     x = limit_vocabulary(x, embedding_rows(model))
     prob = np.concatenate(
@@ -41,6 +45,6 @@ def score(texts: list[str], model, vocab: dict) -> list[Prediction]:
     return [Prediction("pos" if p >= THRESHOLD else "neg", float(p), t) for p, t in zip(prob, texts)]
 
 
-def embedding_rows(model) -> int:
+def embedding_rows(model: keras.Model) -> int:
     """The words the model knows: its Embedding's rows (a variant may use the top of the vocabulary)."""
     return next(layer.input_dim for layer in model.layers if hasattr(layer, "input_dim"))

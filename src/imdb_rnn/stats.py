@@ -9,14 +9,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from scipy import stats
+
 CONFIDENCE = 0.95
 SIGNIFICANCE = 0.05
 
 
 def summarize(values: Sequence[float]) -> dict[str, float]:
     """``mean``, ``std`` (n - 1), ``ci95_low``/``ci95_high`` (t interval; NaN for one value), ``n``."""
-    from scipy import stats
-
     n = len(values)
     if n == 0:
         raise ValueError("no values to summarize")
@@ -38,8 +38,6 @@ def prefixed(name: str, values: Sequence[float], digits: int = 6) -> dict[str, f
 
 def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
     """Two-sided p-value of Welch's t-test that ``a`` and ``b`` have the same mean (NaN if undefined)."""
-    from scipy import stats
-
     if len(a) < 2 or len(b) < 2:
         return float("nan")
     return float(stats.ttest_ind(a, b, equal_var=False).pvalue)

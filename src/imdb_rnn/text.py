@@ -13,15 +13,15 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import DTypeLike
 
 PAD_ID, START_ID, OOV_ID, INDEX_FROM = 0, 1, 2, 3
 TOKEN_SEPARATORS = r"[^\pL\pN']+"
 
 
-def _tokenize_chunk(texts: list[str]):
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
+def _tokenize_chunk(texts: list[str]) -> tuple[pa.Array, np.ndarray]:
     low = pc.utf8_lower(pa.array(texts, pa.large_string()))
     low = pc.replace_substring_regex(low, r"<br\s*/?>", " ")
     lists = pc.split_pattern_regex(low, TOKEN_SEPARATORS)
@@ -32,15 +32,13 @@ def _tokenize_chunk(texts: list[str]):
     return pc.filter(flat, keep), lengths.astype(np.int64)
 
 
-def tokenize_batch(texts: list[str], workers: int | None = None):
+def tokenize_batch(texts: list[str], workers: int | None = None) -> tuple[pa.ChunkedArray, np.ndarray]:
     """Tokenize many reviews: (flat Arrow array of tokens, tokens per review).
 
     Rule: lower-case; ``<br />`` (any ``<br>`` form) becomes a space; a token is a
     maximal run of Unicode letters, digits and apostrophes, with leading and trailing
     apostrophes stripped ("don't" stays one token, "'quoted'" becomes "quoted").
     """
-    import pyarrow as pa
-
     workers = workers or os.cpu_count() or 1
     size = max(1, -(-len(texts) // workers))
     chunks = [texts[i : i + size] for i in range(0, len(texts), size)] or [[]]
@@ -53,22 +51,16 @@ def tokenize_batch(texts: list[str], workers: int | None = None):
     return flat, np.concatenate([r[1] for r in results])
 
 
-def build_vocab(flat_tokens, max_features: int) -> list[str]:
+def build_vocab(flat_tokens: pa.ChunkedArray, max_features: int) -> list[str]:
     """The ``max_features - 3`` most frequent tokens; ties broken by code point order (deterministic)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     counts = pc.value_counts(flat_tokens)
     table = pa.table({"word": counts.field("values"), "count": counts.field("counts")})
     order = pc.sort_indices(table, sort_keys=[("count", "descending"), ("word", "ascending")])
     return table["word"].take(order[: max_features - INDEX_FROM]).to_pylist()
 
 
-def encode_batch(flat_tokens, lengths: np.ndarray, vocab: list[str]):
+def encode_batch(flat_tokens: pa.ChunkedArray, lengths: np.ndarray, vocab: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Token ids with a start id before each review: (flat ids, ids per review)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     ids = pc.index_in(flat_tokens, value_set=pa.array(vocab, pa.large_string()))
     ids = pc.fill_null(pc.add(ids, INDEX_FROM), OOV_ID).to_numpy()
     offsets = (np.cumsum(lengths) - lengths).astype(np.int64)
@@ -76,7 +68,12 @@ def encode_batch(flat_tokens, lengths: np.ndarray, vocab: list[str]):
 
 
 def pad_flat(
-    flat: np.ndarray, lengths: np.ndarray, maxlen: int, padding: str = "pre", truncating: str = "pre", dtype=np.int32
+    flat: np.ndarray,
+    lengths: np.ndarray,
+    maxlen: int,
+    padding: str = "pre",
+    truncating: str = "pre",
+    dtype: DTypeLike = np.int32,
 ) -> np.ndarray:
     """Pad/truncate concatenated sequences to ``maxlen`` as ``keras.utils.pad_sequences`` does."""
     if padding not in ("pre", "post") or truncating not in ("pre", "post"):
@@ -93,7 +90,7 @@ def pad_flat(
     return out
 
 
-def id_dtype(max_features: int):
+def id_dtype(max_features: int) -> type[np.integer]:
     """Smallest integer type that holds every id (halves the prepared files for 10k words)."""
     return np.uint16 if max_features <= np.iinfo(np.uint16).max + 1 else np.int32
 
@@ -104,7 +101,7 @@ def limit_vocabulary(ids: np.ndarray, max_features: int) -> np.ndarray:
     return np.where(ids >= max_features, np.asarray(OOV_ID, ids.dtype), ids)
 
 
-def within_vocabulary(arrays: dict, max_features: int) -> dict:
+def within_vocabulary(arrays: dict[str, np.ndarray], max_features: int) -> dict[str, np.ndarray]:
     """A prepared split (``x``, ``y``, ...) for a variant whose Embedding has ``max_features`` rows."""
     return {**arrays, "x": limit_vocabulary(arrays["x"], max_features)}
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tabulate import tabulate
+
 from ..paths import VARIANT_REPORTS
 from .grid import Point
 
@@ -15,8 +17,6 @@ METRICS = ("accuracy", "loss")  # shown per variant in the comparison; `dvc exp 
 
 def comparison(root: Path, points: list[Point], failed: dict[str, str]) -> str:
     """A `dvc exp show`-style table of the grid: params set, each variant's test metrics, state."""
-    from tabulate import tabulate
-
     out = subprocess.run(
         [sys.executable, "-m", "dvc", "exp", "show", "--json"],
         cwd=root,

@@ -3,6 +3,7 @@ shows their progress, pulls the experiments back and prints the comparison."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import signal
@@ -10,8 +11,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
+from .. import tracking
+from ..config import Params, load_params
+from ..interrupts import terminate_as_interrupt
 from ..paths import PARAMS, project_root
 from . import SweepError
 from .compare import comparison, run_links
@@ -24,7 +31,7 @@ MAX_RETRIES = 2  # Ray reruns a task whose worker or node died, then reports it 
 CANCEL_WAIT_S = 60  # Ctrl-C: how long the driver waits for the tasks to stop their processes
 
 
-def connect(address: str):
+def connect(address: str) -> ModuleType:
     """Import Ray and join the cluster; one line when Ray is missing or nothing answers."""
     try:
         import ray
@@ -45,10 +52,8 @@ def connect(address: str):
     return ray
 
 
-def tracking_store(root: Path, nodes: int, env=os.environ) -> str:
+def tracking_store(root: Path, nodes: int, env: Mapping[str, str] = os.environ) -> str:
     """The MLflow URI for every task; refuses a SQLite file when the tasks may run on other machines."""
-    from ..tracking import tracking_uri
-
     uri = env.get("MLFLOW_TRACKING_URI", "").strip()
     if (not uri or uri.startswith("sqlite:")) and nodes > 1:
         store = uri or "the local mlflow.db (MLFLOW_TRACKING_URI is unset)"
@@ -57,13 +62,13 @@ def tracking_store(root: Path, nodes: int, env=os.environ) -> str:
             f"{nodes} nodes: start an `mlflow server` every node reaches and set "
             "MLFLOW_TRACKING_URI=http://HOST:PORT"
         )
-    return tracking_uri(env, root)
+    return tracking.tracking_uri(env, root)
 
 
 class Board:
     """Ray actor the tasks report their start to, so the driver can tell running from waiting."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.started: dict[str, int] = {}
 
     def start(self, name: str) -> None:
@@ -73,19 +78,21 @@ class Board:
         return self.started
 
 
-def submit(ray, points: list[Point], base: dict, cpus: int):
+def submit(ray: ModuleType, points: list[Point], base: dict[str, Any], cpus: int) -> dict[Any, Point]:
     """One Ray task per point: ``cpus`` CPUs each, spread over the nodes, retried if a node dies."""
     task = ray.remote(run_point).options(num_cpus=cpus, max_retries=MAX_RETRIES, scheduling_strategy="SPREAD")
     return {task.remote({**base, "name": p.name, "overrides": list(p.overrides)}): p for p in points}
 
 
-def wait_all(ray, refs: dict, board, total: int, done_before: int) -> dict[str, dict]:
+def wait_all(
+    ray: ModuleType, refs: dict[Any, Point], board: Any, total: int, done_before: int
+) -> dict[str, dict[str, Any]]:
     """Wait for every task, printing progress, retries and one line per finished point.
 
     Ctrl-C (or SIGTERM) cancels the tasks, which stop their process groups, and waits for that.
     """
     pending = list(refs)
-    results: dict[str, dict] = {}
+    results: dict[str, dict[str, Any]] = {}
     attempts: dict[str, int] = {}
     shown = ""
     started_at = time.monotonic()
@@ -130,7 +137,7 @@ def wait_all(ray, refs: dict, board, total: int, done_before: int) -> dict[str, 
     return results
 
 
-def _result(ray, ref, point: Point) -> dict:
+def _result(ray: ModuleType, ref: Any, point: Point) -> dict[str, Any]:
     """The task's outcome; a Ray error (its worker or node died once more than it is retried) as a failure."""
     try:
         return ray.get(ref)
@@ -146,7 +153,7 @@ def _result(ray, ref, point: Point) -> dict:
         }
 
 
-def _outcome(point: Point, result: dict) -> str:
+def _outcome(point: Point, result: dict[str, Any]) -> str:
     settings = " ".join(f"{k}={v}" for k, v in point.settings.items())
     where = f"on node {result['node'][:8]}" if result["node"] else "on a lost worker"
     if not result["ok"]:
@@ -155,10 +162,8 @@ def _outcome(point: Point, result: dict) -> str:
     return f"done   {point.name} ({settings}) {where} ({timing})"
 
 
-def main(args) -> int:
+def main(args: argparse.Namespace) -> int:
     """`imdb-rnn sweep`: check everything that can be checked here, run the grid, report."""
-    from ..config import load_params
-
     root = project_root(Path(args.project).resolve())
     params = load_params(root / PARAMS)
     points = grid(args.set_params)
@@ -172,10 +177,9 @@ def main(args) -> int:
         ray.shutdown()
 
 
-def _sweep(ray, root: Path, params, points: list[Point], commit: str, url: str, args) -> int:
-    from .. import tracking
-    from ..interrupts import terminate_as_interrupt
-
+def _sweep(
+    ray: ModuleType, root: Path, params: Params, points: list[Point], commit: str, url: str, args: argparse.Namespace
+) -> int:
     nodes = [n for n in ray.nodes() if n["Alive"]]
     biggest = max(n["Resources"].get("CPU", 0) for n in nodes)
     if args.cpus_per_point > biggest:
@@ -190,7 +194,7 @@ def _sweep(ray, root: Path, params, points: list[Point], commit: str, url: str, 
         f"{len(todo)} to run on {len(nodes)} node(s), {args.cpus_per_point} CPU(s) each",
         file=sys.stderr,
     )
-    results: dict[str, dict] = {}
+    results: dict[str, dict[str, Any]] = {}
     if todo:
         board = ray.remote(num_cpus=0)(Board).remote()
         base = {

@@ -8,6 +8,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from dvc.exceptions import InvalidArgumentError
+from dvc.utils.cli_parse import to_path_overrides
+from dvc.utils.hydra import apply_overrides, get_hydra_sweeps
+from hydra.errors import HydraException
+
+from ..config import load_params
 from ..errors import ConfigError
 from ..paths import PARAMS
 from . import SweepError
@@ -36,10 +42,6 @@ class Point:
 
 def grid(set_params: list[str]) -> list[Point]:
     """The cartesian product of every ``-S``, parsed exactly as ``dvc exp run --queue`` does."""
-    from dvc.utils.cli_parse import to_path_overrides
-    from dvc.utils.hydra import get_hydra_sweeps
-    from hydra.errors import HydraException
-
     try:
         sweeps = get_hydra_sweeps(to_path_overrides(set_params))
     except HydraException as exc:
@@ -53,11 +55,6 @@ def grid(set_params: list[str]) -> list[Point]:
 
 def check_points(root: Path, points: list[Point]) -> None:
     """Validate every point's params here, before any node clones anything (one line per problem)."""
-    from dvc.exceptions import InvalidArgumentError
-    from dvc.utils.hydra import apply_overrides
-
-    from ..config import load_params
-
     problems: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for point in points:

@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from ..processes import stop_group
 from . import SweepError
@@ -31,7 +32,7 @@ def thread_env(cpus: int) -> dict[str, str]:
     return {"OMP_NUM_THREADS": n, "TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": n}
 
 
-def run_point(spec: dict) -> dict:
+def run_point(spec: dict[str, Any]) -> dict[str, Any]:
     """Ray task: clone, `dvc exp run` the point, push it; returns the outcome, never raises on a
     failed run (Ray would retry it), only on cancellation (after stopping its processes)."""
     import ray
@@ -61,7 +62,7 @@ def run_point(spec: dict) -> dict:
     }
 
 
-def _steps(spec: dict, repo: Path, log: list[str], seconds: dict[str, float]) -> str | None:
+def _steps(spec: dict[str, Any], repo: Path, log: list[str], seconds: dict[str, float]) -> str | None:
     """The point's commands in ``repo``; the first failure's one-line error, or None."""
     env = {
         **os.environ,
@@ -102,7 +103,7 @@ def _steps(spec: dict, repo: Path, log: list[str], seconds: dict[str, float]) ->
     return None
 
 
-def _run(cmd: list[str], cwd: Path, env: dict, log: list[str]) -> int:
+def _run(cmd: list[str], cwd: Path, env: dict[str, str], log: list[str]) -> int:
     """Run ``cmd`` in its own process group, its output appended to ``log``; exit code.
 
     Waits in short slices so that Ray's cancellation (a KeyboardInterrupt) lands here; then
@@ -120,7 +121,8 @@ def _run(cmd: list[str], cwd: Path, env: dict, log: list[str]) -> int:
         start_new_session=True,
     )
 
-    def read():
+    def read() -> None:
+        assert proc.stdout is not None  # stdout=PIPE
         for line in proc.stdout:
             log.append(line.rstrip("\n"))
 
