@@ -11,6 +11,8 @@ import os
 import sys
 from collections.abc import Callable
 
+from .interrupts import stop_with_dvc
+
 
 class ImdbRnnError(Exception):
     """A failure the user can fix; ``lines()`` gives one line per problem."""
@@ -64,12 +66,13 @@ def print_error(exc: ImdbRnnError) -> None:
 
 def run_cli(main: Callable[[], int | None], interrupted: str) -> int:
     """Run an entry point: ``ImdbRnnError`` -> its ``error:`` lines and exit 1; Ctrl-C/SIGTERM
-    -> ``error: interrupted: <interrupted>`` and exit 130 at once.
+    -> ``error: interrupted: <interrupted>`` and exit 130 at once; run by DVC, it stops when dvc dies.
 
     The exit on interrupt is immediate (``os._exit``) because a worker thread may still be busy
     in TensorFlow and cannot be stopped; cleanup (temp files, the MLflow run's status) has already
     run as the exception unwound.
     """
+    stop_with_dvc()
     try:
         return main() or 0
     except ImdbRnnError as exc:
