@@ -273,9 +273,11 @@ def _section(
     return section if ok else None
 
 
-def _check_train(prefix: str, train: TrainParams | None, problems: list[str]) -> None:
-    """Settings that are valid one by one but not together."""
-    if train is not None and train.bucketing and train.unroll:
+def _check_train(prefix: str, raw: Any, base: TrainParams, problems: list[str]) -> None:
+    """Settings that are valid one by one but not together, checked on the raw values over ``base``,
+    so they are named beside any other key's error, not only once the rest is valid."""
+    merged = {**asdict(base), **(raw if isinstance(raw, dict) else {})}
+    if merged.get("bucketing") is True and merged.get("unroll") is True:
         problems.append(
             f"{prefix}.bucketing: got True with unroll: true; allowed: bucketing only with "
             f"{prefix}.unroll: false (unrolling needs a fixed length)"
@@ -322,7 +324,7 @@ def _variants(
             models[name] = _with_vocabulary(prefix, model, settings, data, problems)
         if settings.get("train") is not None and train is not None:
             own = _section(f"{prefix}.train", settings["train"], TrainParams, train, problems)
-            _check_train(f"{prefix}.train", own, problems)
+            _check_train(f"{prefix}.train", settings["train"], train, problems)
             if own is not None:
                 overrides[name] = own
     return models, overrides
@@ -339,7 +341,7 @@ def parse_params(raw: Any) -> Params:
             problems.append(f"{_key(key)}: unknown section; allowed sections: {', '.join(sections)}")
     data = _section("data", raw.get("data"), DataParams, DataParams(), problems)
     train = _section("train", raw.get("train"), TrainParams, TrainParams(), problems)
-    _check_train("train", train, problems)
+    _check_train("train", raw.get("train"), TrainParams(), problems)
     mlflow = _section("mlflow", raw.get("mlflow"), MlflowParams, MlflowParams(), problems)
     models, overrides = _variants(raw.get("models"), data, train, problems)
     if problems or data is None or train is None or mlflow is None:  # a None section has listed its problems

@@ -22,6 +22,7 @@ from .batches import length_buckets
 from .checkpoints import SeedState
 from .config import Params, TrainParams
 from .errors import DivergedError
+from .model import build_model, compile_model
 
 HISTORY_COLUMNS = ("seed", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
@@ -318,8 +319,6 @@ class SeedTrainer:
 
     def build(self, seed: int):
         """The training model as a fresh build with ``seed`` makes it (no graph is traced here)."""
-        from .model import build_model
-
         seed_everything(seed, self.train_params.deterministic)
         return build_model(
             self.variant,
@@ -339,8 +338,6 @@ class SeedTrainer:
         on_checkpoint: Callable[[SeedState], None] | None = None,
     ) -> FitResult:
         """Train ``seed`` from a fresh build's start, or continue the checkpointed state ``resume``."""
-        from .model import compile_model
-
         fresh = self.build(seed)
         if self.model is None:
             self.model = fresh

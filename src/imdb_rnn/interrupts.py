@@ -11,11 +11,14 @@ no signal, so a stage would otherwise train on unwatched, its MLflow runs RUNNIN
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import sys
 import threading
 import time
+
+import psutil
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # DVC runs a stage's cmd as `$SHELL -c cmd`: bash and zsh exec a lone command, dash and fish fork it
@@ -78,8 +81,6 @@ def stop_with_dvc(env=os.environ) -> None:
     """
     if "DVC_STAGE" not in env or not sys.platform.startswith("linux"):
         return
-    import ctypes
-
     parent = os.getppid()
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     shell, dvc = _shell_and_dvc(parent)
@@ -95,8 +96,6 @@ def _shell_and_dvc(parent: int) -> tuple[int | None, int | None]:
     A stage is in its dvc's process group (DVC starts no new one), so an ancestor outside our group
     is not dvc but whatever adopted us (or the shell) after dvc died: init, a subreaper.
     """
-    import psutil
-
     try:
         shell = parent if psutil.Process(parent).name() in SHELLS else None
         dvc = psutil.Process(shell).ppid() if shell is not None else parent
@@ -109,8 +108,6 @@ def _shell_and_dvc(parent: int) -> tuple[int | None, int | None]:
 
 def _watch(shell: int, dvc: int) -> None:
     """SIGTERM this process once the shell's parent is no longer dvc (the shell's own death sends the kernel's)."""
-    import psutil
-
     process = psutil.Process(shell)
     while True:
         time.sleep(WATCH_INTERVAL_S)

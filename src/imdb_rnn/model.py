@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import io
+import zipfile
+from pathlib import Path
 
 from .errors import ModelFileError
 
@@ -230,9 +232,6 @@ def summary_text(model) -> str:
 
 def load_model(path):
     """Load a saved ``.keras`` model in Keras' safe mode (no code in the file runs), with a clear error."""
-    import zipfile
-    from pathlib import Path
-
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"no model at {path}; train it with `dvc repro`")

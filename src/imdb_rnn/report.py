@@ -6,7 +6,9 @@ from __future__ import annotations
 from itertools import combinations
 from pathlib import Path
 
-from . import stats
+import pandas as pd
+
+from . import plots, stats
 from .errors import ImdbRnnError
 from .files import atomic_file, read_json, write_text
 from .model import count_params
@@ -65,8 +67,6 @@ def variant_row(variant: str, model_params, history, metrics: dict) -> dict:
 def collect(params, variants_dir: Path):
     """The summary table (best mean validation accuracy first: the selection criterion), each
     variant's history, and each variant's per-seed test accuracies."""
-    import pandas as pd
-
     rows, histories, accuracies = [], {}, {}
     for variant, model_params in params.models.items():
         folder = Path(variants_dir) / variant
@@ -109,7 +109,6 @@ _DROPOUTS = (("dropout", "dropout"), ("recurrent_dropout", "recurrent dropout"),
 def brief(table):
     """The columns a reader compares (the rest is in summary.csv): variant, model, test and validation
     accuracy with their intervals, ROC AUC, diverged seeds and training time."""
-    import pandas as pd
 
     def interval(column: str) -> list[str]:
         ends = zip(table[column], table[f"{column}_ci95_low"], table[f"{column}_ci95_high"])
@@ -155,8 +154,6 @@ def markdown(table, accuracies: dict[str, list[float]]) -> str:
 
 def write_summary(params, variants_dir: Path, out_dir: Path):
     """Write ``summary.csv``, ``summary.md`` and ``comparison.png`` into ``out_dir``."""
-    from . import plots
-
     table, histories, accuracies = collect(params, variants_dir)
     with atomic_file(out_dir / "summary.csv") as tmp:
         table.to_csv(tmp, index=False)

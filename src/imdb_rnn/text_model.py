@@ -20,6 +20,7 @@ import mlflow.pyfunc
 import pandas as pd
 
 from .native_logs import quiet_tensorflow
+from .scoring import score
 
 TEXT_COLUMN = "text"
 MAX_REVIEW_CHARS = 100_000  # about 7x the longest IMDB review; longer input is refused, not tokenized
@@ -74,8 +75,6 @@ class TextSentimentModel(mlflow.pyfunc.PythonModel):
         self.vocab = json.loads(Path(context.artifacts["vocab"]).read_text(encoding="utf-8"))
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        from .scoring import score
-
         scored = score(review_texts(model_input), self.model, self.vocab)
         return pd.DataFrame({"probability": [s.probability for s in scored], "label": [s.label for s in scored]})
 

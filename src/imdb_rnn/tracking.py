@@ -8,6 +8,7 @@ workspace's one store. ``MLFLOW_TRACKING_URI`` overrides it (a tracking server).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import socket
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+import requests
+from filelock import FileLock
 
 from .errors import TrackingError
 from .interrupts import terminate_as_interrupt
@@ -39,8 +42,6 @@ def check_reachable(uri: str, timeout: float = 3.0) -> None:
     """Fail fast (seconds, before any training) when a tracking server does not answer."""
     if not uri.startswith(("http://", "https://")):
         return
-    import requests
-
     try:
         response = requests.get(uri.rstrip("/") + "/health", timeout=timeout)
         response.raise_for_status()
@@ -101,10 +102,7 @@ def open_experiment(experiment: str, env=os.environ, root: Path | None = None) -
     A file lock serialises the first creation of the SQLite tables: two processes that
     create a new store at the same moment otherwise race and one loses its run.
     """
-    import logging
-
     import mlflow
-    from filelock import FileLock
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # no "Creating initial MLflow database tables"
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # stage logs: no bars for local copies

@@ -29,6 +29,7 @@ from .fitting import (
     select_seed,
 )
 from .interrupts import call_interruptibly
+from .model import inference_copy, param_counts, summary_text
 from .prepared import PreparedData, load_training_data
 
 TRAIN_STAGE = Path("stages/train.py")  # its code is part of a checkpoint's key
@@ -46,8 +47,6 @@ def train_variant(
     when fewer than two seeds (its only seed, when it has one) reach a finite epoch.
     """
     import mlflow
-
-    from .model import inference_copy, param_counts, summary_text
 
     data = load_training_data(data_dir, params.model(variant).max_features)
     experiment_id = tracking.setup(params.mlflow.experiment)
@@ -115,8 +114,6 @@ def train_seed(
     Returns the fit and the seed's inference model (None when it reached no finite epoch).
     """
     import mlflow
-
-    from .model import inference_copy
 
     variant, params = trainer.variant, trainer.params
     state = store.load_seed(seed)
