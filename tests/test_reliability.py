@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from imdb_rnn.fitting import FAULT_ENV
+from imdb_rnn.faults import FAULT_ENV
 from support.commands import REPO_ROOT, VENV_BIN, default_sigint, run, start_queue, tool_env, wait_until
 from support.corpus import default_reviews, make_archive
 from support.params import ONE_VARIANT, write_yaml

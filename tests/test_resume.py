@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from imdb_rnn.fitting import KILL_ENV
+from imdb_rnn.faults import KILL_ENV
 from support.commands import run, tool_env, wait_until
 from support.params import ONE_VARIANT, write_yaml
 from support.projects import make_project, ran_stages

@@ -114,7 +114,7 @@ def test_select_seed_takes_the_best_validation_accuracy():
 def test_a_diverged_seed_stops_keeps_its_best_finite_epoch_and_the_next_seed_trains_as_alone(monkeypatch):
     """NaN weights after batch 2 of epoch 3 (a real non-finite loss follows): the seed stops there, ends with
     its best finite epoch's weights, and the next seed on the same compiled model trains exactly as alone."""
-    from imdb_rnn.fitting import FAULT_ENV
+    from imdb_rnn.faults import FAULT_ENV
 
     params = params_with({"epochs": 4})
     monkeypatch.setenv(FAULT_ENV, "7:3:2")
@@ -136,7 +136,7 @@ def test_a_diverged_seed_stops_keeps_its_best_finite_epoch_and_the_next_seed_tra
 
 
 def test_a_seed_that_diverges_in_its_first_epoch_has_no_model(monkeypatch):
-    from imdb_rnn.fitting import FAULT_ENV
+    from imdb_rnn.faults import FAULT_ENV
 
     monkeypatch.setenv(FAULT_ENV, "7:1:1")
     result = SeedTrainer("m", params_with({"epochs": 2})).fit_seed(7, TRAIN, VAL)

@@ -151,7 +151,7 @@ def make_optimizer(name: str, learning_rate: float, clipnorm: float | None = Non
     TensorFlow hands the Embedding's gradient over as ``IndexedSlices``, one row per token of the
     batch, repeated words repeated, and Keras' optimizers work on those rows with TensorFlow's slow
     CPU scatter kernels. Summing them once with an XLA-compiled kernel gives the dense gradient and
-    the optimizer's dense update, as on JAX (README, Performance). Keras' sparse path for rmsprop
+    the optimizer's dense update, as on JAX (docs/performance.md). Keras' sparse path for rmsprop
     also squares each repeat of a word separately in the velocity, so it is not quite RMSprop.
     """
     import keras
