@@ -53,10 +53,12 @@ def test_repo_params_load_with_documented_defaults():
     assert data.val_split_by == "movie"
     assert data == DataParams()  # the dataclass defaults are the documented ones
     train = params.train
-    assert train.epochs >= 1 and train.batch_size == 128
+    assert train.epochs >= 1
+    assert train.batch_size == 128
     assert (train.optimizer, train.learning_rate) == ("rmsprop", 0.001)
     assert len(train.seeds) >= 3  # comparisons are means over seeds
-    assert train.restore_best is True and train.backend == "tensorflow"
+    assert train.restore_best is True
+    assert train.backend == "tensorflow"
     assert {"simple_rnn", "stacked_rnn"} <= set(params.models)
     assert params.model("simple_rnn").layers == 1
     assert params.model("stacked_rnn").layers == 4
@@ -79,11 +81,13 @@ def test_a_variants_own_train_settings_override_the_defaults():
             },
         }
     )
-    assert params.train_for("a") == params.train and params.train_for("a").epochs == 5
+    assert params.train_for("a") == params.train
+    assert params.train_for("a").epochs == 5
     b = params.train_for("b")
     assert (b.epochs, b.early_stopping_patience, b.bucketing, b.unroll) == (20, 3, True, False)
     assert b.learning_rate == 0.01  # not overridden: the default's
-    assert params.flat("b")["train.epochs"] == 20 and "model.train" not in params.flat("b")
+    assert params.flat("b")["train.epochs"] == 20
+    assert "model.train" not in params.flat("b")
 
 
 def test_left_out_keys_take_defaults_and_numbers_become_floats():
@@ -96,7 +100,8 @@ def test_left_out_keys_take_defaults_and_numbers_become_floats():
     )
     tiny = params.model("tiny")
     assert tiny == ModelParams(max_features=DataParams().max_features, units=4, dropout=0.0)  # all the vocabulary
-    assert isinstance(tiny.dropout, float) and isinstance(tiny.recurrent_dropout, float)
+    assert isinstance(tiny.dropout, float)
+    assert isinstance(tiny.recurrent_dropout, float)
     # A section given as null (``data:`` with nothing under it) means "all defaults".
     assert parse_params({"data": None, "models": {"m": None}}).model("m") == ModelParams(max_features=20000)
 
@@ -118,13 +123,16 @@ def test_unknown_variant_is_one_line_listing_the_known_ones(repo_raw):
         params.model("gru")
     assert len(err.value.problems) == 1
     line = err.value.problems[0]
-    assert "gru" in line and "simple_rnn" in line and "stacked_rnn" in line
+    for word in ("gru", "simple_rnn", "stacked_rnn"):
+        assert word in line
 
 
 def test_flat_params_for_mlflow(repo_raw):
     flat = parse_params(copy.deepcopy(repo_raw)).flat("stacked_rnn")
     assert flat["variant"] == "stacked_rnn"
-    assert flat["data.maxlen"] == 500 and flat["model.layers"] == 4 and flat["train.optimizer"] == "rmsprop"
+    assert flat["data.maxlen"] == 500
+    assert flat["model.layers"] == 4
+    assert flat["train.optimizer"] == "rmsprop"
     assert not any(k.startswith("models.") for k in flat)
 
 
@@ -308,7 +316,8 @@ def test_one_bad_value_is_one_line(repo_raw, mutate, key, shown, allowed):
     assert line.startswith(f"{key}:"), line
     if shown is not None:
         assert f"got {shown};" in line, line
-    assert "allowed" in line and allowed in line, line
+    assert "allowed" in line, line
+    assert allowed in line, line
 
 
 def test_several_bad_keys_give_one_line_each(repo_raw):
@@ -329,7 +338,8 @@ def test_several_bad_keys_give_one_line_each(repo_raw):
 def test_params_not_a_mapping_is_one_line():
     for raw in (None, "hello", [1, 2], 3):
         problems = _problems(raw)
-        assert len(problems) == 1 and problems[0].startswith("params:")
+        assert len(problems) == 1
+        assert problems[0].startswith("params:")
 
 
 # --- the file itself -----------------------------------------------------------------
