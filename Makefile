@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install lock repro test test-fast lint format bench stability sweep clean-venv
+.PHONY: install lock repro test test-fast lint format bench stability sweep tune clean-venv
 
 install: $(VENV)/.installed
 
@@ -56,6 +56,10 @@ stability: install  # every default variant over 5 seeds x 2 numerics settings (
 sweep: install  # the lever sweep behind best_rnn (hours on 2 cores): DVC experiments, then reports/sweep.md
 	dvc repro prepare
 	python bench/sweep.py
+
+tune: install  # an Optuna study over tune.yaml's levers (resumable; --export NAME afterwards): reports/tune.md
+	dvc repro prepare
+	imdb-rnn tune
 
 clean-venv:
 	rm -rf $(VENV)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -110,6 +111,7 @@ def wait_for(proc, out_path: Path, err_path: Path, ready, what: str, timeout: fl
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_mid_epoch_kills_the_run_and_leaves_no_output(workflow, signum, tmp_path):
     repo, env = workflow
+    shutil.rmtree(repo / ".checkpoints", ignore_errors=True)  # a fresh training: the other signal's would resume
     before = {r.info.run_id for r in variant_runs(repo)}
     out_path, err_path = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     with open(out_path, "w") as out, open(err_path, "w") as err:
@@ -164,6 +166,7 @@ def test_signal_mid_epoch_kills_the_run_and_leaves_no_output(workflow, signum, t
     assert not (repo / "models" / VARIANT).exists()
     assert not (repo / "reports" / "variants" / VARIANT / "history.csv").exists()
     assert leftovers(repo) == []
+    assert list((repo / ".checkpoints" / VARIANT).glob("*/seed_42.npz"))  # its finished epochs, for a resume
     # DVC sees the missing outputs: the train stage is not mistaken for up to date
     assert f"train@{VARIANT}" in dvc_status(repo)
     print(f"{signum!r} in epoch {finished + 1}: exit {code} {stopped_in:.1f} s after the signal")
@@ -182,6 +185,8 @@ def reproduced(workflow):
 def test_repro_after_interrupted_training_trains_again_and_is_clean(reproduced):
     repo, _, proc = reproduced
     assert {f"train@{VARIANT}", f"evaluate@{VARIANT}", "report"} <= ran_stages(proc.stdout)
+    assert f"{VARIANT}: discarded the checkpoint of" in proc.stdout  # the interrupted training had other params
+    assert "made with other params (" in proc.stdout
     assert {p.name for p in (repo / "models" / VARIANT).iterdir()} == {
         "model.keras",
         "summary.txt",

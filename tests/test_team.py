@@ -9,15 +9,12 @@ retraining. Fixture finalizers stop every server started here, also when a test 
 from __future__ import annotations
 
 import contextlib
-import glob
 import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,91 +26,26 @@ import yaml
 from support.commands import VENV_BIN, free_port, run, stop_group, tool_env
 from support.corpus import make_archive
 from support.params import ONE_VARIANT
+from support.postgres import MISSING, PG_BIN, throwaway_cluster
 from support.projects import make_project
+
+if PG_BIN is None:
+    pytest.skip(MISSING, allow_module_level=True)
 
 pytestmark = pytest.mark.slow
 
 VARIANT = "simple_rnn"
-INITDB = sorted(
-    glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-    key=lambda p: [int(n) for n in re.findall(r"\d+", Path(p).parent.parent.name)],
-)
-if not INITDB:
-    pytest.skip("PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin/initdb)", allow_module_level=True)
-PG_BIN = Path(INITDB[-1]).parent
-# PostgreSQL refuses to run as root: as root, its commands run as the `postgres` user.
-AS_POSTGRES = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 # Root writes into a read-only folder anyway; without CAP_DAC_OVERRIDE it meets the mode bits as users do.
 AS_PLAIN_USER = (
     ["setpriv", "--inh-caps=-dac_override", "--bounding-set=-dac_override", "--"] if os.geteuid() == 0 else []
 )
 
 
-class Cluster:
-    """A PostgreSQL cluster: superuser ``mlflow``, trust auth, TCP on 127.0.0.1 only (no Unix socket)."""
-
-    def __init__(self, root: Path):
-        self.root, self.data, self.log, self.port = root, root / "data", root / "postgres.log", free_port()
-        self.uri = f"postgresql://mlflow@127.0.0.1:{self.port}/mlflow"
-
-    def pg_ctl(self, *args) -> None:
-        run([*AS_POSTGRES, PG_BIN / "pg_ctl", "-D", self.data, "-l", self.log, *args], self.root)
-
-    def start(self) -> None:
-        self.pg_ctl(
-            "-o", f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories=''", "-w", "start"
-        )
-
-    def stop(self) -> None:
-        self.pg_ctl("-m", "fast", "-w", "stop")
-
-    def running(self) -> bool:
-        return (self.data / "postmaster.pid").exists()
-
-    def query(self, sql: str) -> list[str]:
-        out = run(
-            [PG_BIN / "psql", "-h", "127.0.0.1", "-p", self.port, "-U", "mlflow", "-d", "mlflow", "-tAc", sql],
-            self.root,
-        )
-        return out.stdout.split()
-
-
 @pytest.fixture(scope="module")
 def postgres():
-    """A throwaway cluster with the database ``mlflow``, made as README's team set-up makes it.
-
-    pytest's temp root is private to its user (0700, reset so by every pytest session that starts),
-    out of reach of the ``postgres`` user: the cluster gets its own temp folder, removed at the end.
-    """
-    root = Path(tempfile.mkdtemp(prefix="imdb-rnn-pg-"))
-    if AS_POSTGRES:
-        shutil.chown(root, "postgres", "postgres")
-    cluster = Cluster(root)
-    try:
-        run(
-            [
-                *AS_POSTGRES,
-                PG_BIN / "initdb",
-                "-D",
-                cluster.data,
-                "-U",
-                "mlflow",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-            ],
-            root,
-        )
-        cluster.start()
-        run([PG_BIN / "createdb", "-h", "127.0.0.1", "-p", cluster.port, "-U", "mlflow", "mlflow"], root)
+    """README's team set-up's database, on a throwaway cluster."""
+    with throwaway_cluster() as cluster:
         yield cluster
-    finally:
-        try:
-            if cluster.running():
-                cluster.stop()
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
 
 
 def health(uri: str) -> bool:

@@ -41,10 +41,33 @@ def _push_stage_results(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tune(args: argparse.Namespace) -> int:
+    from .backend import select_backend
+    from .tuning.export import export_variant
+    from .tuning.space import TRIAL, load_space
+    from .tuning.study import open_storage, open_study, run_study, storage_url
+
+    root = Path(args.project).resolve()
+    space = load_space(root / args.space, root / "params.yaml")
+    storage = open_storage(storage_url(root, args.storage))
+    if args.export:
+        study = open_study(space, storage)
+        export_variant(space, study, args.export, root / "params.yaml")
+        print(
+            f"params.yaml: models.{args.export} is trial {study.best_trial.number} of study {study.study_name} "
+            f"(validation accuracy {study.best_value:.4f}, one seed); `dvc repro` trains it over the usual seeds"
+        )
+        return 0
+    select_backend(space.params({}).train_for(TRIAL).backend)
+    study = run_study(space, storage, root, root / "data" / "prepared", args.trials, args.minutes)
+    print(f"study {study.study_name}: {len(study.trials)} trials; report: {root / 'reports' / 'tune.md'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imdb-rnn", description="SimpleRNN sentiment models on IMDB")
     # push-stage-results, which only a sweep task runs, is hidden: left out of this metavar, and given no help=
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{predict,sweep}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{predict,sweep,tune}")
     p = commands.add_parser("predict", help="score review text with a trained variant")
     p.add_argument("text", nargs="*", help="review text(s); none: read --file or stdin")
     p.add_argument(
@@ -84,6 +107,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scratch", help="absolute node-local folder for the clones (default: each node's temp folder)")
     s.add_argument("--project", default=".", help="project root holding dvc.yaml (default: .)")
     s.set_defaults(func=_sweep)
+
+    t = commands.add_parser(
+        "tune", help="an Optuna study over tune.yaml's levers; --export NAME adds its best to params.yaml"
+    )
+    t.add_argument("--space", default="tune.yaml", help="the search space (default: tune.yaml)")
+    t.add_argument("--trials", type=int_arg(1), help="complete + pruned trials of the study (default: tune.yaml's)")
+    t.add_argument("--minutes", type=float, help="this worker's time budget (default: tune.yaml's)")
+    t.add_argument(
+        "--storage",
+        help="Optuna storage URL shared by the workers (default: sqlite:///optuna.db at the project root; "
+        "a team: postgresql://user:password@host/db)",
+    )
+    t.add_argument("--export", metavar="NAME", help="write the best trial into params.yaml as variant NAME, then stop")
+    t.add_argument("--project", default=".", help="project root holding params.yaml (default: .)")
+    t.set_defaults(func=_tune)
 
     h = commands.add_parser(
         "push-stage-results",

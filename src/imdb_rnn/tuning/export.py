@@ -1,0 +1,45 @@
+"""From study to pipeline: the best trial as a variant of params.yaml, comments and layout kept.
+
+The entry is the base variant's with the trial's levers set (its own epochs and early stopping,
+not the study's): `dvc repro` then trains it over the usual seeds. Selection is the study's, on
+validation accuracy only.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import optuna
+from ruamel.yaml import YAML
+
+from ..config import parse_params
+from ..errors import ConfigError
+from ..files import write_text
+from .space import SearchSpace
+from .study import TuneError, completed
+
+
+def best_values(study: optuna.Study) -> dict:
+    if not completed(study):
+        raise TuneError(f"study {study.study_name} has no complete trial yet; run `imdb-rnn tune` first")
+    return dict(study.best_trial.params)
+
+
+def export_variant(space: SearchSpace, study: optuna.Study, name: str, params_path: Path) -> dict:
+    """Add ``models.<name>`` to params.yaml (a round trip: the diff is that entry alone); returns it."""
+    yaml = YAML()  # round-trip mode: comments, order and layout survive
+    yaml.preserve_quotes = True
+    document = yaml.load(Path(params_path).read_text(encoding="utf-8"))
+    if name in document["models"]:
+        raise ConfigError([f"--export {name}: params.yaml already has a variant {name}; give another name"])
+    entry = space.variant(best_values(study), for_trial=False)
+    document["models"][name] = entry
+    buffer = io.StringIO()
+    yaml.dump(document, buffer)
+    text = buffer.getvalue()
+    from yaml import safe_load  # the pipeline's own reader decides validity
+
+    parse_params(safe_load(text))  # a variant params.yaml would refuse is never written
+    write_text(params_path, text)
+    return entry

@@ -1,0 +1,207 @@
+"""The study: seeded TPE sampling, pruning on each epoch's validation accuracy, Optuna's RDB storage.
+
+Each trial is one seed of a real fit through ``fitting.SeedTrainer`` on the prepared data, so its
+curve is what `dvc repro` would train. The storage (SQLite by default, PostgreSQL for a team) holds
+the study: rerunning continues it, and several workers on several machines join one study. A
+killed worker's trial is failed by the others' heartbeat check and retried once.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import optuna
+import sqlalchemy.exc
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.study import MaxTrialsCallback
+from optuna.trial import TrialState
+
+from .. import paths, tracking
+from ..errors import ConfigError, ImdbRnnError
+from ..fitting import EPOCH_METRICS, SeedTrainer
+from ..interrupts import call_interruptibly
+from ..prepared import PreparedData, load_training_data
+from ..text import within_vocabulary
+from .space import TRIAL, SearchSpace
+from .summary import write_report
+
+STORAGE = "optuna.db"  # at the project root, beside mlflow.db
+HEARTBEAT_S = 30  # a RUNNING trial whose worker is silent for twice this is failed (and retried once)
+
+
+class TuneError(ImdbRnnError):
+    """A study that cannot run as asked (its storage, its data)."""
+
+
+def storage_url(root: Path, url: str | None) -> str:
+    return url or f"sqlite:///{Path(root) / STORAGE}"
+
+
+def open_storage(url: str, attempts: int = 3) -> RDBStorage:
+    """Optuna's RDB storage with heartbeats; a URL it cannot use is one line naming it.
+
+    Workers that start together on a new database race to create Optuna's tables: the loser's
+    IntegrityError means the tables now exist, so it opens the storage again.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna: nothing a user can act on
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(
+                    url,
+                    heartbeat_interval=HEARTBEAT_S,
+                    grace_period=2 * HEARTBEAT_S,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
+                    engine_kwargs={"pool_pre_ping": True},
+                )
+        except sqlalchemy.exc.IntegrityError:
+            if attempt == attempts:
+                raise
+            time.sleep(attempt)
+        except Exception as exc:  # SQLAlchemy's and the drivers' errors: bad scheme, host, credentials
+            reason = str(exc).splitlines()[0][:200]
+            raise TuneError(
+                f"--storage {url}: cannot be used as Optuna storage ({type(exc).__name__}: {reason}); give "
+                "sqlite:///<file> or postgresql://user:password@host/db"
+            ) from None
+    raise AssertionError("unreachable")
+
+
+def make_pruner(space: SearchSpace) -> optuna.pruners.BasePruner:
+    s = space.settings
+    if s.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=s.startup_trials, n_warmup_steps=s.warmup_epochs)
+    if s.pruner == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, s.warmup_epochs))
+    return optuna.pruners.NopPruner()
+
+
+def open_study(space: SearchSpace, storage: RDBStorage) -> optuna.Study:
+    """The study of tune.yaml's name, created once, continued afterwards. The sampler's seed moves
+    with the trials already there, so a resumed study or a second worker does not repeat the first."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress line says what matters
+    study = optuna.create_study(
+        study_name=space.settings.name,
+        storage=storage,
+        direction="maximize",
+        load_if_exists=True,
+        pruner=make_pruner(space),
+    )
+    study.sampler = optuna.samplers.TPESampler(seed=space.settings.seed + len(study.trials))
+    return study
+
+
+def run_study(space: SearchSpace, storage: RDBStorage, root: Path, data_dir: Path, trials: int | None = None,
+              minutes: float | None = None) -> optuna.Study:  # fmt: skip
+    """Trials until the study has ``trials`` complete or pruned ones (all workers together) or this
+    worker's ``minutes`` are spent; every trial a nested MLflow run under the study's run."""
+    import mlflow
+
+    study = open_study(space, storage)
+    budget = trials or space.settings.trials
+    minutes = minutes or space.settings.minutes
+    params = space.params({})
+    try:
+        data = load_training_data(data_dir, params.data.max_features)
+    except FileNotFoundError:
+        raise TuneError(f"no prepared data in {data_dir}; run `dvc repro prepare` first") from None
+    experiment_id = tracking.setup(f"{params.mlflow.experiment} tuning", root=Path(root))  # apart from the variants
+    tags = tracking.run_tags(root, study=space.settings.name, run_kind="study")
+    parent_id = study.user_attrs.get("mlflow_run_id")
+    resumed = tracking.existing_run(parent_id) if parent_id else None
+    start = {"run_id": resumed} if resumed else {"run_name": f"study {space.settings.name}", "tags": tags}
+    started = time.monotonic()
+    with tracking.tracked_run(experiment_id=experiment_id, **start) as parent:
+        study.set_user_attr("mlflow_run_id", parent.info.run_id)
+        objective = Objective(space, data, experiment_id, tags)
+        done = (TrialState.COMPLETE, TrialState.PRUNED)
+        if sum(t.state in done for t in study.trials) < budget:
+            study.optimize(
+                objective,
+                timeout=minutes * 60 if minutes else None,
+                callbacks=[MaxTrialsCallback(budget, states=done), Progress(budget, started, minutes)],
+                catch=(ConfigError,),  # values valid alone that clash (e.g. bucketing with unroll): that trial fails
+                gc_after_trial=True,
+            )
+        if completed(study):
+            tracking.log_metrics({"best_val_accuracy": study.best_value, "trials": len(study.trials)})
+            mlflow.set_tag("best_trial", str(study.best_trial.number))
+        report, *images = write_report(study, space, Path(root) / paths.REPORTS / "tune.md")
+        tracking.log_files([report], "reports")
+        tracking.log_files(images, "plots")
+    return study
+
+
+def completed(study: optuna.Study) -> list:
+    return [t for t in study.trials if t.state == TrialState.COMPLETE]
+
+
+class Objective:
+    """One trial: sample the levers, fit one seed for the study's epochs, report every epoch's
+    validation accuracy (the pruner may stop it there), return the best."""
+
+    def __init__(self, space: SearchSpace, data: PreparedData, experiment_id: str, tags: dict):
+        self.space, self.data, self.experiment_id, self.tags = space, data, experiment_id, tags
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        import keras
+        import mlflow
+
+        values = self.space.sample(trial)
+        params = self.space.params(values)
+        keras.backend.clear_session()  # the last trial's graphs go; each trial builds its own model
+        trainer = SeedTrainer(TRIAL, params)
+        max_features = params.model(TRIAL).max_features
+        train, val = (within_vocabulary(split, max_features) for split in (self.data.train, self.data.val))
+        pruned = False
+        with tracking.tracked_run(
+            experiment_id=self.experiment_id,
+            nested=True,
+            run_name=f"{self.space.settings.name}/trial {trial.number}",
+            tags={**self.tags, "run_kind": "trial", "trial": str(trial.number)},
+        ) as run:
+            mlflow.log_params({**values, "trial": trial.number})
+
+            def on_epoch(row: dict) -> None:
+                metrics = {k: round(row[k], 6) for k in EPOCH_METRICS}
+                mlflow.log_metrics(
+                    {**metrics, "epoch_seconds": row["seconds"]}, step=row["epoch"], run_id=run.info.run_id
+                )
+                trial.report(row["val_accuracy"], row["epoch"])
+                trial.set_user_attr("epochs", row["epoch"])
+                trial.set_user_attr("seconds", round(trial.user_attrs.get("seconds", 0.0) + row["seconds"], 3))
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned after epoch {row['epoch']}")
+
+            try:
+                result = call_interruptibly(trainer.fit_seed, self.space.settings.seed, train, val, on_epoch)
+            except optuna.TrialPruned:
+                pruned = True
+            mlflow.set_tag("trial_state", "PRUNED" if pruned else "COMPLETE")
+            if not pruned and not result.has_model:
+                raise TuneError(f"trial {trial.number} diverged in its first epoch")
+        if pruned:
+            raise optuna.TrialPruned()
+        return result.best_val_accuracy
+
+
+class Progress:
+    """One line per finished trial: its outcome, the best so far, the counts, the time left."""
+
+    def __init__(self, budget: int, started: float, minutes: float | None):
+        self.budget, self.started, self.minutes = budget, started, minutes
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        counts = {state: sum(t.state == state for t in study.trials) for state in TrialState}
+        value = f"{trial.value:.4f}" if trial.value is not None else trial.state.name.lower()
+        best = f"best {study.best_value:.4f} (trial {study.best_trial.number})" if completed(study) else "no best yet"
+        elapsed = (time.monotonic() - self.started) / 60
+        left = f", {max(0.0, self.minutes - elapsed):.1f} min left" if self.minutes else ""
+        print(
+            f"trial {trial.number}: {value} after {trial.user_attrs.get('epochs', 0)} epochs - {best} - "
+            f"complete {counts[TrialState.COMPLETE]}, pruned {counts[TrialState.PRUNED]}, "
+            f"failed {counts[TrialState.FAIL]} of {self.budget}{left}",
+            flush=True,
+        )

@@ -1,0 +1,91 @@
+"""reports/tune.md and its figures: what the study tried, what pruning saved, the best trial."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import optuna  # noqa: E402
+from optuna.trial import TrialState  # noqa: E402
+
+from ..files import atomic_file, write_text  # noqa: E402
+from ..machine import cpu_model  # noqa: E402
+from .space import SearchSpace  # noqa: E402
+
+
+def figures(study: optuna.Study, folder: Path) -> list[Path]:
+    """Optimization history (each complete trial, the best so far) and the levers' importances."""
+    folder.mkdir(parents=True, exist_ok=True)
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    values = [float(t.value or 0.0) for t in done]  # a complete trial has its value
+    history = folder / "history.png"
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.scatter([t.number for t in done], values, s=14, label="trial")
+    best, line = float("-inf"), []
+    for value in values:
+        best = max(best, value)
+        line.append(best)
+    ax.step([t.number for t in done], line, where="post", color="C1", label="best so far")
+    ax.set(xlabel="trial", ylabel="best validation accuracy", title=f"study {study.study_name}")
+    ax.legend()
+    _save(fig, history)
+    out = [history]
+    if len(done) >= 2 and len({tuple(sorted(t.params.items())) for t in done}) >= 2:
+        importances = optuna.importance.get_param_importances(study)
+        path = folder / "importance.png"
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.barh(list(importances)[::-1], list(importances.values())[::-1])
+        ax.set(xlabel="importance (fANOVA)", title="what moved validation accuracy")
+        _save(fig, path)
+        out.append(path)
+    return out
+
+
+def _save(fig, path: Path) -> None:
+    fig.tight_layout()
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def write_report(study: optuna.Study, space: SearchSpace, out: Path) -> list[Path]:
+    """The study in a page: counts, epochs trained against a study without pruning, the top trials."""
+    trials = study.trials
+    counts = {s: sum(t.state == s for t in trials) for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+    trained = sum(t.user_attrs.get("epochs", 0) for t in trials)
+    full = space.settings.epochs * (counts[TrialState.COMPLETE] + counts[TrialState.PRUNED])
+    seconds = sum(t.user_attrs.get("seconds", 0.0) for t in trials)
+    images = figures(study, out.parent / "tune")
+    done = sorted((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: -float(t.value or 0.0))
+    levers = list(space.levers)
+    lines = [
+        f"# Study `{study.study_name}`",
+        "",
+        f"`imdb-rnn tune` on {cpu_model()}: base variant `{space.settings.base}`, "
+        f"{space.settings.epochs} epochs a trial, seed {space.settings.seed}, pruner {space.settings.pruner}.",
+        "",
+        f"- trials: {counts[TrialState.COMPLETE]} complete, {counts[TrialState.PRUNED]} pruned, "
+        f"{counts[TrialState.FAIL]} failed; {seconds:.0f} s of training",
+        f"- epochs trained: {trained} of the {full} the same trials would train unpruned "
+        f"({full - trained} saved by pruning)",
+        "",
+        "Selection is on validation accuracy only. The best of many single-seed trials is optimistic (the",
+        "maximum of noisy draws): export it (`imdb-rnn tune --export NAME`) and let `dvc repro` train it over",
+        "the usual seeds for its real figure.",
+        "",
+        "| trial | best val accuracy | epochs | " + " | ".join(levers) + " |",
+        "|---:|---:|---:|" + "---|" * len(levers),
+    ]
+    for t in done[:10]:
+        cells = [_cell(t.params.get(k)) for k in levers]
+        lines.append(f"| {t.number} | {t.value:.4f} | {t.user_attrs.get('epochs', '')} | " + " | ".join(cells) + " |")
+    lines += ["", *(f"![{p.stem}](tune/{p.name})" for p in images), ""]
+    write_text(out, "\n".join(lines))
+    return [out, *images]
+
+
+def _cell(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,217 @@
+"""`imdb-rnn tune` for real on tiny data: Optuna's SQLite and PostgreSQL storages, MLflow, params.yaml.
+
+The fast tests check the search space and the storage URL before any trial; the slow ones run
+studies of a few one-second trials on a tiny prepared corpus.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from imdb_rnn.config import _key as shown_key
+from imdb_rnn.config import load_params
+from imdb_rnn.errors import ConfigError
+from imdb_rnn.tuning.space import LEVERS, load_space
+from imdb_rnn.tuning.study import TuneError, open_storage
+from support.commands import VENV_BIN, run, tool_env, wait_until
+from support.params import TINY, write_params
+from support.postgres import PG_BIN, throwaway_cluster
+from support.projects import make_project
+from support.tracking import mlflow_client
+
+# learning rates far apart: a 1e-7 trial learns nothing, so after a 0.02 one the median pruner stops it
+SPACE = {
+    "study": {"name": "tiny", "base": "simple_rnn", "seed": 7, "trials": 6, "epochs": 3, "startup_trials": 1,
+              "warmup_epochs": 0},
+    "space": {"train.learning_rate": [0.02, 1e-7], "model.units": [4, 8]},
+}  # fmt: skip
+
+
+def write_space(folder: Path, space: dict = SPACE) -> Path:
+    path = folder / "tune.yaml"
+    path.write_text(yaml.safe_dump(space, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def params_file(tmp_path: Path) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"models": {"simple_rnn": {}, "best_rnn": {}}}), encoding="utf-8")
+    return path
+
+
+lever_specs = st.one_of(
+    st.builds(
+        dict, low=st.floats(-2, 200, allow_nan=False), high=st.floats(-2, 200, allow_nan=False), log=st.booleans()
+    ),  # fmt: skip
+    st.lists(
+        st.one_of(st.integers(-5, 300), st.floats(-1, 2, allow_nan=False), st.booleans(), st.text(max_size=6)),
+        max_size=3,
+    ),  # fmt: skip
+    st.text(max_size=5),
+    st.none(),
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(space=st.dictionaries(st.one_of(st.sampled_from(sorted(LEVERS)), st.text(max_size=8)), lever_specs, max_size=4))
+def test_a_search_space_is_accepted_or_refused_in_one_line_per_problem(tmp_path, params_file, space):
+    path = write_space(tmp_path, {"space": space})
+    try:
+        loaded = load_space(path, params_file)
+    except ConfigError as exc:
+        lines = exc.lines()
+        assert lines
+        assert all(line.startswith("tune.yaml: ") and "\n" not in line for line in lines), lines
+        for key in space:
+            if key not in LEVERS:
+                assert any(f"space.{shown_key(key)}: unknown lever" in line for line in lines), (key, lines)
+        return
+    assert set(loaded.levers) == set(space)
+    for lever in loaded.levers.values():  # every end of every lever made a valid variant
+        assert lever.ends()
+
+
+@pytest.mark.parametrize(
+    "space, expected",
+    [
+        ({"space": {"model.colour": [1]}}, "space.model.colour: unknown lever"),
+        ({"space": {"model.dropout": {"low": 0.5, "high": 0.5}}}, "space.model.dropout: empty range"),
+        ({"space": {"model.units": [0, 8]}}, "space.model.units: 0 is refused"),
+        ({"space": {"train.seeds": [[1]]}}, "space.train.seeds: unknown lever"),
+        ({"study": {"base": "nope"}, "space": {"model.units": [8]}}, "study.base: 'nope' is not a variant"),
+    ],
+)
+def test_bad_search_spaces_name_the_lever(tmp_path, params_file, space, expected):
+    with pytest.raises(ConfigError) as caught:
+        load_space(write_space(tmp_path, space), params_file)
+    assert any(expected in line for line in caught.value.lines()), caught.value.lines()
+
+
+@pytest.mark.parametrize("url", ["nosuch://db", "postgresql://nobody@127.0.0.1:1/none", "sqlite:////no/such/dir/x.db"])
+def test_a_storage_url_optuna_cannot_use_is_one_line(url):
+    with pytest.raises(TuneError) as caught:
+        open_storage(url)
+    assert "\n" not in str(caught.value)
+    assert url in str(caught.value)
+
+
+# --- real studies on tiny data ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, small_archive):
+    """A committed project with tiny params and its data prepared."""
+    repo = make_project(tmp_path_factory.mktemp("tune"))
+    write_params(repo / "params.yaml", TINY, only_their_variants=True)
+    run(["git", "commit", "-qam", "tiny params"], repo)
+    run(["dvc", "repro", "prepare"], repo, env={"IMDB_SOURCE": str(small_archive)})
+    write_space(repo)
+    return repo
+
+
+def tune(repo: Path, *args: str, check: bool = True):
+    return run([VENV_BIN / "imdb-rnn", "tune", "--project", repo, *args], repo, check=check, timeout=600)
+
+
+def trials_of(repo: Path, storage: str | None = None) -> list:
+    return optuna.load_study(study_name="tiny", storage=storage or f"sqlite:///{repo / 'optuna.db'}").trials
+
+
+@pytest.mark.slow
+def test_a_study_prunes_resumes_and_tracks_every_trial(project):
+    first = tune(project, "--trials", "3")
+    assert "trial 0:" in first.stdout
+    again = tune(project)  # tune.yaml's 6 trials: the study goes on from 3
+    trials = trials_of(project)
+    states = [t.state for t in trials]
+    assert sum(s in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for s in states) == 6
+    assert optuna.trial.TrialState.RUNNING not in states
+    pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert pruned, [(t.params, t.intermediate_values) for t in trials]  # a 1e-7 trial after a 0.02 one
+    assert all(t.user_attrs["epochs"] < 3 for t in pruned)  # stopped before its last epoch
+    assert "pruned" in again.stdout
+
+    client = mlflow_client(project)
+    experiment = client.get_experiment_by_name("imdb-rnn tuning")
+    runs = client.search_runs([experiment.experiment_id])
+    studies = [r for r in runs if r.data.tags.get("run_kind") == "study"]
+    assert len(studies) == 1  # the rerun continued the study's run
+    trial_runs = [r for r in runs if r.data.tags.get("run_kind") == "trial"]
+    assert len(trial_runs) == len(trials)
+    assert {r.data.tags["mlflow.parentRunId"] for r in trial_runs} == {studies[0].info.run_id}
+    by_number = {int(r.data.tags["trial"]): r for r in trial_runs}
+    for t in pruned:
+        assert by_number[t.number].data.tags["trial_state"] == "PRUNED"
+    report = (project / "reports" / "tune.md").read_text()
+    assert f"{len(pruned)} pruned" in report
+    assert (project / "reports" / "tune" / "history.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_export_adds_the_best_trial_as_a_variant_and_nothing_else(project):
+    tune(project, "--export", "tuned")
+    after = (project / "params.yaml").read_text()
+    diff = run(["git", "diff", "-U0", "params.yaml"], project).stdout.splitlines()
+    changed = [line for line in diff if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    assert all(line.startswith("+") for line in changed), changed  # nothing removed or rewritten
+    assert "\n  tuned:\n" in after  # an entry of models:, the rest as it was
+    best = optuna.load_study(study_name="tiny", storage=f"sqlite:///{project / 'optuna.db'}").best_trial
+    variant = load_params(project / "params.yaml").model("tuned")
+    assert variant.units == best.params["model.units"]
+    assert load_params(project / "params.yaml").train_for("tuned").learning_rate == best.params["train.learning_rate"]
+    refused = tune(project, "--export", "tuned", check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().startswith("error: --export tuned: params.yaml already has a variant tuned")
+    run(["git", "checkout", "params.yaml"], project)
+
+
+@pytest.mark.slow
+def test_ctrl_c_fails_the_running_trial_and_leaves_nothing_running(project, tmp_path):
+    space = write_space(tmp_path, {**SPACE, "study": {**SPACE["study"], "name": "tiny", "trials": 50}})
+    log = tmp_path / "tune.log"
+    storage = f"sqlite:///{tmp_path / 'interrupted.db'}"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [VENV_BIN / "imdb-rnn", "tune", "--project", project, "--space", space, "--storage", storage],
+            cwd=project, env=tool_env(), stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_until(lambda: "trial 1:" in log.read_text(), "two trials finished", timeout=300)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    states = {t.state for t in trials_of(project, storage)}
+    assert optuna.trial.TrialState.RUNNING not in states
+    client = mlflow_client(project)
+    runs = client.search_runs([client.get_experiment_by_name("imdb-rnn tuning").experiment_id])
+    assert "RUNNING" not in {r.info.status for r in runs}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(PG_BIN is None, reason="PostgreSQL server binaries not found")
+def test_two_workers_share_one_study_on_postgresql(project, tmp_path):
+    space = write_space(tmp_path, {**SPACE, "study": {**SPACE["study"], "name": "shared", "trials": 6}})
+    with throwaway_cluster() as cluster:
+        storage = cluster.uri.replace("postgresql://", "postgresql+psycopg://")
+        cmd = [VENV_BIN / "imdb-rnn", "tune", "--project", project, "--space", space, "--storage", storage]
+        workers = [subprocess.Popen(cmd, cwd=project, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True) for _ in range(2)]  # fmt: skip
+        outputs = [w.communicate(timeout=600)[0] for w in workers]
+        assert [w.returncode for w in workers] == [0, 0], outputs
+        assert all("trial " in out for out in outputs), outputs  # each worker ran trials of its own
+        trials = optuna.load_study(study_name="shared", storage=storage).trials
+    finished = [t for t in trials if t.state.is_finished()]
+    assert len({t.number for t in trials}) == len(trials)
+    assert len(finished) >= 6
+    assert optuna.trial.TrialState.RUNNING not in {t.state for t in trials}
