@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -73,6 +74,7 @@ TARGETS = [(signal.SIGTERM, "dvc"), (signal.SIGKILL, "dvc"), (signal.SIGTERM, "g
 def test_signal_to_dvc_stops_its_stage_and_leaves_no_output(project, signum, whom, shell, tmp_path):
     repo, env = project
     write_yaml(repo / "params.yaml", LONG)
+    shutil.rmtree(repo / ".checkpoints", ignore_errors=True)  # a fresh training: the last case's would resume
     before = runs(repo)
     out_path, err_path = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     with open(out_path, "w") as out, open(err_path, "w") as err:

@@ -100,10 +100,10 @@ def test_readme_sequence_gives_every_experiment_its_mlflow_runs(baseline_repo):
     repeats its value. The repeat trains nothing (DVC finds its stages unchanged or in its run cache) and
     still has its MLflow runs: a summary named after it and a variant run linked to the one that trained."""
     repo, env = baseline_repo
-    run(["dvc", "exp", "run", "-S", "models.simple_rnn.units=8"], repo, env=env, timeout=600)
-    assert "units: 8" in run(["git", "diff", "params.yaml"], repo).stdout  # applied to the workspace
+    run(["dvc", "exp", "run", "-S", "models.simple_rnn.units=10"], repo, env=env, timeout=600)
+    assert "units: 10" in run(["git", "diff", "params.yaml"], repo).stdout  # applied to the workspace
     before = set(shown_experiments(repo, env))
-    run(["dvc", "exp", "run", "--queue", "-S", "models.simple_rnn.units=6,8"], repo, env=env)
+    run(["dvc", "exp", "run", "--queue", "-S", "models.simple_rnn.units=6,10"], repo, env=env)
     start_queue(repo, env)
     try:
         status = wait_for_queue(repo, env)
@@ -117,9 +117,9 @@ def test_readme_sequence_gives_every_experiment_its_mlflow_runs(baseline_repo):
     for name in experiments:  # every experiment DVC shows, the earlier tests' included
         assert f"{name}/summary" in {r.info.run_name for r in summary_runs}, name
         assert name in {r.data.tags.get("dvc_exp_name") for r in variant_runs}, name
-    repeat = next(name for name, (units, _) in experiments.items() if units == 8 and name not in before)
+    repeat = next(name for name, (units, _) in experiments.items() if units == 10 and name not in before)
     (link,) = [r for r in variant_runs if r.data.tags.get("dvc_exp_name") == repeat]
-    trained = next(name for name, (units, _) in experiments.items() if units == 8 and name in before)
+    trained = next(name for name, (units, _) in experiments.items() if units == 10 and name in before)
     (source,) = [r for r in variant_runs if r.data.tags.get("dvc_exp_name") == trained]
     assert link.data.tags["restored_from"] == source.info.run_id
 

@@ -312,7 +312,7 @@ def test_ctrl_c_cancels_the_tasks_and_leaves_no_process(project, tmp_path):
 def test_a_point_whose_worker_dies_is_retried_and_finishes(project):
     """A node's death, as the task sees it: its Ray worker and the training under it are SIGKILLed.
     Ray runs the task again (max_retries), from a fresh clone; the driver says so; the point ends
-    Success. The lost attempt's MLflow run stays RUNNING: nothing is left to end it."""
+    Success. The lost attempt's MLflow run is ended KILLED by the retry's first stage (its process is gone)."""
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=project["env"]["MLFLOW_TRACKING_URI"])
@@ -355,7 +355,7 @@ def test_a_point_whose_worker_dies_is_retried_and_finishes(project):
     assert name in shown_experiments(project["repo"])
     runs = runs_by_name(project["env"]["MLFLOW_TRACKING_URI"])[name]
     assert [(r.info.run_id, r.info.status) for r in runs] == [
-        (lost[0].info.run_id, "RUNNING"),
+        (lost[0].info.run_id, "KILLED"),
         (runs[1].info.run_id, "FINISHED"),
     ]
     assert processes_under(project["scratch"]) == []
