@@ -94,7 +94,12 @@ class _SeedDiverged(Exception):
         self.divergence = divergence
 
 
-def _epoch_callback(result: FitResult, on_epoch: Callable[[dict], None] | None, train_params: TrainParams):
+def _epoch_callback(
+    result: FitResult,
+    on_epoch: Callable[[dict], None] | None,
+    train_params: TrainParams,
+    on_checkpoint: Callable[[SeedState], None] | None = None,
+):
     import keras
 
     class EpochRecorder(keras.callbacks.Callback):
@@ -152,6 +157,9 @@ def _epoch_callback(result: FitResult, on_epoch: Callable[[dict], None] | None, 
             patience = train_params.early_stopping_patience
             if patience and row["epoch"] - result.best_epoch >= patience:
                 self.model.stop_training = True
+            if on_checkpoint:  # before the epoch is logged or printed: an epoch a user saw finish is never retrained
+                done = bool(self.model.stop_training) or row["epoch"] == train_params.epochs
+                on_checkpoint(snapshot(self.model, result, self, row["epoch"], finished=done))
             if on_epoch:
                 on_epoch(row)
             print(epoch_line(row, train_params.epochs), flush=True)
@@ -184,7 +192,7 @@ def fit(
     ``on_checkpoint`` state after an epoch) continues exactly as the uninterrupted fit would.
     """
     result = FitResult(seed=seed)
-    recorder = _epoch_callback(result, on_epoch, train_params)
+    recorder = _epoch_callback(result, on_epoch, train_params, on_checkpoint)
     recorder.set_model(model)  # fit sets it too; a finished seed's resume keeps weights without a fit
     first = 0
     if resume is not None:
@@ -209,10 +217,7 @@ def fit(
                 callbacks=callbacks,
                 **fit_kwargs,
             )
-            done = bool(model.stop_training) or epoch + 1 == train_params.epochs  # early stopping, or the last
-            if on_checkpoint:
-                on_checkpoint(snapshot(model, result, recorder, epoch + 1, finished=done))
-            if done:
+            if model.stop_training:  # early stopping (the recorder checkpointed the epoch as the last)
                 break
     except _SeedDiverged as stop:
         print(divergence_line(result, stop.divergence, train_params.epochs), flush=True)
