@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from imdb_rnn.faults import KILL_ENV
 from support.commands import run, tool_env, wait_until
@@ -141,3 +142,33 @@ def test_killed_evaluation_reruns_cleanly(prepared, uninterrupted, tmp_path):
     assert f"train@{VARIANT}" not in ran_stages(again.stdout)  # its outputs were complete: kept
     assert f"evaluate@{VARIANT}" in ran_stages(again.stdout)
     assert_same_result_and_clean_runs(repo, uninterrupted)
+
+
+BUCKETED = {
+    "train": {"bucketing": True, "unroll": False},
+    "dropout": 0.3,
+    "spatial_dropout": 0.3,
+    "bidirectional": True,
+}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap (issue 24): on the bucketed, non-unrolled path with dropout the resumed seed's epochs after "
+    "the checkpoint differ slightly from the uninterrupted run's (the unrolled lesson variants match bit for bit); "
+    "some training state is not yet in the checkpoint",
+)
+def test_a_bucketed_dropout_model_resumes_to_the_uninterrupted_history(prepared, tmp_path):
+    """best_rnn's path (length buckets, no unrolling, dropout, both directions), killed mid-seed."""
+    repo, env = prepared
+    histories = []
+    for name, kill in (("uninterrupted", None), ("killed", "42:3:1")):
+        clone = copy_of(repo, tmp_path / name)
+        params = yaml.safe_load((clone / "params.yaml").read_text())
+        params["models"][VARIANT] = {**params["models"][VARIANT], **BUCKETED}
+        write_yaml(clone / "params.yaml", params)
+        if kill:
+            run(["dvc", "repro", f"train@{VARIANT}"], clone, env={**env, KILL_ENV: kill}, check=False, timeout=600)
+        run(["dvc", "repro", f"train@{VARIANT}"], clone, env=env, timeout=600)
+        histories.append(pd.read_csv(clone / "reports" / "variants" / VARIANT / "history.csv").drop(columns="seconds"))
+    pd.testing.assert_frame_equal(histories[1], histories[0], check_exact=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import optuna
@@ -187,7 +188,10 @@ def test_ctrl_c_fails_the_running_trial_and_leaves_nothing_running(project, tmp_
     try:
         wait_until(lambda: "trial 1:" in log.read_text(), "two trials finished", timeout=300)
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 130, log.read_text()
+        sent = time.monotonic()
+        code = proc.wait(timeout=120)  # the trial's cleanup (its runs, Optuna's FAIL) on a loaded 2-core machine
+        assert code == 130, log.read_text()
+        print(f"tune stopped {time.monotonic() - sent:.1f} s after Ctrl-C")
     finally:
         if proc.poll() is None:
             proc.kill()
