@@ -42,6 +42,16 @@ def wait_for_queue(repo, env, timeout=420):
     raise AssertionError(f"queue did not finish:\n{status}")
 
 
+def run_queued_grid(repo, env, grid: str) -> str:
+    """Queue ``-S grid``, run the queue two at a time, stop its workers; `dvc queue status` at the end."""
+    run(["dvc", "exp", "run", "--queue", "-S", grid], repo, env=env)
+    start_queue(repo, env)
+    try:
+        return wait_for_queue(repo, env)
+    finally:
+        run(["dvc", "queue", "stop"], repo, env=env, check=False)
+
+
 def shown_experiments(repo, env) -> dict[str, tuple[int, float]]:
     """``dvc exp show``'s experiments: name -> (simple_rnn's units, its test accuracy)."""
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo, env=env).stdout)
@@ -58,12 +68,7 @@ def shown_experiments(repo, env) -> dict[str, tuple[int, float]]:
 def test_queued_grid_runs_two_at_a_time_and_maps_to_mlflow_runs(baseline_repo):
     repo, env = baseline_repo
     _, before = experiment_runs(repo)
-    run(["dvc", "exp", "run", "--queue", "-S", "models.simple_rnn.units=4,12"], repo, env=env)
-    start_queue(repo, env)
-    try:
-        status = wait_for_queue(repo, env)
-    finally:
-        run(["dvc", "queue", "stop"], repo, env=env, check=False)
+    status = run_queued_grid(repo, env, "models.simple_rnn.units=4,12")
     assert status.count("Success") == 2, status
 
     experiments = shown_experiments(repo, env)
@@ -103,12 +108,7 @@ def test_readme_sequence_gives_every_experiment_its_mlflow_runs(baseline_repo):
     run(["dvc", "exp", "run", "-S", "models.simple_rnn.units=10"], repo, env=env, timeout=600)
     assert "units: 10" in run(["git", "diff", "params.yaml"], repo).stdout  # applied to the workspace
     before = set(shown_experiments(repo, env))
-    run(["dvc", "exp", "run", "--queue", "-S", "models.simple_rnn.units=6,10"], repo, env=env)
-    start_queue(repo, env)
-    try:
-        status = wait_for_queue(repo, env)
-    finally:
-        run(["dvc", "queue", "stop"], repo, env=env, check=False)
+    status = run_queued_grid(repo, env, "models.simple_rnn.units=6,10")
     assert status.count("Success") >= 2, status
 
     experiments = shown_experiments(repo, env)
