@@ -152,12 +152,6 @@ BUCKETED = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (issue 24): on the bucketed, non-unrolled path with dropout the resumed seed's epochs after "
-    "the checkpoint differ slightly from the uninterrupted run's (the unrolled lesson variants match bit for bit); "
-    "some training state is not yet in the checkpoint",
-)
 def test_a_bucketed_dropout_model_resumes_to_the_uninterrupted_history(prepared, tmp_path):
     """best_rnn's path (length buckets, no unrolling, dropout, both directions), killed mid-seed."""
     repo, env = prepared

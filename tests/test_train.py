@@ -1,10 +1,13 @@
 """Training: seeds in one process train exactly as alone and reuse the compiled step; early
 stopping; length buckets; the selected seed."""
 
+import random
+
 import numpy as np
 import pytest
 
 from imdb_rnn.batches import length_buckets
+from imdb_rnn.checkpoints import CheckpointStore, SeedState
 from imdb_rnn.config import parse_params
 from imdb_rnn.fitting import FitResult, SeedTrainer, select_seed
 
@@ -24,6 +27,7 @@ def tiny_data(n: int, maxlen: int = 12) -> dict:
 
 
 TRAIN, VAL = tiny_data(96), tiny_data(32)
+BUCKETED_DROPOUT = {"mask_padding": True, "dropout": 0.3, "spatial_dropout": 0.3, "bidirectional": True}
 
 
 def params_with(train: dict, model: dict | None = None):
@@ -55,6 +59,32 @@ def test_seeds_in_one_process_train_as_they_would_alone(train, model):
     alone = SeedTrainer("m", params).fit_seed(8, TRAIN, VAL)
     assert curves(second) == curves(alone)  # bit for bit: same start, same batches, same updates
     assert curves(first) != curves(second)
+
+
+@pytest.mark.parametrize(
+    "train, model",
+    [({"unroll": True}, {"dropout": 0.3}), ({"unroll": False, "bucketing": True}, BUCKETED_DROPOUT)],
+    ids=["unrolled", "bucketed-dropout-bidirectional"],
+)
+def test_a_seed_resumed_from_its_checkpoint_in_a_new_session_trains_as_uninterrupted(train, model, tmp_path):
+    """The checkpoint holds all the state training reads (no global RNG): epochs 3-4 of a fresh
+    model restored after epoch 2 equal the uninterrupted seed's."""
+    import keras
+
+    params = params_with({**train, "epochs": 4}, model)
+    store = CheckpointStore(tmp_path, "m", {"data": "tiny"})
+    store.open()
+
+    def after_epoch(state: SeedState) -> None:
+        if state.meta["epochs_done"] == 2:
+            store.save_seed(42, state)
+
+    uninterrupted = SeedTrainer("m", params).fit_seed(42, TRAIN, VAL, on_checkpoint=after_epoch)
+    keras.backend.clear_session()
+    random.seed(0)  # a new process's global RNGs are anywhere
+    np.random.seed(0)
+    resumed = SeedTrainer("m", params).fit_seed(42, TRAIN, VAL, resume=store.load_seed(42))
+    assert curves(resumed) == curves(uninterrupted)
 
 
 def test_early_stopping_keeps_the_best_epoch():

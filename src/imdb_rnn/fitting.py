@@ -230,8 +230,8 @@ def fit(
 def epoch_data(train: dict, train_params: TrainParams, padding: str, seed: int, epoch: int):
     """The epoch's training batches, shuffled by a generator seeded with (seed, epoch) alone."""
     order_seed = (seed, epoch)
-    if train_params.bucketing:
-        return length_buckets(train["x"], train["y"], train_params.batch_size, padding, order_seed), {}
+    if train_params.bucketing:  # Keras would shuffle the batches again with Python's global RNG, which a resume lacks
+        return length_buckets(train["x"], train["y"], train_params.batch_size, padding, order_seed), {"shuffle": False}
     order = np.random.default_rng(order_seed).permutation(len(train["y"]))
     x = np.asarray(train["x"], dtype=np.int32)[order]
     y = np.asarray(train["y"], dtype=np.float32)[order]
