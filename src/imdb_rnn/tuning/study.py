@@ -8,6 +8,8 @@ killed worker's trial is failed by the others' heartbeat check and retried once.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -115,16 +117,21 @@ def run_study(space: SearchSpace, storage: RDBStorage, root: Path, data_dir: Pat
     started = time.monotonic()
     with tracking.tracked_run(experiment_id=experiment_id, **start) as parent:
         study.set_user_attr("mlflow_run_id", parent.info.run_id)
-        objective = Objective(space, data, experiment_id, tags)
+        objective = Objective(space, data, experiment_id, tags, parent.info.run_id)
         done = (TrialState.COMPLETE, TrialState.PRUNED)
         if sum(t.state in done for t in study.trials) < budget:
-            study.optimize(
-                objective,
-                timeout=minutes * 60 if minutes else None,
-                callbacks=[MaxTrialsCallback(budget, states=done), Progress(budget, started, minutes)],
-                catch=(ConfigError,),  # values valid alone that clash (e.g. bucketing with unroll): that trial fails
-                gc_after_trial=True,
-            )
+            try:  # the whole loop in a worker thread: a signal meets the main thread in a join, never in a lock
+                call_interruptibly(
+                    objective.optimize,
+                    study,
+                    timeout=minutes * 60 if minutes else None,
+                    callbacks=[MaxTrialsCallback(budget, states=done), Progress(budget, started, minutes)],
+                    catch=(ConfigError,),  # values valid alone that clash (e.g. bucketing with unroll): the trial fails
+                    gc_after_trial=True,
+                )
+            except KeyboardInterrupt:
+                objective.stop(storage)
+                raise
         if completed(study):
             tracking.log_metrics({"best_val_accuracy": study.best_value, "trials": len(study.trials)})
             mlflow.set_tag("best_trial", str(study.best_trial.number))
@@ -140,35 +147,56 @@ def completed(study: optuna.Study) -> list:
 
 class Objective:
     """One trial: sample the levers, fit one seed for the study's epochs, report every epoch's
-    validation accuracy (the pruner may stop it there), return the best."""
+    validation accuracy (the pruner may stop it there), return the best.
 
-    def __init__(self, space: SearchSpace, data: PreparedData, experiment_id: str, tags: dict):
+    It runs in the study's worker thread, so its MLflow run is kept by id (MLflow's active run is
+    per thread) and ``abandon`` can end it, and fail its trial, from the main thread on Ctrl-C.
+    """
+
+    def __init__(self, space: SearchSpace, data: PreparedData, experiment_id: str, tags: dict, parent_run_id: str):
         self.space, self.data, self.experiment_id, self.tags = space, data, experiment_id, tags
+        self.parent_run_id = parent_run_id
+        self.running: tuple[int, str | None] | None = None  # (Optuna trial id, MLflow run id) of the trial in progress
+        self.stopping, self.finished, self.lock = threading.Event(), threading.Event(), threading.Lock()
+
+    def optimize(self, study: optuna.Study, **kwargs) -> None:
+        try:
+            study.optimize(self, **kwargs)
+        finally:
+            self.finished.set()
 
     def __call__(self, trial: optuna.Trial) -> float:
         import keras
         import mlflow
 
+        with self.lock:
+            if self.stopping.is_set():  # Ctrl-C came between trials: Optuna fails this one and ends the loop
+                raise TuneError("interrupted")
+            self.running = (trial._trial_id, None)  # Optuna's id, for the storage
         values = self.space.sample(trial)
         params = self.space.params(values)
         keras.backend.clear_session()  # the last trial's graphs go; each trial builds its own model
         trainer = SeedTrainer(TRIAL, params)
         max_features = params.model(TRIAL).max_features
         train, val = (within_vocabulary(split, max_features) for split in (self.data.train, self.data.val))
-        pruned = False
-        with tracking.tracked_run(
-            experiment_id=self.experiment_id,
-            nested=True,
-            run_name=f"{self.space.settings.name}/trial {trial.number}",
-            tags={**self.tags, "run_kind": "trial", "trial": str(trial.number)},
-        ) as run:
-            mlflow.log_params({**values, "trial": trial.number})
+        client = mlflow.MlflowClient()
+        tags = {**self.tags, "run_kind": "trial", "trial": str(trial.number), "mlflow.parentRunId": self.parent_run_id}
+        tags[tracking.PROCESS_TAG] = tracking.this_process()  # who holds it RUNNING: ``end_orphans`` checks it
+        name = f"{self.space.settings.name}/trial {trial.number}"
+        run_id = client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
+        with self.lock:
+            self.running = (trial._trial_id, run_id)
+            if self.stopping.is_set():
+                client.set_terminated(run_id, "KILLED")
+                raise TuneError("interrupted")
+        try:
+            for key, value in {**values, "trial": trial.number}.items():
+                client.log_param(run_id, key, value)
 
             def on_epoch(row: dict) -> None:
-                metrics = {k: round(row[k], 6) for k in EPOCH_METRICS}
-                mlflow.log_metrics(
-                    {**metrics, "epoch_seconds": row["seconds"]}, step=row["epoch"], run_id=run.info.run_id
-                )
+                for key in EPOCH_METRICS:
+                    client.log_metric(run_id, key, round(row[key], 6), step=row["epoch"])
+                client.log_metric(run_id, "epoch_seconds", row["seconds"], step=row["epoch"])
                 trial.report(row["val_accuracy"], row["epoch"])
                 trial.set_user_attr("epochs", row["epoch"])
                 trial.set_user_attr("seconds", round(trial.user_attrs.get("seconds", 0.0) + row["seconds"], 3))
@@ -176,15 +204,41 @@ class Objective:
                     raise optuna.TrialPruned(f"pruned after epoch {row['epoch']}")
 
             try:
-                result = call_interruptibly(trainer.fit_seed, self.space.settings.seed, train, val, on_epoch)
+                result = trainer.fit_seed(self.space.settings.seed, train, val, on_epoch)
             except optuna.TrialPruned:
-                pruned = True
-            mlflow.set_tag("trial_state", "PRUNED" if pruned else "COMPLETE")
-            if not pruned and not result.has_model:
+                client.set_tag(run_id, "trial_state", "PRUNED")
+                client.set_terminated(run_id, "FINISHED")
+                raise
+            if not result.has_model:
                 raise TuneError(f"trial {trial.number} diverged in its first epoch")
-        if pruned:
-            raise optuna.TrialPruned()
-        return result.best_val_accuracy
+            client.set_tag(run_id, "trial_state", "COMPLETE")
+            client.set_terminated(run_id, "FINISHED")
+            return result.best_val_accuracy
+        except Exception:  # pruned trials ended their run above
+            if client.get_run(run_id).info.status == "RUNNING":
+                client.set_terminated(run_id, "FAILED")
+            raise
+        finally:
+            self.running = None
+
+    def stop(self, storage: RDBStorage, wait_s: float = 10.0) -> None:
+        """Ctrl-C. A trial in progress is failed (Optuna) and its run KILLED (MLflow): its worker thread
+        cannot be stopped, only abandoned with the process. Between trials, the worker gets a moment
+        to start the next trial, which fails at once."""
+        import mlflow
+
+        with self.lock:
+            self.stopping.set()
+            running = self.running
+        if (running is None or running[1] is None) and self.finished.wait(wait_s):
+            return  # the worker failed the trial it was starting, and ended its run
+        if running is None:
+            return  # the worker never came back (stuck in the storage): the heartbeat check fails its trial
+        trial_id, run_id = running
+        with contextlib.suppress(RuntimeError, sqlalchemy.exc.SQLAlchemyError):  # it finished in between
+            storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        if run_id is not None:
+            mlflow.MlflowClient().set_terminated(run_id, "KILLED")
 
 
 class Progress:
