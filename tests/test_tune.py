@@ -22,7 +22,8 @@ from imdb_rnn.config import load_params
 from imdb_rnn.errors import ConfigError
 from imdb_rnn.tuning.space import LEVERS, load_space
 from imdb_rnn.tuning.study import TuneError, open_storage
-from support.commands import VENV_BIN, run, tool_env, wait_until
+from imdb_rnn.tuning.summary import grid_passes
+from support.commands import REPO_ROOT, VENV_BIN, run, tool_env, wait_until
 from support.params import TINY, write_params
 from support.postgres import PG_BIN, throwaway_cluster
 from support.projects import make_project
@@ -229,3 +230,44 @@ def test_two_workers_share_one_study_on_postgresql(project, tmp_path):
     assert len({t.number for t in trials}) == len(trials)
     assert len(finished) >= 6
     assert optuna.trial.TrialState.RUNNING not in {t.state for t in trials}
+
+
+def load_sweep_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sweep_bench", REPO_ROOT / "bench" / "sweep.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    passes=st.lists(
+        st.lists(st.tuples(st.integers(1, 900), st.floats(0.5, 0.95), st.booleans()), min_size=1, max_size=4),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_the_grid_read_back_from_the_sweep_report_is_its_passes_in_order(tmp_path_factory, passes):
+    """grid_passes reads what bench/sweep.py's render writes: per pass in the order run, the training
+    seconds so far and the best seed-42 validation accuracy so far; failed configurations count nothing."""
+    sweep = load_sweep_module()
+    names = sweep.PASSES[: len(passes)]
+    plan = {"base": {"model": {}, "train": {}}, **{f"{n}_pass": {"train": {}, "configurations": {}} for n in names}}
+    rows = [
+        {"pass": name, "name": f"{name}-{i}", "failed": failed, "error": "boom" if failed else None,
+         "metrics": {"best_val_accuracy": val, "accuracy": val, "seeds": 1},
+         "per_seed": [{"best_val_accuracy": val, "accuracy": val}],
+         "epochs": 3.0, "train_seconds": float(seconds)}
+        for name, configs in zip(names, passes, strict=False) for i, (seconds, val, failed) in enumerate(configs)
+    ]  # fmt: skip
+    report = tmp_path_factory.mktemp("grid") / "sweep.md"
+    report.write_text(sweep.render(plan, rows), encoding="utf-8")
+    expected, total, best = [], 0.0, float("-inf")
+    for name, configs in zip(names, passes, strict=False):
+        for seconds, val, failed in configs:
+            if not failed:
+                total, best = total + seconds, max(best, round(val, 4))
+        expected.append((f"{name} pass", total, best))
+    assert grid_passes(report) == expected

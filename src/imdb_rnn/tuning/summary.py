@@ -1,7 +1,9 @@
-"""reports/tune.md and its figures: what the study tried, what pruning saved, the best trial."""
+"""reports/tune.md and its figures: what the study tried, what pruning saved, the best trial, and the
+study against the hand-planned grid sweep (reports/sweep.md) per second of training."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import matplotlib
@@ -44,6 +46,43 @@ def figures(study: optuna.Study, folder: Path) -> list[Path]:
     return out
 
 
+def grid_passes(sweep_report: Path) -> list[tuple[str, float, float]]:
+    """The grid sweep's passes in the order they ran: (pass, cumulative training seconds, best seed-42
+    validation accuracy so far), read from the tables bench/sweep.py writes; empty without the report."""
+    if not sweep_report.is_file():
+        return []
+    sections = re.split(r"^## ", sweep_report.read_text(encoding="utf-8"), flags=re.M)[1:]
+    passes, seconds, best = [], 0.0, float("-inf")
+    for section in reversed([s for s in sections if " pass " in s.splitlines()[0]]):  # the report lists the last first
+        rows = [line.split("|")[1:-1] for line in section.splitlines() if re.match(r"^\| [^-\s]", line)][1:]
+        for cells in rows:  # configuration | changes | seeds | val acc | val acc per seed | ... | train s
+            if not re.fullmatch(r"\s*[\d.]+\s*", cells[-1]):
+                continue  # a failed or unfinished configuration
+            seconds += float(cells[-1])
+            best = max(best, float(cells[4].split()[0]))  # seeds run 42 first: the trials' seed
+        passes.append((section.split()[0].lower() + " pass", seconds, best))
+    return passes
+
+
+def versus_grid(study: optuna.Study, grid: list[tuple[str, float, float]], path: Path) -> Path:
+    """Best validation accuracy found against training seconds spent: the study's trials, the grid's passes."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    seconds, best, xs, ys = 0.0, float("-inf"), [], []
+    for t in study.trials:
+        seconds += t.user_attrs.get("seconds", 0.0)
+        if t.state == TrialState.COMPLETE:
+            best = max(best, float(t.value or 0.0))
+        if best > float("-inf"):
+            xs.append(seconds)
+            ys.append(best)
+    ax.step(xs, ys, where="post", label=f"study {study.study_name} (Optuna)")
+    ax.plot([g[1] for g in grid], [g[2] for g in grid], "o--", label="grid sweep, by pass")
+    ax.set(xlabel="training seconds", ylabel="best validation accuracy (seed 42)", title="study vs grid")
+    ax.legend()
+    _save(fig, path)
+    return path
+
+
 def _save(fig, path: Path) -> None:
     fig.tight_layout()
     with atomic_file(path) as tmp:
@@ -59,6 +98,9 @@ def write_report(study: optuna.Study, space: SearchSpace, out: Path) -> list[Pat
     full = space.settings.epochs * (counts[TrialState.COMPLETE] + counts[TrialState.PRUNED])
     seconds = sum(t.user_attrs.get("seconds", 0.0) for t in trials)
     images = figures(study, out.parent / "tune")
+    grid = grid_passes(out.parent / "sweep.md")
+    if grid:
+        images.append(versus_grid(study, grid, out.parent / "tune" / "versus_grid.png"))
     done = sorted((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: -float(t.value or 0.0))
     levers = list(space.levers)
     lines = [
@@ -71,6 +113,15 @@ def write_report(study: optuna.Study, space: SearchSpace, out: Path) -> list[Pat
         f"{counts[TrialState.FAIL]} failed; {seconds:.0f} s of training",
         f"- epochs trained: {trained} of the {full} the same trials would train unpruned "
         f"({full - trained} saved by pruning)",
+        *(
+            [
+                f"- the grid sweep of reports/sweep.md: {grid[-1][1]:.0f} s of training over {len(grid)} passes, best "
+                f"seed-42 validation accuracy {grid[-1][2]:.4f}; the study used {seconds / grid[-1][1]:.0%} of that "
+                "time"
+            ]
+            if grid
+            else []
+        ),
         "",
         "Selection is on validation accuracy only. The best of many single-seed trials is optimistic (the",
         "maximum of noisy draws): export it (`imdb-rnn tune --export NAME`) and let `dvc repro` train it over",
