@@ -13,6 +13,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import requests
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,7 +24,7 @@ from imdb_rnn.errors import ConfigError
 from imdb_rnn.tuning.space import LEVERS, load_space
 from imdb_rnn.tuning.study import TuneError, open_storage
 from imdb_rnn.tuning.summary import grid_passes
-from support.commands import REPO_ROOT, VENV_BIN, run, tool_env, wait_until
+from support.commands import REPO_ROOT, VENV_BIN, free_port, run, stop_group, tool_env, wait_until
 from support.params import TINY, write_params
 from support.postgres import PG_BIN, throwaway_cluster
 from support.projects import make_project
@@ -174,6 +175,29 @@ def test_export_adds_the_best_trial_as_a_variant_and_nothing_else(project):
     assert refused.returncode == 1
     assert refused.stderr.strip().startswith("error: --export tuned: params.yaml already has a variant tuned")
     run(["git", "checkout", "params.yaml"], project)
+
+
+@pytest.mark.slow
+def test_optuna_dashboard_serves_the_study_as_readme_starts_it(project):
+    """README's command, on the study of the tests above: the dashboard lists it with its trials."""
+    port = free_port()
+    cmd = [VENV_BIN / "optuna-dashboard", "sqlite:///optuna.db", "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen([str(c) for c in cmd], cwd=project, env=tool_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    try:
+
+        def studies():
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/api/studies", timeout=2).json()["study_summaries"]
+            except requests.RequestException:
+                return None
+
+        wait_until(lambda: studies() is not None, "the dashboard answers", timeout=60)
+        (tiny,) = [s for s in studies() if s["study_name"] == "tiny"]
+        detail = requests.get(f"http://127.0.0.1:{port}/api/studies/{tiny['study_id']}", timeout=10).json()
+        assert len(detail["trials"]) == len(trials_of(project))
+    finally:
+        stop_group(proc)
 
 
 def between_trials(log: str) -> bool:
