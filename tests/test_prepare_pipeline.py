@@ -18,7 +18,8 @@ from support.params import write_params
 pytestmark = pytest.mark.slow  # real dvc repro / queues / servers / signals
 
 # Every variant of the repository's params.yaml with a vocabulary of its own gets the small one.
-OWN_VOCABULARY = [name for name, model in yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())["models"].items() if "max_features" in model]
+REPO_MODELS = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())["models"]
+OWN_VOCABULARY = [name for name, model in REPO_MODELS.items() if "max_features" in model]
 SMALL = {"data": {"maxlen": 40, "max_features": 200}, "models": {v: {"max_features": 200} for v in OWN_VOCABULARY}}
 PREPARED = ("train.npz", "val.npz", "test.npz", "vocab.json")
 
