@@ -123,6 +123,21 @@ class MlflowParams:
     ] = "imdb-rnn-sentiment"
     promote_experiments: Bool = False  # may a `dvc exp run` move the champion? (false: only `dvc repro`)
 
+    @property
+    def summaries_experiment(self) -> str:
+        """The execution summaries' experiment: apart, so the variants' runs table shows only variants."""
+        return f"{self.experiment} summaries"
+
+    @property
+    def tuning_experiment(self) -> str:
+        """`imdb-rnn tune`'s studies and trials: apart from the variants' comparison."""
+        return f"{self.experiment} tuning"
+
+    @property
+    def experiments(self) -> tuple[str, str, str]:
+        """Every experiment the project writes to (a team's trainer needs EDIT on each)."""
+        return (self.experiment, self.summaries_experiment, self.tuning_experiment)
+
 
 @dataclasses.dataclass(frozen=True)
 class Params:

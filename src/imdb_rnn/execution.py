@@ -20,12 +20,6 @@ from .files import read_json
 SUMMARY_FILES = ("summary.csv", "summary.md", "comparison.png")
 
 
-def summary_experiment(experiment: str) -> str:
-    """Where the execution summaries go: an experiment of their own, so the variants' experiment
-    shows only variant runs in its runs table and Chart view."""
-    return f"{experiment} summaries"
-
-
 def results_digest(summary_csv: Path, variant_runs: dict[str, str]) -> str:
     """What a summary run records: the summary table's bytes and the variants' run ids."""
     digest = hashlib.md5(Path(summary_csv).read_bytes(), usedforsecurity=False)
@@ -45,7 +39,7 @@ def log_execution(params: Params, models_dir: Path, reports_dir: Path, workspace
         for variant, run_id in variant_runs.items():
             variant_runs[variant] = tracking.link_restored(variant, run_id, experiment_id, tags)
     digest = results_digest(reports_dir / "summary.csv", variant_runs)
-    summaries_id = tracking.setup(summary_experiment(params.mlflow.experiment))
+    summaries_id = tracking.setup(params.mlflow.summaries_experiment)
     if "dvc_exp_name" not in tags and latest_digest(summaries_id) == digest:
         return None
     table = pd.read_csv(reports_dir / "summary.csv")
