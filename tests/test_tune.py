@@ -6,6 +6,8 @@ studies of a few one-second trials on a tiny prepared corpus.
 
 from __future__ import annotations
 
+import re
+import secrets
 import signal
 import subprocess
 import time
@@ -99,12 +101,24 @@ def test_bad_search_spaces_name_the_lever(tmp_path, params_file, space, expected
     assert any(expected in line for line in caught.value.lines()), caught.value.lines()
 
 
-@pytest.mark.parametrize("url", ["nosuch://db", "postgresql://nobody@127.0.0.1:1/none", "sqlite:////no/such/dir/x.db"])
-def test_a_storage_url_optuna_cannot_use_is_one_line(url):
+@pytest.mark.parametrize(
+    "url",
+    [
+        "nosuch://db",
+        "postgresql://nobody@127.0.0.1:1/none",
+        "sqlite:////no/such/dir/x.db",
+        f"postgresql+psycopg://nobody:{secrets.token_urlsafe(12)}@127.0.0.1:1/none",
+    ],
+)
+def test_a_storage_url_optuna_cannot_use_is_one_line_without_its_password(url):
     with pytest.raises(TuneError) as caught:
         open_storage(url)
     assert "\n" not in str(caught.value)
-    assert url in str(caught.value)
+    password = re.search(r"//[^/@:]*:([^/@]*)@", url)
+    shown = url.replace(password.group(1), "***") if password else url
+    assert shown in str(caught.value)
+    if password:
+        assert password.group(1) not in str(caught.value)
 
 
 # --- real studies on tiny data ---------------------------------------------------------------------

@@ -9,6 +9,7 @@ killed worker's trial is failed by the others' heartbeat check and retried once.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 import warnings
@@ -41,6 +42,11 @@ def storage_url(root: Path, url: str | None) -> str:
     return url or f"sqlite:///{Path(root) / STORAGE}"
 
 
+def shown_url(url: str) -> str:
+    """A storage URL fit for a terminal or a log: its password, if any, as ``***``."""
+    return re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url)
+
+
 def open_storage(url: str, attempts: int = 3) -> RDBStorage:
     """Optuna's RDB storage with heartbeats; a URL it cannot use is one line naming it.
 
@@ -63,9 +69,9 @@ def open_storage(url: str, attempts: int = 3) -> RDBStorage:
                 raise
             time.sleep(attempt)
         except Exception as exc:  # SQLAlchemy's and the drivers' errors: bad scheme, host, credentials
-            reason = str(exc).splitlines()[0][:200]
+            reason = str(exc).splitlines()[0][:200].replace(url, shown_url(url))
             raise TuneError(
-                f"--storage {url}: cannot be used as Optuna storage ({type(exc).__name__}: {reason}); give "
+                f"--storage {shown_url(url)}: cannot be used as Optuna storage ({type(exc).__name__}: {reason}); give "
                 "sqlite:///<file> or postgresql://user:password@host/db"
             ) from None
     raise AssertionError("unreachable")
@@ -109,7 +115,7 @@ def run_study(space: SearchSpace, storage: RDBStorage, root: Path, data_dir: Pat
         data = load_training_data(data_dir, params.data.max_features)
     except FileNotFoundError:
         raise TuneError(f"no prepared data in {data_dir}; run `dvc repro prepare` first") from None
-    experiment_id = tracking.setup(f"{params.mlflow.experiment} tuning", root=Path(root))  # apart from the variants
+    experiment_id = tracking.setup(params.mlflow.tuning_experiment, root=Path(root))
     tags = tracking.run_tags(root, study=space.settings.name, run_kind="study")
     parent_id = study.user_attrs.get("mlflow_run_id")
     resumed = tracking.existing_run(parent_id) if parent_id else None
