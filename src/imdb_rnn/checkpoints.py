@@ -94,7 +94,8 @@ class SeedState:
 
 
 class CheckpointStore:
-    """One training's checkpoints: opened (locked) at the stage's start, removed when it completes."""
+    """One training's checkpoints: opened (locked) at the stage's start; as a context, removed when the
+    training completes."""
 
     def __init__(self, root: Path, variant: str, material: dict):
         self.variant, self.material = variant, material
@@ -114,6 +115,17 @@ class CheckpointStore:
             return read_json(runs)
         write_json(self.folder / "material.json", self.material)
         return {}
+
+    def __enter__(self) -> CheckpointStore:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        """The training completed: its checkpoints are spent. It failed before it recorded a run (a server
+        that refused it, say): nothing to resume, so nothing is left behind. Otherwise they stay to resume."""
+        if exc_type is None or not (self.folder / "runs.json").is_file():
+            self.remove()
+        else:
+            self.close()
 
     def discard_stale(self) -> None:
         """Remove the variant's checkpoints for other settings that no running training holds, saying why."""

@@ -61,7 +61,7 @@ def train_variant(
     resumed = tracking.existing_run(runs["parent"]) if runs["parent"] else None
     start = {"run_id": resumed} if resumed else {"run_name": tracking.run_name(tags, variant), "tags": tags}
 
-    with tracking.tracked_run(experiment_id=experiment_id, **start) as parent:
+    with store, tracking.tracked_run(experiment_id=experiment_id, **start) as parent:
         runs["parent"] = parent.info.run_id
         store.save_runs(runs)
         if resumed:
@@ -94,7 +94,6 @@ def train_variant(
             "diverged": {seed: {**d, "run_id": runs["seeds"][seed]} for seed, d in diverged.items()},
         }
         write_outputs(variant, data, saved, selected.seed, summary, run_record, results, model_dir, report_dir)
-    store.remove()  # the training completed: its checkpoints are spent
     return run_record["run_id"]
 
 
