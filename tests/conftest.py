@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from support.corpus import make_archive
+from support.postgres import MISSING, PG_BIN, throwaway_cluster
 from support.projects import make_project
 from support.tracking import mlflow_service
 
@@ -34,3 +35,12 @@ def mlflow_server(tmp_path_factory):
     store, artifacts = f"sqlite:///{root / 'server.db'}", str(root / "server-artifacts")
     with mlflow_service("server", store, root, "--artifacts-destination", artifacts) as (uri, proc):
         yield {"uri": uri, "port": int(uri.rsplit(":", 1)[1]), "root": root, "proc": proc}
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """README's team set-up's PostgreSQL, one throwaway cluster shared by the team tests (skipped without it)."""
+    if PG_BIN is None:
+        pytest.skip(MISSING)
+    with throwaway_cluster() as cluster:
+        yield cluster

@@ -13,9 +13,7 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,11 +21,12 @@ import pytest
 import requests
 import yaml
 
-from support.commands import VENV_BIN, free_port, run, stop_group, tool_env
+from support.commands import VENV_BIN, run
 from support.corpus import make_archive
 from support.params import ONE_VARIANT
-from support.postgres import MISSING, PG_BIN, throwaway_cluster
+from support.postgres import MISSING, PG_BIN
 from support.projects import make_project, ran_stages
+from support.tracking import mlflow_service
 
 if PG_BIN is None:
     pytest.skip(MISSING, allow_module_level=True)
@@ -41,64 +40,18 @@ AS_PLAIN_USER = (
 )
 
 
-@pytest.fixture(scope="module")
-def postgres():
-    """README's team set-up's database, on a throwaway cluster."""
-    with throwaway_cluster() as cluster:
-        yield cluster
+def mlflow_server(folder: Path, backend_uri: str):
+    """README's `mlflow server` on PostgreSQL, with the artifact store in ``folder``."""
+    return mlflow_service("server", backend_uri, folder, "--artifacts-destination", str(folder / "artifacts"))
 
 
 def health(uri: str) -> bool:
-    try:
-        return requests.get(f"{uri}/health", timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
-
-
-@contextlib.contextmanager
-def mlflow_server(folder: Path, backend_uri: str):
-    """``mlflow server`` on 127.0.0.1:<free port> with ``--artifacts-destination``; yields its URI, then stops it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    port, log_path = free_port(), folder / "server.log"
-    uri = f"http://127.0.0.1:{port}"
-    cmd = [
-        VENV_BIN / "mlflow",
-        "server",
-        "--backend-store-uri",
-        backend_uri,
-        "--artifacts-destination",
-        folder / "artifacts",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        port,
-        "--workers",
-        "1",
-    ]
-    # the GenAI job runner is no part of tracking (off, the server starts sooner)
-    env = tool_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_TRACKING_URI": None})
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [str(c) for c in cmd], cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )  # its own process group, stopped as a whole
-        try:
-            deadline = time.monotonic() + 90
-            while not health(uri):
-                exited = proc.poll() is not None
-                if exited or time.monotonic() > deadline:
-                    pytest.fail(
-                        f"mlflow server on {backend_uri}: {'exited' if exited else 'no /health in 90 s'}\n"
-                        + log_path.read_text()
-                    )
-                time.sleep(0.3)
-            yield uri
-        finally:
-            stop_group(proc)
+    return requests.get(f"{uri}/health", timeout=5).status_code == 200
 
 
 @pytest.fixture(scope="module")
 def server(postgres, tmp_path_factory):
-    with mlflow_server(tmp_path_factory.mktemp("mlflow_server"), postgres.uri) as uri:
+    with mlflow_server(tmp_path_factory.mktemp("mlflow_server"), postgres.uri) as (uri, _):
         yield uri
 
 
@@ -218,11 +171,7 @@ def test_stage_fails_fast_when_postgresql_is_down(team, postgres, server, tmp_pa
     repo = clone(team, tmp_path / "c", "prepare")
     before = digests(repo)
     with contextlib.ExitStack() as stack:
-        uri = (
-            server
-            if server_state == "in-use"
-            else stack.enter_context(mlflow_server(tmp_path / "fresh_server", postgres.uri))
-        )
+        uri = server if server_state == "in-use" else stack.enter_context(mlflow_server(tmp_path, postgres.uri))[0]
         postgres.stop()
         stack.callback(postgres.start)  # for the tests after this one, also when it fails
         assert health(uri)

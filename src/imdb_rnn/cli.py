@@ -64,10 +64,19 @@ def _tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grant(args: argparse.Namespace) -> int:
+    from .access import grant, read_password
+    from .config import load_params
+
+    settings = load_params(Path(args.project) / "params.yaml").mlflow
+    print(grant(args.user, read_password(args.user), args.role, settings))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imdb-rnn", description="SimpleRNN sentiment models on IMDB")
     # push-stage-results, which only a sweep task runs, is hidden: left out of this metavar, and given no help=
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{predict,sweep,tune}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{predict,sweep,tune,grant}")
     p = commands.add_parser("predict", help="score review text with a trained variant")
     p.add_argument("text", nargs="*", help="review text(s); none: read --file or stdin")
     p.add_argument(
@@ -117,11 +126,27 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--storage",
         help="Optuna storage URL shared by the workers (default: sqlite:///optuna.db at the project root; "
-        "a team: postgresql://user:password@host/db)",
+        "a team: postgresql+psycopg://user@host/db, the password in PGPASSWORD or ~/.pgpass)",
     )
     t.add_argument("--export", metavar="NAME", help="write the best trial into params.yaml as variant NAME, then stop")
     t.add_argument("--project", default=".", help="project root holding params.yaml (default: .)")
     t.set_defaults(func=_tune)
+
+    g = commands.add_parser(
+        "grant",
+        help="on a team's MLflow server with basic-auth: create a user (or reset its password) as trainer or reader",
+        description="Run as the server's admin (MLFLOW_TRACKING_URI, MLFLOW_TRACKING_USERNAME, "
+        "MLFLOW_TRACKING_PASSWORD). The new password is read from stdin's first line, or asked for on a terminal.",
+    )
+    g.add_argument("user", help="the account to create or update")
+    g.add_argument(
+        "--role",
+        choices=("trainer", "reader"),
+        required=True,
+        help="trainer: EDIT on the project's experiments and registered model; reader: READ on them",
+    )
+    g.add_argument("--project", default=".", help="project root holding params.yaml (default: .)")
+    g.set_defaults(func=_grant)
 
     h = commands.add_parser(
         "push-stage-results",

@@ -88,11 +88,53 @@ def short_reason(exc: Exception) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
+TRAINER_RIGHTS = "an account with EDIT on the project's experiments and registered model (a trainer's)"
+
+
+def refused(
+    uri: str, status: int | None, env: Mapping[str, str] = os.environ, needs: str = TRAINER_RIGHTS
+) -> TrackingError | None:
+    """A server's 401 or 403 (MLflow's auth app) as the one line that says which credentials to fix:
+    401, none given or not accepted; 403, an account without the right (``needs`` says which)."""
+    user = env.get("MLFLOW_TRACKING_USERNAME")
+    if status == 401 and not (user and env.get("MLFLOW_TRACKING_PASSWORD")):
+        return TrackingError(
+            f"MLflow tracking server {uri} asks for credentials (HTTP 401); set MLFLOW_TRACKING_USERNAME and "
+            "MLFLOW_TRACKING_PASSWORD to your account on it"
+        )
+    if status == 401:
+        return TrackingError(
+            f"MLflow tracking server {uri} refused user {user!r} (HTTP 401: wrong user name or password); "
+            "check MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
+        )
+    if status == 403:
+        return TrackingError(
+            f"MLflow tracking server {uri}: user {user!r} is not allowed to do this (HTTP 403); use {needs}, "
+            "or ask the server's admin for it"
+        )
+    return None
+
+
+@contextlib.contextmanager
+def refusals_named(env: Mapping[str, str] = os.environ, uri: str | None = None, needs: str = TRAINER_RIGHTS):
+    """MLflow calls inside whose 401 or 403 becomes ``refused``'s one line instead of a traceback."""
+    import mlflow
+
+    try:
+        yield
+    except mlflow.exceptions.MlflowException as exc:
+        error = refused(uri or mlflow.get_tracking_uri(), exc.get_http_status_code(), env, needs)
+        if error is None:
+            raise
+        raise error from None
+
+
 def setup(experiment: str, env=os.environ, root: Path | None = None) -> str:
     """Point MLflow at the store, create it and the experiment once, end the runs orphaned by a dead
     process; return the experiment id."""
     experiment_id = open_experiment(experiment, env, root)
-    end_orphans(experiment_id)
+    with refusals_named(env):  # ending an orphan is a write: a reader's account stops here, in one line
+        end_orphans(experiment_id)
     return experiment_id
 
 
@@ -125,6 +167,8 @@ def open_experiment(experiment: str, env=os.environ, root: Path | None = None) -
                     raise
                 return client.get_experiment_by_name(experiment).experiment_id
     except mlflow.exceptions.MlflowException as exc:
+        if error := refused(uri, exc.get_http_status_code(), env):
+            raise error from None
         reason = short_reason(exc)
         if not uri.startswith(("http://", "https://")):
             hint = "check the store"
@@ -230,8 +274,9 @@ def tracked_run(run_id: str | None = None, status: str = "FINISHED", **start_kwa
     import mlflow
 
     with terminate_as_interrupt():
-        handle = TrackedRun(mlflow.start_run(run_id=run_id, **start_kwargs), status)
-        mlflow.set_tag(PROCESS_TAG, this_process())  # who holds it RUNNING: ``end_orphans`` checks it
+        with refusals_named():  # a stage's first write: a reader's account stops here, in one line
+            handle = TrackedRun(mlflow.start_run(run_id=run_id, **start_kwargs), status)
+            mlflow.set_tag(PROCESS_TAG, this_process())  # who holds it RUNNING: ``end_orphans`` checks it
         try:
             yield handle
         except KeyboardInterrupt:

@@ -57,8 +57,9 @@ def run(
     env: Mapping[str, str | None] | None = None,
     check: bool = True,
     timeout: float = 300,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``cmd`` (text, output captured) with ``tool_env(env)``.
+    """Run ``cmd`` (text, output captured) with ``tool_env(env)``, ``stdin`` as its input (none: no input).
 
     With ``check``, a non-zero exit fails the test with the command's stdout and stderr.
     """
@@ -70,7 +71,7 @@ def run(
         capture_output=True,
         text=True,
         timeout=timeout,
-        stdin=subprocess.DEVNULL,
+        **({"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}),
     )
     proc.elapsed = time.monotonic() - start  # type: ignore[attr-defined]
     if check and proc.returncode != 0:

@@ -43,12 +43,17 @@ class Cluster:
     def running(self) -> bool:
         return (self.data / "postmaster.pid").exists()
 
-    def query(self, sql: str) -> list[str]:
+    def query(self, sql: str, database: str = "mlflow") -> list[str]:
         out = run(
-            [PG_BIN / "psql", "-h", "127.0.0.1", "-p", self.port, "-U", "mlflow", "-d", "mlflow", "-tAc", sql],
+            [PG_BIN / "psql", "-h", "127.0.0.1", "-p", self.port, "-U", "mlflow", "-d", database, "-tAc", sql],
             self.root,
         )
         return out.stdout.split()
+
+    def create_database(self, name: str) -> str:
+        """A new database on the cluster (as README's `createdb`); returns its URI."""
+        run([PG_BIN / "createdb", "-h", "127.0.0.1", "-p", self.port, "-U", "mlflow", name], self.root)
+        return self.uri.rsplit("/", 1)[0] + f"/{name}"
 
 
 @contextlib.contextmanager
@@ -79,7 +84,7 @@ def throwaway_cluster():
             root,
         )
         cluster.start()
-        run([PG_BIN / "createdb", "-h", "127.0.0.1", "-p", cluster.port, "-U", "mlflow", "mlflow"], root)
+        cluster.create_database("mlflow")
         yield cluster
     finally:
         try:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from support.commands import VENV_BIN, answering, free_port, stop_group, tool_env, wait_until
 
 
 @contextlib.contextmanager
-def mlflow_service(command: str, store: str, folder: Path, *extra: str):
+def mlflow_service(command: str, store: str, folder: Path, *extra: str, env: Mapping[str, str | None] | None = None):
     """A real `mlflow <command>` (ui or server) on a free 127.0.0.1 port over ``store``, as the README
     starts it, with one worker and no job runner (each would be one more process to start on 2 cores):
-    yields (its base URL, its Popen) once it answers /health; its process group is stopped at the end."""
+    yields (its base URL, its Popen) once it answers /health; its process group is stopped at the end.
+    ``env`` adds to (or, with None, removes from) its environment: e.g. the basic-auth app's settings."""
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -31,12 +33,12 @@ def mlflow_service(command: str, store: str, folder: Path, *extra: str):
         "1",
         *extra,
     ]
-    env = tool_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_TRACKING_URI": None})
+    server_env = tool_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_TRACKING_URI": None, **(env or {})})
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [str(c) for c in cmd],
             cwd=folder,
-            env=env,
+            env=server_env,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
