@@ -46,6 +46,9 @@ scalars = st.one_of(
     st.floats(min_value=-1, max_value=2),
     st.text(max_size=12),
     st.sampled_from(["pre", "post", "movie", "review", "adam", "jax", "max", "imdb-rnn", " x", "a/b"]),
+    st.sampled_from(["simple", "gru", "lstm", "ensemble", "best_seed"]),  # choices of the newer keys
+    st.integers(min_value=0, max_value=2**21 + 2),  # bigram_buckets' range, its edges and beyond
+    st.floats(min_value=0, max_value=0.6),  # champion_alpha's (0, 0.5] and beyond
 )
 values = st.one_of(scalars, st.lists(scalars, max_size=4), st.dictionaries(st.text(max_size=4), scalars, max_size=2))
 
@@ -112,6 +115,38 @@ def test_any_value_of_any_key_is_a_typed_setting_or_one_line(key, value):
     else:
         assert isinstance(value, str)
         assert got == value
+
+
+unrolls = st.one_of(st.none(), st.booleans(), st.sampled_from(["false", 0]))  # None: the key left out
+
+
+@settings(max_examples=300, deadline=None)
+@given(cell=st.sampled_from(["simple", "gru", "lstm"]), own=unrolls, shared=unrolls, other=st.booleans())
+def test_a_gated_cell_trains_only_in_a_loop_or_is_one_line(cell, own, shared, other):
+    """cell and unroll across sections: a gated cell with the loop (its own ``train.unroll: false``, or
+    every variant's) is accepted as set; with unroll left true, or not a boolean, ``models.a.cell`` is
+    named in one line beside any bad unroll, never a traceback; another variant is never blamed."""
+    raw: dict = {"models": {"a": {"cell": cell}}}
+    if own is not None:
+        raw["models"]["a"]["train"] = {"unroll": own}
+    if shared is not None:
+        raw["train"] = {"unroll": shared}
+    if other:
+        raw["models"]["b"] = {"units": 4}
+    effective = own if own is not None else (shared if shared is not None else True)
+    try:
+        params = parse_params(raw)
+    except ConfigError as err:
+        cells = [line for line in err.problems if line.startswith("models.a.cell: ")]
+        bad_unroll = [line for line in err.problems if ".unroll: got " in line]
+        assert len(cells) == (cell != "simple" and effective is not False), err.problems
+        assert len(err.problems) == len(cells) + len(bad_unroll), err.problems
+        assert cells or bad_unroll, err.problems
+        assert not any(line.startswith("models.b.") for line in err.problems), err.problems
+        return
+    assert params.model("a").cell == cell
+    assert effective is False or cell == "simple"
+    assert params.train_for("a").unroll is (effective is True)
 
 
 @settings(max_examples=200, deadline=None)
