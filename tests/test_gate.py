@@ -123,12 +123,13 @@ def store(tmp_path, request):
     return tmp_path, experiment_id
 
 
-def variant_run(store, variant: str, wrong: list[int] | None) -> tuple[str, Path]:
-    """A variant run as train and evaluate leave it: its raw-text model, and (None: not) its validation predictions."""
+def variant_run(store, variant: str, wrong: list[int] | None, tokens: int = 5) -> tuple[str, Path]:
+    """A variant run as train and evaluate leave it: its raw-text model, and (None: not) its validation
+    predictions, of reviews ``tokens``, ``tokens + 1``, ... long."""
     folder, experiment_id = store
     path = folder / variant / gate.VAL_PREDICTIONS
     path.parent.mkdir(exist_ok=True)
-    gate.write_predictions(path, LABELS, np.arange(len(LABELS)) + 5, predictions(wrong or []))
+    gate.write_predictions(path, LABELS, np.arange(len(LABELS)) + tokens, predictions(wrong or []))
     with tracking.tracked_run(experiment_id=experiment_id, tags={"variant": variant}) as run:
         text_model.log_text_model(variant, folder / "model.keras", folder / "vocab.json", "tensorflow", [])
         if wrong is not None:
@@ -172,3 +173,14 @@ def test_a_champion_without_validation_predictions_is_compared_by_mean_validatio
     assert worse["gate"]["test"] is None and "its run has no validation predictions" in worse["gate"]["why"]
     better = registry.register(params, registry.Candidate("new", new_id, 0.81), new_path, env={})
     assert better["promoted"] and better["champion"]["version"] == 2
+
+
+def test_predictions_of_other_reviews_fall_back_to_mean_validation_accuracy(store):
+    """Another validation split (other data params): the reviews cannot be paired, so no test is made."""
+    params = parse_params({"models": {"v": {}}})
+    old_id, old_path = variant_run(store, "old", wrong=[])
+    assert registry.register(params, registry.Candidate("old", old_id, 0.80), old_path, env={})["promoted"]
+    new_id, new_path = variant_run(store, "new", wrong=[], tokens=6)
+    decision = registry.register(params, registry.Candidate("new", new_id, 0.79), new_path, env={})
+    assert not decision["promoted"]
+    assert decision["gate"]["test"] is None and "of other reviews" in decision["gate"]["why"]
