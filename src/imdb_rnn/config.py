@@ -97,7 +97,7 @@ class TrainParams:
 
 @dataclass(config=STRICT)
 class ModelParams:
-    """The architecture of a variant; the defaults are the lesson's model."""
+    """The architecture of a variant and the model it serves; the defaults are the lesson's model."""
 
     max_features: Vocabulary = 10000  # rows of its Embedding: ids at or above it read as out-of-vocabulary
     embedding_dim: Width = 32
