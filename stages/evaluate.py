@@ -23,9 +23,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     accuracy = format_interval(metrics["accuracy"], metrics["accuracy_ci95_low"], metrics["accuracy_ci95_high"])
     seeds = ", ".join(f"{r['seed']}: {r['accuracy']:.4f}" for r in metrics["per_seed"])
+    served = "the ensemble" if metrics["serve"] == "ensemble" else f"seed {metrics['selected_seed']}"
     print(
         f"{args.variant} test over {metrics['seeds']} seed(s): accuracy {accuracy} (mean [95% CI]), ROC AUC "
-        f"{metrics['roc_auc']:.4f}; per seed: {seeds}"
+        f"{metrics['roc_auc']:.4f}; per seed: {seeds}; their ensemble: {metrics['ensemble_accuracy']:.4f}; "
+        f"served ({served}): {metrics['served_accuracy']:.4f}"
     )
 
 

@@ -255,7 +255,7 @@ def test_dvc_plots_page_draws_every_plot_offline(repo, browser, tmp_path):
     assert requested == []
     assert errors == []
     assert sorted(plots) == sorted(
-        f"reports_variants_{v}_{f}_csv" for v in VARIANTS for f in ("history", "roc", "predictions")
+        f"reports_variants_{v}_{f}_csv" for v in VARIANTS for f in ("history", "roc", "predictions", "length")
     )
     for plot in plots.values():
         assert plot["embed"] == "ok" and plot["inked"] > 1000, plot  # drawn, not an empty box
@@ -267,5 +267,5 @@ def test_dvc_plots_page_draws_every_plot_offline(repo, browser, tmp_path):
         cells = {(cell["actual"], cell["predicted"]): cell for cell in confusion}
         assert cells[("neg", "pos")]["x"] > cells[("neg", "neg")]["x"] == cells[("pos", "neg")]["x"]
         assert cells[("pos", "neg")]["y"] > cells[("neg", "neg")]["y"] == cells[("neg", "pos")]["y"]
-    assert len(images) == 1 + 4 * len(VARIANTS), images
+    assert len(images) == 2 + 5 * len(VARIANTS), images  # comparison.png, length.png; each variant's five
     assert all(width > 0 for _, width in images), images

@@ -117,6 +117,45 @@ def test_a_variant_uses_the_top_of_the_vocabulary():
     ]
 
 
+def test_the_new_levers_default_to_the_lesson_and_take_their_values():
+    """cell, word pairs and serving are off for the lesson (and for every shipped variant); a gated cell
+    needs the loop (unroll: false), set for the variant or for every variant."""
+    shipped = parse_params(shipped_params_raw())
+    for variant in shipped.models:
+        model = shipped.model(variant)
+        assert (model.cell, model.bigram_buckets, model.serve) == ("simple", 0, "best_seed")
+    assert shipped.mlflow.champion_alpha == 0.05
+    params = parse_params(
+        {
+            "train": {"unroll": True},
+            "models": {
+                "gru": {"cell": "gru", "bigram_buckets": 2**21, "serve": "ensemble", "train": {"unroll": False}},
+                "lstm": {"cell": "lstm", "bigram_buckets": 2, "train": {"unroll": False, "bucketing": True}},
+            },
+            "mlflow": {"champion_alpha": 0.5},
+        }
+    )
+    assert (params.model("gru").cell, params.model("gru").bigram_buckets, params.model("gru").serve) == (
+        "gru",
+        2**21,
+        "ensemble",
+    )
+    assert params.model("lstm").cell == "lstm"
+    assert params.flat("gru")["model.serve"] == "ensemble"
+    assert params.mlflow.champion_alpha == 0.5
+    assert parse_params({"train": {"unroll": False}, "models": {"m": {"cell": "lstm"}}}).model("m").cell == "lstm"
+
+
+def test_a_gated_cell_with_unroll_is_named_beside_the_other_errors():
+    problems = _problems({"train": {"epochs": 0}, "models": {"m": {"cell": "gru", "units": 0}}})
+    assert problems == [
+        "train.epochs: got 0; allowed: an integer in [1, 10000]",
+        "models.m.units: got 0; allowed: an integer in [1, 4096]",
+        "models.m.cell: got 'gru' with unroll: True; allowed: simple, or gru and lstm with "
+        "models.m.train.unroll: false (the unrolled fast path is SimpleRNN's)",
+    ]
+
+
 def test_unknown_variant_is_one_line_listing_the_known_ones(repo_raw):
     params = parse_params(copy.deepcopy(repo_raw))
     with pytest.raises(ConfigError) as err:
@@ -280,7 +319,50 @@ BAD = [
         "-0.1",
         "[0, 1)",
     ),
-    ("model-unknown-key", _set("models", "simple_rnn", "cell", value="lstm"), "models.simple_rnn.cell", None, "units"),
+    (
+        "model-unknown-key",
+        _set("models", "simple_rnn", "cells", value="lstm"),
+        "models.simple_rnn.cells",
+        None,
+        "units",
+    ),
+    (
+        "cell-rnn",
+        _set("models", "simple_rnn", "cell", value="rnn"),
+        "models.simple_rnn.cell",
+        "'rnn'",
+        "simple, gru, lstm",
+    ),
+    (
+        "gated-cell-unrolled",  # the shipped train.unroll is true
+        _set("models", "simple_rnn", "cell", value="lstm"),
+        "models.simple_rnn.cell",
+        None,
+        "gru and lstm with models.simple_rnn.train.unroll: false",
+    ),
+    (
+        "bigram-buckets-1",
+        _set("models", "simple_rnn", "bigram_buckets", value=1),
+        "models.simple_rnn.bigram_buckets",
+        "1",
+        "an integer in [0, 2097152], 0 (off) or at least 2",
+    ),
+    (
+        "bigram-buckets-too-many",
+        _set("models", "simple_rnn", "bigram_buckets", value=2**21 + 1),
+        "models.simple_rnn.bigram_buckets",
+        "2097153",
+        "an integer in [0, 2097152]",
+    ),
+    (
+        "serve-mean",
+        _set("models", "simple_rnn", "serve", value="mean"),
+        "models.simple_rnn.serve",
+        "'mean'",
+        "ensemble",
+    ),
+    ("alpha-0", _set("mlflow", "champion_alpha", value=0), "mlflow.champion_alpha", "0", "a number in (0, 0.5]"),
+    ("alpha-1", _set("mlflow", "champion_alpha", value=1.0), "mlflow.champion_alpha", "1.0", "a number in (0, 0.5]"),
     ("experiment-empty", _set("mlflow", "experiment", value=""), "mlflow.experiment", "''", "a string of 1 to 400"),
     (
         "experiment-blank",

@@ -25,6 +25,7 @@ from imdb_rnn.files import file_md5, load_npz, read_json
 from imdb_rnn.text import (
     INDEX_FROM,
     OOV_ID,
+    tokenize_batch,
 )
 from support.corpus import default_reviews, make_archive, movie_url, review_movies, url_lines
 
@@ -210,6 +211,17 @@ def test_prepare_dataset_on_small_archive(prepared_small: Prepared):
     json.dumps(report)  # the report is plain JSON
 
 
+def test_prepare_keeps_each_reviews_length_before_truncation(small_archive: Path, prepared_small: Prepared):
+    """``lengths``: the review's tokens; what fits is all in ``x`` after its start id, the rest fills ``maxlen``."""
+    test = prepared_small.arrays["test"]
+    _, tokens = tokenize_batch(read_reviews(small_archive)["test"].texts)
+    np.testing.assert_array_equal(test["lengths"], tokens)
+    kept = (test["x"] != 0).sum(axis=1)
+    fits = test["lengths"] + 1 <= SMALL.maxlen
+    np.testing.assert_array_equal(kept[fits], test["lengths"][fits] + 1)
+    assert (kept[~fits] == SMALL.maxlen).all() and (~fits).any() and fits.any()
+
+
 def test_prepare_dataset_small_vocab_has_oov(small_archive: Path):
     report = prepare_dataset(small_archive, DataParams(max_features=10, maxlen=40)).report
     assert report["vocab_size"] == 10
@@ -251,8 +263,8 @@ def test_write_prepared_is_deterministic_and_loadable(tmp_path: Path, small_arch
     out = tmp_path / "a" / "prepared"
     for name in ("train", "val", "test"):
         loaded = load_npz(out / f"{name}.npz")
-        assert set(loaded) == {"x", "y"}
-        for key in ("x", "y"):
+        assert set(loaded) == {"x", "y", "lengths"}
+        for key in ("x", "y", "lengths"):
             np.testing.assert_array_equal(loaded[key], prepared_small.arrays[name][key])
             assert loaded[key].dtype == prepared_small.arrays[name][key].dtype
     vocab = read_json(out / "vocab.json")

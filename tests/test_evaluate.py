@@ -1,4 +1,4 @@
-"""Scoring the test set: every seed of a variant through one traced predict function."""
+"""Scoring the test and validation sets: every seed of a variant through one traced predict function."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ def _seed_model(seed: int, params: ModelParams):
 
 
 def test_every_seed_scores_through_one_trace_with_its_own_weights():
-    params = ModelParams(max_features=50, embedding_dim=4, units=4, mask_padding=True, pooling="max_mean")
+    params = ModelParams(
+        max_features=50, embedding_dim=4, units=4, mask_padding=True, pooling="max_mean", bigram_buckets=40
+    )
     rng = np.random.default_rng(0)
     x = np.zeros((1100, MAXLEN), dtype=np.int32)  # not a multiple of the batch: the last batch is padded up
     for row in range(len(x)):
@@ -35,5 +37,7 @@ def test_every_seed_scores_through_one_trace_with_its_own_weights():
         prob = predict_probabilities(scorer, x, batch_size=512)
         assert prob.shape == (len(x),)
         np.testing.assert_allclose(prob, expected, rtol=1e-5, atol=1e-6)
+        val = x[:300]  # the validation split too (another row count, the same padded width)
+        np.testing.assert_allclose(predict_probabilities(scorer, val), expected[:300], rtol=1e-5, atol=1e-6)
     assert scorer is first  # one model object, the others' weights loaded into it
     assert scorer.predict_function.experimental_get_tracing_count() == 1

@@ -46,6 +46,9 @@ scalars = st.one_of(
     st.floats(min_value=-1, max_value=2),
     st.text(max_size=12),
     st.sampled_from(["pre", "post", "movie", "review", "adam", "jax", "max", "imdb-rnn", " x", "a/b"]),
+    st.sampled_from(["simple", "gru", "lstm", "ensemble", "best_seed"]),  # choices of the newer keys
+    st.integers(min_value=0, max_value=2**21 + 2),  # bigram_buckets' range, its edges and beyond
+    st.floats(min_value=0, max_value=0.6),  # champion_alpha's (0, 0.5] and beyond
 )
 values = st.one_of(scalars, st.lists(scalars, max_size=4), st.dictionaries(st.text(max_size=4), scalars, max_size=2))
 
@@ -114,6 +117,38 @@ def test_any_value_of_any_key_is_a_typed_setting_or_one_line(key, value):
         assert got == value
 
 
+unrolls = st.one_of(st.none(), st.booleans(), st.sampled_from(["false", 0]))  # None: the key left out
+
+
+@settings(max_examples=300, deadline=None)
+@given(cell=st.sampled_from(["simple", "gru", "lstm"]), own=unrolls, shared=unrolls, other=st.booleans())
+def test_a_gated_cell_trains_only_in_a_loop_or_is_one_line(cell, own, shared, other):
+    """cell and unroll across sections: a gated cell with the loop (its own ``train.unroll: false``, or
+    every variant's) is accepted as set; with unroll left true, or not a boolean, ``models.a.cell`` is
+    named in one line beside any bad unroll, never a traceback; another variant is never blamed."""
+    raw: dict = {"models": {"a": {"cell": cell}}}
+    if own is not None:
+        raw["models"]["a"]["train"] = {"unroll": own}
+    if shared is not None:
+        raw["train"] = {"unroll": shared}
+    if other:
+        raw["models"]["b"] = {"units": 4}
+    effective = own if own is not None else (shared if shared is not None else True)
+    try:
+        params = parse_params(raw)
+    except ConfigError as err:
+        cells = [line for line in err.problems if line.startswith("models.a.cell: ")]
+        bad_unroll = [line for line in err.problems if ".unroll: got " in line]
+        assert len(cells) == (cell != "simple" and effective is not False), err.problems
+        assert len(err.problems) == len(cells) + len(bad_unroll), err.problems
+        assert cells or bad_unroll, err.problems
+        assert not any(line.startswith("models.b.") for line in err.problems), err.problems
+        return
+    assert params.model("a").cell == cell
+    assert effective is False or cell == "simple"
+    assert params.train_for("a").unroll is (effective is True)
+
+
 @settings(max_examples=200, deadline=None)
 @given(section=st.sampled_from(sorted(SECTIONS)), key=st.one_of(st.text(max_size=10), st.integers()), value=scalars)
 def test_an_unknown_key_is_one_line_naming_it(section, key, value):
@@ -162,6 +197,7 @@ def _refused(raw: dict) -> bool:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(edits=st.lists(invalid_edits, min_size=1, max_size=3, unique_by=lambda e: e[0]))
+@example(edits=[(("data", "max_features"), None), (("variant", "max_features"), 20001)])  # found by hypothesis
 def test_stages_refuse_bad_params_in_one_line_each_and_write_nothing(edits):
     """prepare and train, in-process, as DVC runs them: exit 1, `error:` lines naming every bad key."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -195,6 +231,10 @@ def test_stages_refuse_bad_params_in_one_line_each_and_write_nothing(edits):
                     key = ".".join((*SECTIONS[section][1], name))
                     if section == "variant train" and any(line.startswith("error: train.") for line in lines):
                         continue  # a variant's overrides are checked once the train section they extend is valid
+                    if (section, name) == ("variant", "max_features") and any(
+                        line.startswith("error: data.") for line in lines
+                    ):
+                        continue  # a variant's vocabulary is checked against data.max_features once data is valid
                     assert any(line.startswith(f"error: {key}: ") for line in lines), (stage, key, lines)
         assert sorted(p.name for p in folder.iterdir()) == ["params.yaml"]  # no data, model, report or store
 

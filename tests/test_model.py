@@ -18,6 +18,7 @@ from imdb_rnn.model import (
     inference_copy,
     make_optimizer,
     param_counts,
+    served_model,
     summary_text,
     unrolled_simple_rnn_class,
 )
@@ -52,6 +53,10 @@ VARIANTS = {
     "bidi-max_mean": ModelParams(bidirectional=True, pooling="max_mean", layers=2, units=5),
     "masked-bidi-mean": ModelParams(mask_padding=True, bidirectional=True, pooling="mean", embedding_dim=7),
     "spatial-dropout": ModelParams(spatial_dropout=0.3, pooling="max"),
+    "gru": ModelParams(cell="gru", units=6),
+    "lstm-bidi-2-max_mean": ModelParams(cell="lstm", layers=2, units=5, bidirectional=True, pooling="max_mean"),
+    "gru-bidi-pairs": ModelParams(cell="gru", bidirectional=True, bigram_buckets=77, mask_padding=True),
+    "pairs-last": ModelParams(bigram_buckets=2, embedding_dim=3),
 }
 
 
@@ -176,14 +181,15 @@ def test_long_padding_never_turns_the_gradient_non_finite(layers):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-6)
 
 
+@pytest.mark.parametrize("cell", ["simple", "gru", "lstm"])
 @pytest.mark.parametrize("pooling", ["last", "max", "mean", "max_mean"])
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_masked_models_ignore_the_padding(pooling, bidirectional):
+def test_masked_models_ignore_the_padding(pooling, bidirectional, cell):
     """With mask_padding, any amount of padding gives the same prediction: the recurrence and the
-    pooling see only the review (what lets length bucketing cut batches short)."""
+    pooling see only the review (what lets length bucketing cut batches short), for every cell."""
     keras.utils.set_random_seed(2)
     masked_params = ModelParams(
-        units=4, embedding_dim=5, mask_padding=True, pooling=pooling, bidirectional=bidirectional
+        units=4, embedding_dim=5, mask_padding=True, pooling=pooling, bidirectional=bidirectional, cell=cell
     )
     model = build_model("m", masked_params)
     x = padded_batch("pre", maxlen=12)
@@ -254,6 +260,47 @@ def test_inference_copy_has_standard_layers_and_loads_without_this_package(tmp_p
         "assert not any(name.startswith('imdb_rnn') for name in sys.modules)\n"
     )
     run([sys.executable, "-c", script], tmp_path, env={"KERAS_BACKEND": "tensorflow"})
+
+
+def test_gated_cells_are_keras_own_layers_named_after_the_cell():
+    for cell, layer_class in (("gru", keras.layers.GRU), ("lstm", keras.layers.LSTM)):
+        model = build_model("m", ModelParams(cell=cell, layers=2, units=3), 9)
+        rnns = [layer for layer in model.layers if isinstance(layer, keras.layers.RNN)]
+        assert [type(layer) for layer in rnns] == [layer_class, layer_class]
+        assert [layer.name for layer in rnns] == [cell, f"{cell}_1"]
+        assert param_counts(model)["recurrent"] == sum(layer.count_params() for layer in rnns)
+        assert f"{cell} ({layer_class.__name__})" in summary_text(model)
+
+
+def test_an_ensemble_is_one_model_of_the_mean_probability_that_loads_without_this_package(tmp_path):
+    """``serve: ensemble``: one functional model, each seed's copy inside, an Average layer on top; it
+    loads in safe mode in an interpreter that never imports imdb_rnn and scores the seeds' mean."""
+    params = ModelParams(max_features=50, units=4, embedding_dim=5, mask_padding=True, pooling="max_mean",
+                         bidirectional=True, bigram_buckets=33, serve="ensemble")  # fmt: skip
+    seeds = {}
+    for seed in (42, 43, 44):
+        keras.utils.set_random_seed(seed)
+        seeds[seed] = build_model("v", params, 12, unroll=True)
+    ensemble = served_model("v", params, seeds, 43)
+    assert ensemble.name == "v"
+    assert [layer.name for layer in ensemble.layers] == ["ids", "seed_42", "seed_43", "seed_44", "mean_probability"]
+    x = padded_batch("pre", maxlen=12)
+    mean = np.mean([np.asarray(model(x)) for model in seeds.values()], axis=0)
+    np.testing.assert_allclose(ensemble(x), mean, rtol=1e-5, atol=1e-7)
+    assert served_model("v", replace(params, serve="best_seed"), seeds, 43) is seeds[43]
+    ensemble.save(tmp_path / "model.keras")
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "expected.npy", mean)
+    script = (
+        "import sys, numpy as np, keras\n"
+        f"m = keras.saving.load_model({str(tmp_path / 'model.keras')!r}, safe_mode=True)\n"
+        f"p = m.predict_on_batch(np.load({str(tmp_path / 'x.npy')!r}))\n"
+        f"np.testing.assert_allclose(p, np.load({str(tmp_path / 'expected.npy')!r}), rtol=1e-5, atol=1e-7)\n"
+        "assert not any(name.startswith('imdb_rnn') for name in sys.modules)\n"
+    )
+    run([sys.executable, "-c", script], tmp_path, env={"KERAS_BACKEND": "tensorflow"})
+    one = served_model("v", params, {42: seeds[42]}, 42)  # one seed: its own probabilities
+    np.testing.assert_allclose(one(x), seeds[42](x), rtol=1e-6)
 
 
 def test_repository_variants_build():

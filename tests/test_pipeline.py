@@ -59,11 +59,28 @@ def test_repro_runs_every_stage_and_writes_outputs(repro_repo):
             assert metrics[key] == pytest.approx(sum(values) / 2, abs=1e-6)  # the mean over seeds
         assert metrics["accuracy_ci95_low"] <= metrics["accuracy"] <= metrics["accuracy_ci95_high"]
         assert metrics["loss"] > 0
-        for png in ("accuracy.png", "loss.png", "confusion.png", "roc.png"):
+        for png in ("accuracy.png", "loss.png", "confusion.png", "roc.png", "length.png"):
             assert (report_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         predictions = pd.read_csv(report_dir / "predictions.csv")
         assert len(predictions) == 80
         assert set(predictions["actual"]) == {"neg", "pos"}
+        # the seeds' ensemble beside their mean; served: the selected seed (serve: best_seed, the default)
+        assert metrics["serve"] == "best_seed"
+        selected_row = next(row for row in metrics["per_seed"] if row["seed"] == run_json["selected_seed"])
+        assert metrics["served_accuracy"] == selected_row["accuracy"]
+        for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "val_accuracy"):
+            assert 0.0 <= metrics[f"ensemble_{key}"] <= 1.0
+        by_length = pd.read_csv(report_dir / "length.csv")
+        assert by_length["reviews"].sum() == 80
+        assert by_length["group"].iloc[-1] == "cut"  # the corpus' long reviews pass maxlen 40
+        assert by_length["tokens_max"].is_monotonic_increasing
+        val_predictions = pd.read_csv(report_dir / "val_predictions.csv")
+        val = np.load(repo / "data" / "prepared" / "val.npz")
+        assert list(val_predictions.columns) == ["review", "label", "tokens", "probability"]
+        assert val_predictions["label"].tolist() == val["y"].tolist()
+        assert val_predictions["tokens"].tolist() == val["lengths"].tolist()
+        right = (val_predictions["probability"] >= 0.5) == val_predictions["label"]
+        assert metrics["served_val_accuracy"] == pytest.approx(right.mean(), abs=1e-6)
     assert "Embedding" in (repo / "models" / "stacked_rnn" / "summary.txt").read_text()
 
 
@@ -109,6 +126,13 @@ def test_mlflow_holds_a_run_per_variant_with_a_nested_run_per_seed(repro_repo):
         assert [m.step for m in client.get_metric_history(r.info.run_id, "val_accuracy")] == [1, 2]
         artifacts = {a.path for a in client.list_artifacts(r.info.run_id, "plots")}
         assert {"plots/accuracy.png", "plots/loss.png", "plots/confusion.png", "plots/roc.png"} <= artifacts
+        assert "plots/length.png" in artifacts
+        assert "reports/length.csv" in {a.path for a in client.list_artifacts(r.info.run_id, "reports")}
+        logged = {a.path for a in client.list_artifacts(r.info.run_id, "validation")}
+        assert logged == {"validation/val_predictions.csv"}  # what the champion gate fetches
+        assert r.data.metrics["ensemble_test_accuracy"] == pytest.approx(metrics_file["ensemble_accuracy"], abs=1e-6)
+        assert r.data.metrics["served_test_accuracy"] == pytest.approx(metrics_file["served_accuracy"], abs=1e-6)
+        assert r.data.metrics["test_accuracy_length_cut"] >= 0.0
         assert "model_summary.txt" in {a.path for a in client.list_artifacts(r.info.run_id)}
 
         children = [c for c in seed_runs if c.data.tags.get("mlflow.parentRunId") == r.info.run_id]
@@ -144,11 +168,15 @@ def test_report_compares_variants_in_files_and_mlflow(repro_repo):
         assert row.test_accuracy_ci95_low <= row.test_accuracy <= row.test_accuracy_ci95_high
         assert row.epochs == 2
         assert row.param_count > 0
+        assert row.ensemble_test_accuracy == pytest.approx(metrics["ensemble_accuracy"], abs=1e-6)
+        assert row.served == f"seed {metrics['selected_seed']}"
     text = (repo / "reports" / "summary.md").read_text()
     assert "| simple_rnn" in text
     assert "Welch" in text
     assert "simple_rnn vs stacked_rnn" in text.replace("stacked_rnn vs simple_rnn", "simple_rnn vs stacked_rnn")
     assert (repo / "reports" / "comparison.png").read_bytes()[:4] == b"\x89PNG"
+    assert (repo / "reports" / "length.png").read_bytes()[:4] == b"\x89PNG"
+    assert "ensemble test acc" in text
     client, summary_runs = experiment_runs(repo, "summary")
     assert len(summary_runs) == 1
     assert summary_runs[0].info.status == "FINISHED"
@@ -157,10 +185,11 @@ def test_report_compares_variants_in_files_and_mlflow(repro_repo):
         r.info.run_id for r in variant_runs
     }
     files = {a.path for a in client.list_artifacts(summary_runs[0].info.run_id, "summary")}
-    assert files == {"summary/summary.csv", "summary/summary.md", "summary/comparison.png"}
+    assert files == {"summary/summary.csv", "summary/summary.md", "summary/comparison.png", "summary/length.png"}
     champion = json.loads((repo / "reports" / "champion.json").read_text())  # the best by validation, never test
     assert champion["promoted"] is True
     assert champion["candidate"]["variant"] == summary["variant"].iloc[0]
+    assert champion["gate"] == {"test": None, "why": "no champion before", "passed": True}
 
 
 def test_second_repro_changes_nothing_and_one_variant_change_reruns_only_it(repro_repo):

@@ -1,6 +1,7 @@
 """`imdb-rnn predict`: same preprocessing as `prepare`, clear errors."""
 
 import io
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -36,6 +37,32 @@ def test_a_model_of_the_vocabularys_top_words_scores_raw_text(small_archive):
     full = score(texts, model, {**settings, "words": prepared.vocab})
     top = score(texts, model, {**settings, "words": prepared.vocab[: 50 - INDEX_FROM]})
     assert [p.probability for p in full] == [p.probability for p in top]
+
+
+def test_raw_text_with_word_pairs_and_an_ensemble_scores_as_the_model_on_prepares_ids(small_archive):
+    """The pairs are computed inside the model from the ids, so scoring raw text applies them exactly as
+    training saw them; an ensemble of seeds is one model to score the same way."""
+    import keras
+
+    from imdb_rnn.model import build_model, served_model
+    from imdb_rnn.scoring import score
+    from imdb_rnn.text import limit_vocabulary
+
+    prepared = prepare_dataset(small_archive, DataParams(max_features=200, maxlen=40))
+    texts = read_reviews(small_archive)["test"].texts
+    vocab = {"maxlen": 40, "padding": "pre", "truncating": "pre", "words": prepared.vocab}
+    params = ModelParams(max_features=150, embedding_dim=4, units=3, mask_padding=True, bigram_buckets=301)
+    seeds = {}
+    for seed in (1, 2):
+        keras.utils.set_random_seed(seed)
+        seeds[seed] = build_model("pairs", params, 40)
+    ensemble = served_model("pairs", replace(params, serve="ensemble"), seeds, 1)
+    ids = limit_vocabulary(prepared.arrays["test"]["x"], 150).astype(np.int32)
+    for model in (seeds[1], ensemble):
+        scored = [p.probability for p in score(texts, model, vocab)]
+        np.testing.assert_allclose(scored, np.asarray(model.predict_on_batch(ids)).ravel(), rtol=1e-6)
+    expected = (np.asarray(seeds[1](ids)) + np.asarray(seeds[2](ids))).ravel() / 2
+    np.testing.assert_allclose([p.probability for p in score(texts, ensemble, vocab)], expected, rtol=1e-5)
 
 
 class FakeStdin(io.StringIO):

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from imdb_rnn import stats
 from imdb_rnn.config import ModelParams
 from imdb_rnn.evaluate import aggregate
-from imdb_rnn.report import brief, markdown, model_in_words, significance_lines, variant_row
+from imdb_rnn.report import brief, brief_markdown, markdown, model_in_words, significance_lines, variant_row
 
 
 def test_interval_of_a_known_sample():
@@ -81,7 +81,7 @@ def history_of(seeds_val_acc: dict[int, list[float]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def metrics_of(accuracies: list[float], best_val: list[float]) -> dict:
+def metrics_of(accuracies: list[float], best_val: list[float], serve: str = "best_seed", ensemble: float = 0.9) -> dict:
     per_seed = [
         {
             "seed": i,
@@ -96,7 +96,17 @@ def metrics_of(accuracies: list[float], best_val: list[float]) -> dict:
         }
         for i, (a, v) in enumerate(zip(accuracies, best_val))
     ]
-    return {**aggregate(per_seed), "per_seed": per_seed}
+    selected = max(per_seed, key=lambda row: row["best_val_accuracy"])
+    return {
+        **aggregate(per_seed),
+        "selected_seed": selected["seed"],
+        "ensemble_accuracy": ensemble,
+        "ensemble_roc_auc": 0.95,
+        "ensemble_val_accuracy": 0.91,
+        "serve": serve,
+        "served_accuracy": ensemble if serve == "ensemble" else selected["accuracy"],
+        "per_seed": per_seed,
+    }
 
 
 def test_variant_row_reports_means_intervals_and_seeds():
@@ -193,13 +203,17 @@ def test_the_lesson_models_in_words():
         dropout=st.sampled_from([0.0, 0.2, 0.5]),
         spatial_dropout=st.sampled_from([0.0, 0.3]),
         mask_padding=st.booleans(),
+        cell=st.sampled_from(["simple", "gru", "lstm"]),
+        bigram_buckets=st.sampled_from([0, 2, 100_000]),
     )
 )
 def test_every_architecture_reads_as_one_phrase_naming_what_differs(model):
     row = variant_row("v", model, history_of({1: [0.8]}), metrics_of([0.8], [0.8]))
     words = model_in_words(row)
     assert "\n" not in words
-    assert f"SimpleRNN({model.units})" in words
+    cell = {"simple": "SimpleRNN", "gru": "GRU", "lstm": "LSTM"}[model.cell]
+    assert f"{cell}({model.units})" in words
+    assert ("word pairs" in words) == (model.bigram_buckets > 0)
     assert words.startswith(f"{model.layers} x ") == (model.layers > 1)
     assert ("bidirectional" in words) == model.bidirectional
     assert ("pooling" in words) == (model.pooling != "last")
@@ -212,15 +226,41 @@ def test_the_brief_table_has_the_columns_a_reader_compares():
         variant_row(v, ModelParams(), history_of({1: [0.9], 2: [0.9]}), metrics_of([0.85, 0.86], [0.9] * 2))
         for v in "ab"
     ]
+    rows.append(
+        variant_row(
+            "c",
+            ModelParams(serve="ensemble"),
+            history_of({1: [0.9], 2: [0.9]}),
+            metrics_of([0.85, 0.86], [0.9, 0.8], "ensemble", 0.87),
+        )
+    )
     shown = brief(pd.DataFrame(rows))
     assert list(shown.columns) == [
         "variant",
         "model",
         "test accuracy",
+        "ensemble test acc",
+        "served (test acc)",
         "val accuracy",
         "ROC AUC",
         "seeds (diverged)",
         "train s",
     ]
     assert shown["test accuracy"][0].startswith("0.8550 [")
+    assert shown["ensemble test acc"].tolist() == ["0.9000", "0.9000", "0.8700"]
+    assert shown["served (test acc)"].tolist() == ["seed 0 (0.8500)", "seed 0 (0.8500)", "ensemble (0.8700)"]
     assert shown["seeds (diverged)"][0] == "2 (0)"
+    text = brief_markdown(pd.DataFrame(rows))
+    last = [cell.strip() for cell in text.splitlines()[-1].split("|")]
+    assert last[4:6] == ["0.8700", "ensemble (0.8700)"]  # as formatted: trailing zeros kept
+
+
+def test_a_gated_cell_with_word_pairs_in_words():
+    row = variant_row(
+        "g",
+        ModelParams(cell="lstm", bidirectional=True, units=64, bigram_buckets=200_000, mask_padding=True),
+        history_of({1: [0.8]}),
+        metrics_of([0.8], [0.8]),
+    )
+    assert model_in_words(row) == ("bidirectional LSTM(64), 10,000 words x 32, word pairs in 200,000 buckets, masked")
+    assert (row["cell"], row["bigram_buckets"], row["serve"], row["served"]) == ("lstm", 200_000, "best_seed", "seed 0")

@@ -9,12 +9,15 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import requests
 
 from imdb_rnn.archive import read_reviews
 from imdb_rnn.files import file_md5, folder_md5
 from support.commands import REPO_ROOT, answering, free_port, run, stop_group, tool_env, wait_until
+from support.corpus import default_reviews, make_archive
 from support.params import ONE_VARIANT, deep_merge, write_params, write_yaml
 from support.projects import NATIVE_NOISE, make_project, ran_stages
 from support.tracking import mlflow_client
@@ -26,6 +29,8 @@ MODEL = "imdb-rnn-sentiment"
 CHAMPION = f"models:/{MODEL}@champion"
 # first a model near chance, then one that learns: the second must beat the first on validation
 WEAK = {"train": {"learning_rate": 1e-5, "epochs": 1, "seeds": [42, 43]}}
+# served as its seeds' ensemble, with word pairs: the registry, the server and predict hold one model of both
+SERVED = {"models": {VARIANT: {"serve": "ensemble", "bigram_buckets": 101, "mask_padding": True}}}
 BETTER = {"train": {"learning_rate": 0.01, "epochs": 3}}
 REVIEWS = ["Wonderful, brilliant, I loved this moving film.", "Awful and boring: a waste of time."]
 
@@ -39,14 +44,22 @@ def versions(repo) -> dict[int, object]:
 
 
 @pytest.fixture(scope="module")
-def history(tmp_path_factory, small_archive):
+def archive(tmp_path_factory) -> Path:
+    """150 reviews per split and class (the shared small archive has 40): a validation split of about 60
+    reviews, enough for the champion gate's paired test to tell a model that learned from one near chance
+    (with 14 reviews, even a perfect model could not reach p < 0.05 against one right on 9)."""
+    return make_archive(tmp_path_factory.mktemp("serving_archive") / "aclImdb_v1.tar.gz", default_reviews(150))
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory, archive):
     """The registry over four executions: a first `dvc repro`, a forced rerun of `register` on the same
     results, a better `dvc exp run --temp`, and the workspace's `dvc repro` of the same better params."""
     repo = make_project(tmp_path_factory.mktemp("serving"))
-    write_yaml(repo / "params.yaml", deep_merge(ONE_VARIANT, WEAK))
+    write_yaml(repo / "params.yaml", deep_merge(deep_merge(ONE_VARIANT, WEAK), SERVED))
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "weak params"], repo)
-    env = {"IMDB_SOURCE": small_archive}
+    env = {"IMDB_SOURCE": archive}
     steps = {}
     run(["dvc", "repro"], repo, env=env, timeout=600)
     steps["first"] = (champion_json(repo), sorted(versions(repo)))
@@ -61,7 +74,7 @@ def history(tmp_path_factory, small_archive):
     write_params(repo / "params.yaml", BETTER)
     proc = run(["dvc", "repro"], repo, env=env, timeout=600)
     steps["better"] = (champion_json(repo), sorted(versions(repo)), ran_stages(proc.stdout))
-    return repo, small_archive, steps
+    return repo, archive, steps
 
 
 def test_the_first_execution_registers_its_best_variant_as_champion(history):
@@ -69,6 +82,7 @@ def test_the_first_execution_registers_its_best_variant_as_champion(history):
     first, listed = steps["first"]
     assert first["promoted"] is True
     assert "no champion before" in first["reason"]
+    assert first["gate"] == {"test": None, "why": "no champion before", "passed": True}
     assert listed == [1]
     assert first["champion"] == {
         **first["champion"],
@@ -99,6 +113,11 @@ def test_a_better_model_moves_the_alias_and_the_previous_champion_keeps_its_vers
     assert listed == [1, 2]
     assert better["champion"]["version"] == 2
     assert "better than version 1" in better["reason"]
+    gate = better["gate"]  # the paired test on the same validation reviews, as champion.json records it
+    assert gate["test"].startswith("exact McNemar") and gate["passed"] is True
+    assert gate["reviews"] == len(np.load(repo / "data" / "prepared" / "val.npz")["y"])
+    assert gate["candidate_only_right"] > gate["champion_only_right"]
+    assert gate["p_value"] < gate["alpha"] == 0.05
     registered = versions(repo)
     assert int(mlflow_client(repo).get_model_version_by_alias(MODEL, "champion").version) == 2
     assert registered[1].run_id == first["candidate"]["run_id"]  # the previous champion keeps its version
@@ -111,6 +130,32 @@ def test_a_better_model_moves_the_alias_and_the_previous_champion_keeps_its_vers
     assert tags["dvc_exp_name"]
     assert tags["data_hash"] == folder_md5(repo / "data" / "prepared")
     assert float(tags["best_val_accuracy"]) == pytest.approx(better["candidate"]["best_val_accuracy"])
+
+
+def test_the_served_model_is_one_model_averaging_the_seeds(history):
+    """``serve: ensemble``: models/<variant>/model.keras is one Keras model over both seeds' models; on
+    prepare's ids it scores their mean probability, which evaluate reports as the ensemble and the
+    served model, and writes per validation review for the champion gate."""
+    import keras
+
+    repo, _, _ = history
+    model_dir, reports = repo / "models" / VARIANT, repo / "reports" / "variants" / VARIANT
+    served = keras.saving.load_model(model_dir / "model.keras", safe_mode=True, compile=False)
+    assert [layer.name for layer in served.layers] == ["ids", "seed_42", "seed_43", "mean_probability"]
+    seeds = [keras.saving.load_model(model_dir / f"seed_{s}" / "model.keras", compile=False) for s in (42, 43)]
+    metrics = json.loads((reports / "metrics.json").read_text())
+    assert metrics["serve"] == "ensemble"
+    assert metrics["served_accuracy"] == metrics["ensemble_accuracy"]
+    for split in ("test", "val"):
+        data = np.load(repo / "data" / "prepared" / f"{split}.npz")
+        x = data["x"].astype(np.int32)
+        prob = np.asarray(served.predict_on_batch(x)).ravel()
+        np.testing.assert_allclose(prob, np.mean([m.predict_on_batch(x).ravel() for m in seeds], axis=0), atol=1e-6)
+        accuracy = float(((prob >= 0.5) == data["y"]).mean())
+        key = "ensemble_accuracy" if split == "test" else "ensemble_val_accuracy"
+        assert metrics[key] == pytest.approx(accuracy, abs=1e-6)
+    val_predictions = pd.read_csv(reports / "val_predictions.csv")
+    np.testing.assert_allclose(val_predictions["probability"], prob, atol=1e-6)
 
 
 def test_runs_record_their_training_data(history):

@@ -63,8 +63,13 @@ def test_seeds_in_one_process_train_as_they_would_alone(train, model):
 
 @pytest.mark.parametrize(
     "train, model",
-    [({"unroll": True}, {"dropout": 0.3}), ({"unroll": False, "bucketing": True}, BUCKETED_DROPOUT)],
-    ids=["unrolled", "bucketed-dropout-bidirectional"],
+    [
+        ({"unroll": True}, {"dropout": 0.3}),
+        ({"unroll": False, "bucketing": True}, BUCKETED_DROPOUT),
+        ({"unroll": False, "bucketing": True}, {**BUCKETED_DROPOUT, "cell": "gru", "bigram_buckets": 40}),
+        ({"unroll": True}, {"mask_padding": True, "bigram_buckets": 40, "serve": "ensemble"}),
+    ],
+    ids=["unrolled", "bucketed-dropout-bidirectional", "bucketed-gru-pairs", "unrolled-pairs"],
 )
 def test_a_seed_resumed_from_its_checkpoint_in_a_new_session_trains_as_uninterrupted(train, model, tmp_path):
     """The checkpoint holds all the state training reads (no global RNG): epochs 3-4 of a fresh

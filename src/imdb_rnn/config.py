@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 SEED_MAX = 2**32 - 1  # numpy's and Keras' seeding take 32-bit unsigned seeds
+BIGRAM_BUCKETS_MAX = 2**21  # the pair hash stays within int32 up to here for any vocabulary (bigrams.py)
 VARIANT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -37,6 +38,12 @@ def _distinct(values: tuple) -> tuple:
     if len(set(values)) != len(values):
         raise ValueError("repeated")
     return values
+
+
+def _not_one(buckets: int) -> int:
+    if buckets == 1:  # one bucket: every pair the same id, and the hash's modulus (buckets - 1) would be 0
+        raise ValueError("one bucket")
+    return buckets
 
 
 # The fields' types, bounds included (``Annotated[Int, Field(ge=..., le=...)]``), the ones several fields share named
@@ -90,7 +97,7 @@ class TrainParams:
 
 @dataclass(config=STRICT)
 class ModelParams:
-    """The architecture of a variant; the defaults are the lesson's model."""
+    """The architecture of a variant and the model it serves; the defaults are the lesson's model."""
 
     max_features: Vocabulary = 10000  # rows of its Embedding: ids at or above it read as out-of-vocabulary
     embedding_dim: Width = 32
@@ -102,6 +109,12 @@ class ModelParams:
     mask_padding: Bool = False  # the recurrence skips the padding instead of reading it
     pooling: Literal["last", "max", "mean", "max_mean"] = "last"  # what the head sees: last output or pooled outputs
     bidirectional: Bool = False
+    cell: Literal["simple", "gru", "lstm"] = "simple"  # the recurrent layer: SimpleRNN, or Keras' gated GRU / LSTM
+    # > 0: each step also adds an embedding of its (previous word, word) pair, hashed to this many ids (bigrams.py)
+    bigram_buckets: Annotated[
+        Int, Field(ge=0, le=BIGRAM_BUCKETS_MAX, description="0 (off) or at least 2"), AfterValidator(_not_one)
+    ] = 0
+    serve: Literal["best_seed", "ensemble"] = "best_seed"  # model.keras: the best seed, or the mean of every seed
 
 
 @dataclass(config=STRICT)
@@ -122,6 +135,8 @@ class MlflowParams:
         ),
     ] = "imdb-rnn-sentiment"
     promote_experiments: Bool = False  # may a `dvc exp run` move the champion? (false: only `dvc repro`)
+    # the champion moves only when a paired test on validation reviews gives p below this (registry.py)
+    champion_alpha: Annotated[float, Strict(), Field(gt=0, le=0.5, allow_inf_nan=False)] = 0.05
 
     @property
     def summaries_experiment(self) -> str:
@@ -299,6 +314,18 @@ def _check_train(prefix: str, raw: Any, base: TrainParams, problems: list[str]) 
         )
 
 
+def _check_cell(prefix: str, settings: dict, raw_train: Any, problems: list[str]) -> None:
+    """A gated cell needs ``unroll: false``: the unrolled fast path is SimpleRNN's, and Keras' own unrolled
+    loop gets masked ``Bidirectional`` layers wrong. Checked on the raw values, beside any other key's error."""
+    own = settings.get("train")
+    unroll = next((t["unroll"] for t in (own, raw_train) if isinstance(t, dict) and "unroll" in t), True)
+    if settings.get("cell") in ("gru", "lstm") and unroll is not False:
+        problems.append(
+            f"{prefix}.cell: got {_shown(settings['cell'])} with unroll: {_shown(unroll)}; allowed: simple, or "
+            f"gru and lstm with {prefix}.train.unroll: false (the unrolled fast path is SimpleRNN's)"
+        )
+
+
 def _with_vocabulary(
     prefix: str, model: ModelParams, settings: dict, data: DataParams | None, problems: list[str]
 ) -> ModelParams:
@@ -317,7 +344,7 @@ def _with_vocabulary(
 
 
 def _variants(
-    raw_models: Any, data: DataParams | None, train: TrainParams | None, problems: list[str]
+    raw_models: Any, data: DataParams | None, train: TrainParams | None, raw_train: Any, problems: list[str]
 ) -> tuple[dict[str, ModelParams], dict[str, TrainParams]]:
     models: dict[str, ModelParams] = {}
     overrides: dict[str, TrainParams] = {}
@@ -337,6 +364,7 @@ def _variants(
         settings = settings if isinstance(settings, dict) else {}
         if model is not None:
             models[name] = _with_vocabulary(prefix, model, settings, data, problems)
+        _check_cell(prefix, settings, raw_train, problems)
         if settings.get("train") is not None and train is not None:
             own = _section(f"{prefix}.train", settings["train"], TrainParams, train, problems)
             _check_train(f"{prefix}.train", settings["train"], train, problems)
@@ -358,7 +386,7 @@ def parse_params(raw: Any) -> Params:
     train = _section("train", raw.get("train"), TrainParams, TrainParams(), problems)
     _check_train("train", raw.get("train"), TrainParams(), problems)
     mlflow = _section("mlflow", raw.get("mlflow"), MlflowParams, MlflowParams(), problems)
-    models, overrides = _variants(raw.get("models"), data, train, problems)
+    models, overrides = _variants(raw.get("models"), data, train, raw.get("train"), problems)
     if problems or data is None or train is None or mlflow is None:  # a None section has listed its problems
         raise ConfigError(problems)
     return Params(data=data, train=train, models=models, mlflow=mlflow, train_overrides=overrides)

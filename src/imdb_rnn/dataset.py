@@ -124,7 +124,7 @@ def split_stats(token_counts: np.ndarray, labels: np.ndarray, oov: int, maxlen: 
 
 @dataclass
 class Prepared:
-    arrays: dict[str, dict[str, np.ndarray]]  # split -> {"x": ..., "y": ...}
+    arrays: dict[str, dict[str, np.ndarray]]  # split -> {"x": ..., "y": ..., "lengths": ...}
     vocab: list[str]
     report: dict[str, Any]
     # what the data was made from: the archive's md5 and the data params (MLflow's dataset source)
@@ -152,7 +152,9 @@ def prepare_dataset(archive: str | os.PathLike, params: DataParams) -> Prepared:
         ids, id_lengths = encode_batch(flat, lengths, vocab)
         oov = int((ids == OOV_ID).sum())
         x = pad_flat(ids, id_lengths, params.maxlen, params.padding, params.truncating, dtype=dtype)
-        arrays[name] = {"x": x, "y": labels}
+        # lengths: tokens per review before truncation (start id not counted), for accuracy by length;
+        # an extra array of the npz, so code that reads x and y reads it as before
+        arrays[name] = {"x": x, "y": labels, "lengths": lengths.astype(np.int32)}
         stats[name] = split_stats(lengths, labels, oov, params.maxlen)
     movies = None  # unknown without the url files (possible with val_split_by: review)
     if train.movies is not None and test.movies is not None:

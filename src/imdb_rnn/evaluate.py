@@ -1,4 +1,5 @@
-"""Test-set metrics and the data behind the ROC and confusion-matrix plots."""
+"""Test-set metrics (per seed, their mean, their ensemble, the served model), the data behind the ROC,
+confusion and length plots, and the served model's validation predictions."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from . import plots, stats, tracking
 from .config import Params
 from .errors import ModelFileError
 from .files import atomic_file, read_json, write_json
+from .gate import VAL_ARTIFACT_FOLDER, VAL_PREDICTIONS, write_predictions
 from .interrupts import call_interruptibly
+from .lengths import LENGTH_TABLE, accuracy_by_length, review_tokens
 from .model import load_model
 from .prepared import load_split
 
@@ -58,51 +61,83 @@ HEADLINE = ("accuracy", "roc_auc", "best_val_accuracy")  # also with std and 95%
 
 
 def evaluate_variant(variant: str, params: Params, data_dir: Path, model_dir: Path, report_dir: Path) -> dict:
-    """Score every seed's model on the test split; write metrics (means, intervals, per seed), plot
-    data and figures; log each seed's test metrics into its run and the aggregates into the variant's."""
+    """Score every seed's model on the test and validation splits; write metrics (means, intervals, per
+    seed; the seeds' ensemble; the served model), plot data, figures, accuracy by review length and the
+    served model's validation predictions (the champion gate's); log each seed's test metrics into its
+    run and the rest into the variant's.
+
+    The ensemble is the mean of the seeds' probabilities, reported whichever model is served; the
+    served model (``serve``) is that ensemble or the seed with the best validation accuracy. The ROC,
+    confusion and length figures are the served model's.
+    """
     data_dir, model_dir, report_dir = Path(data_dir), Path(model_dir), Path(report_dir)
     experiment_id = tracking.setup(params.mlflow.experiment)
     runs = read_json(model_dir / "run.json")
-    test = load_split(data_dir, "test", params.model(variant).max_features)
+    model_params, maxlen = params.model(variant), params.data.maxlen
+    splits = {name: load_split(data_dir, name, model_params.max_features) for name in ("test", "val")}
     history = pd.read_csv(report_dir / "history.csv")
 
     parent = tracking.existing_run(runs["run_id"])  # the train stage's runs; new ones if the store was reset
     diverged = runs.get("diverged", {})  # seeds that diverged: those with a finite epoch are scored too
     with tracking.tracked_run(run_id=parent, experiment_id=experiment_id, run_name=None if parent else variant):
-        per_seed, selected_prob = score_seeds(variant, runs, test, history, model_dir, experiment_id)
+        per_seed, probs = score_seeds(variant, runs, splits, history, model_dir, experiment_id)
+        ensemble = {name: np.mean(list(by_seed.values()), axis=0) for name, by_seed in probs.items()}
+        best = {name: by_seed[runs["selected_seed"]] for name, by_seed in probs.items()}
+        served = ensemble if model_params.serve == "ensemble" else best
+        test_y, val_y = splits["test"]["y"], splits["val"]["y"]
+        served_test = classification_metrics(test_y, served["test"])
         summary = aggregate(per_seed)
         summary.update(
             diverged_seeds=len(diverged),
             selected_seed=runs["selected_seed"],
+            **{f"ensemble_{k}": round(v, 6) for k, v in classification_metrics(test_y, ensemble["test"]).items()},
+            ensemble_val_accuracy=round(classification_metrics(val_y, ensemble["val"])["accuracy"], 6),
+            serve=model_params.serve,
+            served_accuracy=round(served_test["accuracy"], 6),
+            served_roc_auc=round(served_test["roc_auc"], 6),
+            served_val_accuracy=round(classification_metrics(val_y, served["val"])["accuracy"], 6),
             per_seed=per_seed,
             diverged={seed: d["at"] for seed, d in diverged.items()},
         )
-        figures = write_test_reports(test["y"], selected_prob, history, summary, report_dir)
+        tokens = review_tokens(splits["test"], maxlen)
+        by_length = accuracy_by_length(tokens, maxlen, test_y, served["test"], list(probs["test"].values()))
+        figures = write_test_reports(test_y, served["test"], history, summary, by_length, report_dir)
+        write_predictions(report_dir / VAL_PREDICTIONS, val_y, review_tokens(splits["val"], maxlen), served["val"])
         tracking.log_metrics(
-            {  # the variant's run: mean, std and interval of every test metric over seeds
-                name: value
-                for key in METRICS
-                for name, value in stats.prefixed(f"test_{key}", [row[key] for row in per_seed]).items()
+            {  # the variant's run: mean, std and interval of every test metric over seeds, the ensemble, by length
+                **{
+                    name: value
+                    for key in METRICS
+                    for name, value in stats.prefixed(f"test_{key}", [row[key] for row in per_seed]).items()
+                },
+                **{f"ensemble_test_{key}": summary[f"ensemble_{key}"] for key in METRICS},
+                "ensemble_val_accuracy": summary["ensemble_val_accuracy"],
+                "served_test_accuracy": summary["served_accuracy"],
+                "served_val_accuracy": summary["served_val_accuracy"],
+                **{f"test_accuracy_length_{row.group}": row.accuracy for row in by_length.itertuples()},
             }
         )
         tracking.log_files(figures, "plots")
-        tracking.log_files([report_dir / "history.csv", report_dir / "metrics.json"], "reports")
+        tracking.log_files([report_dir / n for n in ("history.csv", "metrics.json", LENGTH_TABLE)], "reports")
+        tracking.log_files([report_dir / VAL_PREDICTIONS], VAL_ARTIFACT_FOLDER)
     return summary
 
 
-def score_seeds(variant: str, runs: dict, test: dict, history: pd.DataFrame, model_dir: Path, experiment_id: str):
-    """Each seed's test metrics (into its own run too) and the selected seed's probabilities, every seed
-    through one traced predict function."""
-    x_test = np.asarray(test["x"], dtype=np.int32)
+def score_seeds(variant: str, runs: dict, splits: dict, history: pd.DataFrame, model_dir: Path, experiment_id: str):
+    """Each seed's test metrics (into its own run too), and every seed's probabilities on each split
+    (``{split: {seed: probabilities}}``), every seed and split through one traced predict function."""
     diverged = runs.get("diverged", {})
-    per_seed, selected_prob, scorer = [], None, None
+    per_seed, scorer = [], None
+    probs: dict[str, dict[int, np.ndarray]] = {name: {} for name in splits}
     for seed, seed_run in runs["seed_runs"].items():
         path = model_dir / f"seed_{seed}" / "model.keras"
         scorer = with_weights_of(scorer, load_model(path))
-        prob = call_interruptibly(predict_probabilities, scorer, x_test)
-        if not np.all(np.isfinite(prob)):
-            raise ModelFileError(f"{path} predicts NaN; retrain it with `dvc repro`")
-        metrics = classification_metrics(test["y"], prob)
+        for name, split in splits.items():
+            prob = call_interruptibly(predict_probabilities, scorer, np.asarray(split["x"], dtype=np.int32))
+            if not np.all(np.isfinite(prob)):
+                raise ModelFileError(f"{path} predicts NaN; retrain it with `dvc repro`")
+            probs[name][int(seed)] = prob
+        metrics = classification_metrics(splits["test"]["y"], probs["test"][int(seed)])
         own = history[history["seed"] == int(seed)]
         best = own.loc[own["val_accuracy"].idxmax()]
         per_seed.append(
@@ -121,24 +156,28 @@ def score_seeds(variant: str, runs: dict, test: dict, history: pd.DataFrame, mod
             experiment_id=experiment_id,
             run_name=f"{variant}/seed {seed}",
         )
-        if int(seed) == runs["selected_seed"]:
-            selected_prob = prob
-    return per_seed, selected_prob
+    return per_seed, probs
 
 
-def write_test_reports(y_true, prob: np.ndarray, history: pd.DataFrame, summary: dict, report_dir: Path) -> list[Path]:
-    """The selected seed's ROC and confusion data, the four figures and metrics.json; returns the figures."""
+def write_test_reports(
+    y_true, prob: np.ndarray, history: pd.DataFrame, summary: dict, by_length: pd.DataFrame, report_dir: Path
+) -> list[Path]:
+    """The served model's ROC and confusion data, accuracy by length, the five figures and metrics.json;
+    returns the figures."""
     roc = roc_points(y_true, prob)
     figures = [
         plots.training_curve(history, "accuracy", "Training and validation accuracy", report_dir / "accuracy.png"),
         plots.training_curve(history, "loss", "Training and validation loss", report_dir / "loss.png"),
         plots.confusion_matrix_figure(confusion(y_true, prob), report_dir / "confusion.png"),
-        plots.roc_figure(roc, summary["roc_auc"], report_dir / "roc.png"),
+        plots.roc_figure(roc, summary["served_roc_auc"], report_dir / "roc.png"),
+        plots.length_figure(by_length, "Test accuracy by review length", report_dir / "length.png"),
     ]
     with atomic_file(report_dir / "roc.csv") as tmp:
         roc.to_csv(tmp, index=False, float_format="%.6g")
     with atomic_file(report_dir / "predictions.csv") as tmp:
         label_table(y_true, prob).to_csv(tmp, index=False)
+    with atomic_file(report_dir / LENGTH_TABLE) as tmp:
+        by_length.to_csv(tmp, index=False)
     write_json(report_dir / "metrics.json", summary)
     return figures
 

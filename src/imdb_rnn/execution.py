@@ -17,7 +17,7 @@ from . import paths, tracking
 from .config import Params
 from .files import read_json
 
-SUMMARY_FILES = ("summary.csv", "summary.md", "comparison.png")
+SUMMARY_FILES = ("summary.csv", "summary.md", "comparison.png", "length.png")
 
 
 def results_digest(summary_csv: Path, variant_runs: dict[str, str]) -> str:

@@ -21,6 +21,9 @@ LOOP_BYTES_PER_VALUE = 16
 # prepare holds every review's ids several times over (tokens, padded arrays, the compressed copy).
 PREPARE_COPIES = 4
 REVIEWS = 50_000  # the Large Movie Review Dataset: 25,000 train and 25,000 test reviews
+GATES = {"simple": 1, "gru": 3, "lstm": 4}  # a gated cell keeps that many activations per step and unit
+# an embedding table's floats: the weights, their (densified) gradient, the optimizer's slots, a checkpoint copy
+EMBEDDING_COPIES = 5
 
 
 def gigabytes(n: float) -> str:
@@ -30,12 +33,13 @@ def gigabytes(n: float) -> str:
 def training_bytes(params: Params, variant: str) -> float:
     """Estimated peak memory of training ``variant`` as params.yaml says."""
     model, train, maxlen = params.model(variant), params.train_for(variant), params.data.maxlen
-    cells = model.layers * (2 if model.bidirectional else 1)
+    cells = model.layers * (2 if model.bidirectional else 1) * GATES[model.cell]
     if train.unroll:
         graph = UNROLLED_BYTES_PER_STEP_LAYER * maxlen * cells
     else:
         graph = LOOP_BYTES_PER_VALUE * train.batch_size * maxlen * cells * max(model.units, model.embedding_dim)
-    return BASE_BYTES + graph + prepare_bytes(params.data) / PREPARE_COPIES
+    pairs = EMBEDDING_COPIES * 4 * model.bigram_buckets * model.embedding_dim  # in BASE_BYTES without pairs
+    return BASE_BYTES + graph + pairs + prepare_bytes(params.data) / PREPARE_COPIES
 
 
 def prepare_bytes(data: DataParams) -> float:
@@ -60,7 +64,8 @@ def require_training_memory(params: Params, variant: str) -> None:
     require_memory(
         training_bytes(params, variant),
         f"training {variant} at data.maxlen {params.data.maxlen} with {params.model(variant).layers} layer(s)",
-        f"lower data.maxlen or {model}.layers, or set {model}.train.unroll: false (a loop, not one graph per step)",
+        f"lower data.maxlen, {model}.layers or {model}.bigram_buckets, or set {model}.train.unroll: false "
+        "(a loop, not one graph per step)",
     )
 
 

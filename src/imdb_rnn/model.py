@@ -1,4 +1,7 @@
-"""The lesson's models: Embedding -> N x SimpleRNN -> Dense(1, sigmoid); building, training copies, loading."""
+"""The lesson's models: Embedding -> N x SimpleRNN -> Dense(1, sigmoid); building, training copies, loading.
+
+Levers beyond the lesson: word pairs in the input, Keras' gated cells as a reference, pooling.
+"""
 
 from __future__ import annotations
 
@@ -86,8 +89,32 @@ def unrolled_simple_rnn_class():
     return UnrolledSimpleRNN
 
 
-def recurrent_layer_name(i: int) -> str:
-    return "simple_rnn" if i == 0 else f"simple_rnn_{i}"
+CELLS = {"simple": "SimpleRNN", "gru": "GRU", "lstm": "LSTM"}  # the cell key -> its Keras layer class
+
+
+def recurrent_layer_name(i: int, cell: str = "simple") -> str:
+    base = {"simple": "simple_rnn", "gru": "gru", "lstm": "lstm"}[cell]
+    return base if i == 0 else f"{base}_{i}"
+
+
+def embedded(ids, m):
+    """Each step's input vector: the word's embedding, plus with ``bigram_buckets`` the embedding of its
+    (previous word, word) pair (``bigrams.pair_ids``, computed here from the ids by Keras ops).
+
+    Summed, not concatenated: the recurrence reads inputs of the same width as without pairs, so a
+    variant with pairs differs from its twin only by the pair table, and both embeddings carry the
+    same mask (pair id 0 exactly at padding), which ``Add`` keeps. The pairs enter the recurrence
+    like the words: no path to the head goes around it.
+    """
+    from keras import layers, ops
+
+    from .bigrams import pair_ids
+
+    words = layers.Embedding(m.max_features, m.embedding_dim, mask_zero=m.mask_padding, name="embedding")
+    if not m.bigram_buckets:
+        return words(ids)
+    pairs = layers.Embedding(m.bigram_buckets, m.embedding_dim, mask_zero=m.mask_padding, name="pair_embedding")
+    return layers.Add(name="word_and_pair")([words(ids), pairs(pair_ids(ids, m.max_features, m.bigram_buckets, ops))])
 
 
 def build_model(variant: str, model_params, maxlen: int | None = None, unroll: bool = False, padding: str = "pre"):
@@ -96,20 +123,22 @@ def build_model(variant: str, model_params, maxlen: int | None = None, unroll: b
     With the lesson's settings (pooling ``last``, no masking, one direction) this is the lesson's
     Sequential model. ``mask_padding`` makes the Embedding mask id 0, so every SimpleRNN skips the
     padding (and ``Bidirectional``'s backward pass starts at the review's end); ``pooling`` max /
-    mean / max_mean reads all outputs of the last recurrent layer, masked steps excluded.
-    ``unroll`` needs a fixed ``maxlen``; without dropout it builds ``UnrolledSimpleRNN`` layers
-    (train with them, save ``inference_copy``; ``padding`` tells them where the padding is). Only
-    standard Keras layers and ops otherwise.
+    mean / max_mean reads all outputs of the last recurrent layer, masked steps excluded;
+    ``bigram_buckets`` adds word pairs to the input (``embedded``); ``cell`` gru / lstm uses Keras'
+    own gated layers instead of SimpleRNN. ``unroll`` needs a fixed ``maxlen``; for SimpleRNN
+    without dropout it builds ``UnrolledSimpleRNN`` layers (train with them, save
+    ``inference_copy``; ``padding`` tells them where the padding is). Only standard Keras layers and
+    ops otherwise.
     """
     import keras
     from keras import layers, ops
 
     m = model_params
     unroll = bool(unroll and maxlen)
-    hoisted = unroll and not (m.dropout or m.recurrent_dropout)
-    rnn_class = unrolled_simple_rnn_class() if hoisted else layers.SimpleRNN
+    hoisted = unroll and m.cell == "simple" and not (m.dropout or m.recurrent_dropout)
+    rnn_class = unrolled_simple_rnn_class() if hoisted else getattr(layers, CELLS[m.cell])
     hoisted_only = {"leading_padding": padding == "pre"} if hoisted else {}
-    body = [layers.Embedding(m.max_features, m.embedding_dim, mask_zero=m.mask_padding, name="embedding")]
+    body = []
     if m.spatial_dropout:
         body.append(layers.SpatialDropout1D(m.spatial_dropout, name="spatial_dropout"))
     for i in range(m.layers):
@@ -119,23 +148,29 @@ def build_model(variant: str, model_params, maxlen: int | None = None, unroll: b
             dropout=m.dropout,
             recurrent_dropout=m.recurrent_dropout,
             unroll=unroll,
-            name=recurrent_layer_name(i),
+            name=recurrent_layer_name(i, m.cell),
             **hoisted_only,
         )
         body.append(layers.Bidirectional(rnn, name=f"bidirectional_{i}") if m.bidirectional else rnn)
     head = layers.Dense(1, activation="sigmoid", name="dense")
     ids = keras.Input(shape=(maxlen,), dtype="int32", name="ids")
-    if m.pooling == "last" or (m.pooling == "max" and not m.mask_padding) or m.pooling == "mean":
+    simple_pool = m.pooling == "last" or (m.pooling == "max" and not m.mask_padding) or m.pooling == "mean"
+    if simple_pool and not m.bigram_buckets:
         pool = {
             "last": [],
             "max": [layers.GlobalMaxPooling1D(name="max_pool")],
             "mean": [layers.GlobalAveragePooling1D(name="mean_pool")],
         }[m.pooling]
-        return keras.Sequential([ids, *body, *pool, head], name=variant)
-    x = ids
+        embedding = layers.Embedding(m.max_features, m.embedding_dim, mask_zero=m.mask_padding, name="embedding")
+        return keras.Sequential([ids, embedding, *body, *pool, head], name=variant)
+    x = embedded(ids, m)
     for layer in body:
         x = layer(x)
-    if m.mask_padding:  # GlobalMaxPooling1D ignores masks: masked steps get -2, below any tanh output
+    if m.pooling == "last":
+        pooled = [x]
+    elif m.pooling == "mean":
+        pooled = [layers.GlobalAveragePooling1D(name="mean_pool")(x)]
+    elif m.mask_padding:  # GlobalMaxPooling1D ignores masks: masked steps get -2, below any tanh output
         pooled = [ops.max(ops.where(ops.expand_dims(ops.not_equal(ids, 0), -1), x, -2.0), axis=1)]
     else:
         pooled = [layers.GlobalMaxPooling1D(name="max_pool")(x)]
@@ -195,27 +230,53 @@ def inference_copy(model, variant: str, model_params):
     return copy
 
 
+def served_model(variant: str, model_params, seed_models: dict, selected_seed: int):
+    """What the variant serves (``models/<variant>/model.keras``, predict, the registry): the selected
+    seed's model, or with ``serve: ensemble`` one model that averages every seed's probabilities.
+
+    The ensemble is a functional model: the ids go to a copy of each seed's inference model (named
+    ``seed_<s>``) and an ``Average`` layer takes the mean. Standard layers only, so it loads in safe
+    mode without this package and the registered raw-text model stays one pyfunc.
+    """
+    if model_params.serve == "best_seed":
+        return seed_models[selected_seed]
+    import keras
+
+    ids = keras.Input(shape=(None,), dtype="int32", name="ids")
+    outputs = []
+    for seed, model in seed_models.items():
+        copy = build_model(f"seed_{seed}", model_params)
+        copy.set_weights(model.get_weights())
+        outputs.append(copy(ids))
+    return keras.Model(ids, keras.layers.Average(name="mean_probability")(outputs), name=variant)
+
+
 def count_params(model_params) -> int:
-    """Parameters of the variant's model, from the settings alone (checked against Keras in the tests)."""
+    """Parameters of the variant's model, from the settings alone (checked against Keras in the tests).
+
+    Per direction and layer: SimpleRNN ``u (w + u + 1)``, LSTM 4 gates of that, GRU 3 gates with two
+    biases each (Keras' ``reset_after``)."""
     m = model_params
     directions = 2 if m.bidirectional else 1
-    total, width = m.max_features * m.embedding_dim, m.embedding_dim
+    total, width = (m.max_features + m.bigram_buckets) * m.embedding_dim, m.embedding_dim
     for _ in range(m.layers):
-        total += directions * m.units * (width + m.units + 1)
+        gates, biases = {"simple": (1, 1), "gru": (3, 2), "lstm": (4, 1)}[m.cell]
+        total += directions * gates * m.units * (width + m.units + biases)
         width = directions * m.units
     head_in = width * (2 if m.pooling == "max_mean" else 1)
     return total + head_in + 1
 
 
 def param_counts(model) -> dict[str, int]:
-    """Parameters by part: ``embedding``, ``recurrent`` (every SimpleRNN), ``head`` (Dense), ``total``."""
+    """Parameters by part: ``embedding`` (words and pairs), ``recurrent`` (every recurrent layer), ``head``
+    (Dense), ``total``."""
     import keras
 
     counts = {"embedding": 0, "recurrent": 0, "head": 0}
     for layer in model.layers:
         if isinstance(layer, keras.layers.Embedding):
             counts["embedding"] += layer.count_params()
-        elif isinstance(layer, (keras.layers.SimpleRNN, keras.layers.Bidirectional)):
+        elif isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)):
             counts["recurrent"] += layer.count_params()
         elif isinstance(layer, keras.layers.Dense):
             counts["head"] += layer.count_params()

@@ -1,4 +1,4 @@
-"""Figures as PNG: the lesson's two training curves, confusion matrix, ROC, comparison."""
+"""Figures as PNG: the lesson's two training curves, confusion matrix, ROC, comparison, accuracy by length."""
 
 from __future__ import annotations
 
@@ -89,4 +89,38 @@ def comparison_figure(table: pd.DataFrame, histories: dict[str, pd.DataFrame], p
     bars.set_title("Test accuracy (mean, 95% interval)")
     bars.grid(alpha=0.3, axis="x")
     fig.tight_layout()
+    return _save(fig, path)
+
+
+def length_figure(table: pd.DataFrame, title: str, path: Path) -> Path:
+    """Test accuracy per review-length group (``lengths.accuracy_by_length``): the served model's, and
+    the mean of the seeds' own; each group's review count under its label."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    x = np.arange(len(table))
+    ax.plot(x, table["accuracy"], "o-", color="C0", label="served model")
+    ax.plot(x, table["seeds_mean_accuracy"], "s--", color="C1", alpha=0.8, label="seeds (mean of each seed's)")
+    ax.set_xticks(x, [f"{label}\n{n:,} reviews" for label, n in zip(table["label"], table["reviews"])])
+    ax.tick_params(axis="x", labelsize="small")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def length_comparison_figure(tables: dict[str, pd.DataFrame], path: Path) -> Path:
+    """Every variant's served model: test accuracy per review-length group, one line each (the groups
+    are the test set's, the same for every variant)."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    labels: list[str] = []
+    for i, (variant, table) in enumerate(sorted(tables.items())):
+        ax.plot(np.arange(len(table)), table["accuracy"], "o-", color=f"C{i}", label=variant)
+        labels = max(labels, list(table["label"]), key=len)
+    ax.set_xticks(np.arange(len(labels)), labels)
+    ax.tick_params(axis="x", labelsize="small")
+    ax.set_xlabel("review length (quartiles of the reviews that fit, then those cut at maxlen)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("Test accuracy by review length (served models)")
+    ax.grid(alpha=0.3)
+    ax.legend()
     return _save(fig, path)

@@ -1,5 +1,6 @@
 """The model registry's champion: the best variant of a pipeline execution, by mean validation accuracy
-(never test), becomes ``<registered_model>@champion`` when it beats the current champion.
+(never test), becomes ``<registered_model>@champion`` when it is significantly better than the current
+champion on the same validation reviews (the gate: ``gate``, ``judge``).
 
 Run by the `register` stage after `report`. A rerun with the same results registers nothing; a better
 model gets a new version and the alias, and every earlier champion keeps its version. Under
@@ -11,6 +12,7 @@ or not and why, is written to ``reports/champion.json``.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from . import paths
+from . import gate, paths
 from .config import Params
 from .errors import ImdbRnnError
 from .files import read_json
@@ -97,20 +99,75 @@ def text_model_uri(client: MlflowClient, candidate: Candidate) -> tuple[str, dic
     return logged[0].model_uri, run.data.tags
 
 
-def register(params: Params, candidate: Candidate, env: Mapping[str, str] = os.environ) -> dict[str, Any]:
-    """Promote ``candidate`` when it beats the champion; the decision, as champion.json records it."""
+def champion_predictions(client: MlflowClient, champion: ModelVersion) -> pd.DataFrame | None:
+    """The validation predictions the champion's run logged, or None (registered before the gate logged
+    them, or its run's artifacts are gone)."""
+    import mlflow
+
+    path = f"{gate.VAL_ARTIFACT_FOLDER}/{gate.VAL_PREDICTIONS}"
+    try:
+        if path not in {a.path for a in client.list_artifacts(champion.run_id, gate.VAL_ARTIFACT_FOLDER)}:
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            local = mlflow.artifacts.download_artifacts(run_id=champion.run_id, artifact_path=path, dst_path=tmp)
+            return gate.read_predictions(Path(local))
+    except mlflow.exceptions.MlflowException:
+        return None
+
+
+def judge(client: MlflowClient, champion: ModelVersion | None, candidate: Candidate, predictions: Path, alpha: float):
+    """Whether the candidate may replace ``champion``, as champion.json's ``gate`` records it.
+
+    No champion: the first registration, nothing to test. A champion whose validation predictions are
+    not in its run (registered before the gate) or are of other reviews (other data params): no paired
+    test is possible, and the rule before the gate decides, a higher mean validation accuracy.
+    """
+    if champion is None:
+        return {"test": None, "why": "no champion before", "passed": True}
+    held = champion_predictions(client, champion)
+    ours = gate.read_predictions(predictions) if predictions.is_file() else None
+    if ours is None:
+        raise ImdbRnnError(f"{predictions} is missing or not a predictions file; run `dvc repro` (evaluate writes it)")
+    counts = None if held is None else gate.paired_counts(ours, held)
+    if counts is not None:
+        return gate.gate(counts, alpha)
+    if ACCURACY_TAG not in champion.tags:
+        raise ImdbRnnError(
+            f"{champion.name}@{ALIAS} (version {champion.version}) has neither validation predictions nor a "
+            f"{ACCURACY_TAG} tag to compare with; move the alias to a version the register stage made"
+        )
+    why = "its run has no validation predictions" if held is None else "its validation predictions are of other reviews"
+    held_accuracy = float(champion.tags[ACCURACY_TAG])
+    return {
+        "test": None,
+        "why": f"no paired test: {why}; compared by mean validation accuracy ({held_accuracy:.4f})",
+        "passed": candidate.best_val_accuracy > held_accuracy,
+    }
+
+
+def outcome(decision: dict, champion: ModelVersion) -> str:
+    """The gate's verdict in one clause of champion.json's ``reason``."""
+    if decision["test"] is None:
+        return decision["why"]
+    p, alpha = decision["p_value"], decision["alpha"]
+    return (
+        f"on the same {decision['reviews']} validation reviews it alone is right on "
+        f"{decision['candidate_only_right']}, version {champion.version} alone on {decision['champion_only_right']}: "
+        f"exact McNemar p = {p:.3g} ({'<' if p < alpha else '>='} {alpha:g})"
+    )
+
+
+def register(
+    params: Params, candidate: Candidate, predictions: Path, env: Mapping[str, str] = os.environ
+) -> dict[str, Any]:
+    """Promote ``candidate`` when the gate lets it replace the champion (``judge``); the decision, as
+    champion.json records it. ``predictions``: the candidate's validation predictions (its evaluation's)."""
     import mlflow
 
     client = mlflow.MlflowClient()
     name = params.mlflow.registered_model
     champion = current_champion(client, name)
-    if champion is not None and ACCURACY_TAG not in champion.tags:
-        raise ImdbRnnError(
-            f"{name}@{ALIAS} (version {champion.version}) has no {ACCURACY_TAG} tag to compare with; "
-            "tag it, or move the alias to a version the register stage made"
-        )
-    held = None if champion is None else float(champion.tags[ACCURACY_TAG])
-    experiment, promoted = env.get("DVC_EXP_NAME"), False
+    experiment, promoted, decision = env.get("DVC_EXP_NAME"), False, None
     if experiment and not params.mlflow.promote_experiments:
         reason = (
             f"DVC experiment {experiment}: experiments do not move the champion "
@@ -118,10 +175,11 @@ def register(params: Params, candidate: Candidate, env: Mapping[str, str] = os.e
         )
     elif champion is not None and champion.run_id == candidate.run_id:
         reason = f"already the champion (version {champion.version}): nothing new to register"
-    elif champion is not None and held is not None and held >= candidate.best_val_accuracy:
+    elif not (decision := judge(client, champion, candidate, predictions, params.mlflow.champion_alpha))["passed"]:
+        assert champion is not None  # the first registration always passes
         reason = (
             f"not better than the champion (version {champion.version}, {champion.tags.get('variant')}): "
-            f"mean validation accuracy {candidate.best_val_accuracy:.4f} <= {held:.4f}"
+            f"mean validation accuracy {candidate.best_val_accuracy:.4f}; {outcome(decision, champion)}"
         )
     else:
         model_uri, run_tags = text_model_uri(client, candidate)
@@ -131,7 +189,7 @@ def register(params: Params, candidate: Candidate, env: Mapping[str, str] = os.e
         before = (
             "no champion before"
             if champion is None
-            else (f"better than version {champion.version} ({held:.4f}), which keeps its version")
+            else f"better than version {champion.version}, which keeps its version: {outcome(decision, champion)}"
         )
         reason = (
             f"promoted: version {version.version}, mean validation accuracy {candidate.best_val_accuracy:.4f}; {before}"
@@ -144,4 +202,5 @@ def register(params: Params, candidate: Candidate, env: Mapping[str, str] = os.e
         "reason": reason,
         "candidate": asdict(candidate),
         "champion": describe(champion),
+        "gate": decision,
     }

@@ -11,11 +11,13 @@ import pandas as pd
 from . import plots, stats
 from .errors import ImdbRnnError
 from .files import atomic_file, read_json, write_text
-from .model import count_params
+from .lengths import LENGTH_TABLE
+from .model import CELLS, count_params
 
 SETTINGS = (
     "max_features",
     "embedding_dim",
+    "cell",
     "units",
     "layers",
     "bidirectional",
@@ -24,6 +26,8 @@ SETTINGS = (
     "dropout",
     "recurrent_dropout",
     "spatial_dropout",
+    "bigram_buckets",
+    "serve",
 )
 SUMMARY_COLUMNS = (
     "variant",
@@ -38,6 +42,11 @@ SUMMARY_COLUMNS = (
     "test_accuracy_ci95_low",
     "test_accuracy_ci95_high",
     "test_accuracy_per_seed",
+    "ensemble_test_accuracy",
+    "ensemble_test_roc_auc",
+    "ensemble_val_accuracy",
+    "served",
+    "served_test_accuracy",
     "test_f1",
     "test_roc_auc",
     "epochs",
@@ -57,6 +66,11 @@ def variant_row(variant: str, model_params, history, metrics: dict) -> dict:
         **{f"best_val_accuracy{s}": metrics[f"best_val_accuracy{s}"] for s in ("", "_ci95_low", "_ci95_high")},
         **{f"test_accuracy{s}": metrics[f"accuracy{s}"] for s in ("", "_ci95_low", "_ci95_high")},
         "test_accuracy_per_seed": " ".join(f"{row['accuracy']:.4f}" for row in per_seed),
+        "ensemble_test_accuracy": metrics["ensemble_accuracy"],
+        "ensemble_test_roc_auc": metrics["ensemble_roc_auc"],
+        "ensemble_val_accuracy": metrics["ensemble_val_accuracy"],
+        "served": "ensemble" if metrics["serve"] == "ensemble" else f"seed {metrics['selected_seed']}",
+        "served_test_accuracy": metrics["served_accuracy"],
         "test_f1": metrics["f1"],
         "test_roc_auc": metrics["roc_auc"],
         "epochs": round(float(history.groupby("seed")["epoch"].max().mean()), 1),
@@ -66,11 +80,11 @@ def variant_row(variant: str, model_params, history, metrics: dict) -> dict:
 
 def collect(params, variants_dir: Path):
     """The summary table (best mean validation accuracy first: the selection criterion), each
-    variant's history, and each variant's per-seed test accuracies."""
-    rows, histories, accuracies = [], {}, {}
+    variant's history, its per-seed test accuracies and its accuracy by review length."""
+    rows, histories, accuracies, by_length = [], {}, {}, {}
     for variant, model_params in params.models.items():
         folder = Path(variants_dir) / variant
-        for name in ("history.csv", "metrics.json"):
+        for name in ("history.csv", "metrics.json", LENGTH_TABLE):
             if not (folder / name).is_file():
                 raise ImdbRnnError(f"{folder / name} is missing; run `dvc repro` to train and evaluate every variant")
         history = pd.read_csv(folder / "history.csv")
@@ -78,8 +92,9 @@ def collect(params, variants_dir: Path):
         rows.append(variant_row(variant, model_params, history, metrics))
         histories[variant] = history
         accuracies[variant] = [row["accuracy"] for row in metrics["per_seed"]]
+        by_length[variant] = pd.read_csv(folder / LENGTH_TABLE)
     table = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
-    return table.sort_values("best_val_accuracy", ascending=False, kind="stable"), histories, accuracies
+    return table.sort_values("best_val_accuracy", ascending=False, kind="stable"), histories, accuracies, by_length
 
 
 def significance_lines(table, accuracies: dict[str, list[float]]) -> list[str]:
@@ -94,11 +109,13 @@ def significance_lines(table, accuracies: dict[str, list[float]]) -> list[str]:
 
 def model_in_words(row) -> str:
     """A variant's architecture as a reader says it, e.g. "4 x SimpleRNN(32), 10,000 words x 32, masked"."""
-    cell = f"{'bidirectional ' if row['bidirectional'] else ''}SimpleRNN({row['units']})"
+    cell = f"{'bidirectional ' if row['bidirectional'] else ''}{CELLS[row['cell']]}({row['units']})"
     parts = [f"{row['layers']} x {cell}" if row["layers"] > 1 else cell]
     if row["pooling"] != "last":
         parts.append(f"{row['pooling'].replace('_', '+')} pooling")
     parts.append(f"{row['max_features']:,} words x {row['embedding_dim']}")
+    if row["bigram_buckets"]:
+        parts.append(f"word pairs in {row['bigram_buckets']:,} buckets")
     drops = [f"{name} {row[key]:g}" for key, name in _DROPOUTS if row[key]]
     return ", ".join(parts + drops + (["masked"] if row["mask_padding"] else []))
 
@@ -107,8 +124,9 @@ _DROPOUTS = (("dropout", "dropout"), ("recurrent_dropout", "recurrent dropout"),
 
 
 def brief(table):
-    """The columns a reader compares (the rest is in summary.csv): variant, model, test and validation
-    accuracy with their intervals, ROC AUC, diverged seeds and training time."""
+    """The columns a reader compares (the rest is in summary.csv): variant, model, test accuracy (the
+    seeds' mean, the seeds' ensemble, the served model), validation accuracy, ROC AUC, diverged seeds
+    and training time."""
 
     def interval(column: str) -> list[str]:
         ends = zip(table[column], table[f"{column}_ci95_low"], table[f"{column}_ci95_high"])
@@ -119,6 +137,8 @@ def brief(table):
             "variant": table["variant"],
             "model": [model_in_words(row) for _, row in table.iterrows()],
             "test accuracy": interval("test_accuracy"),
+            "ensemble test acc": table["ensemble_test_accuracy"].map("{:.4f}".format),
+            "served (test acc)": [f"{s} ({a:.4f})" for s, a in zip(table["served"], table["served_test_accuracy"])],
             "val accuracy": interval("best_val_accuracy"),
             "ROC AUC": table["test_roc_auc"].map("{:.4f}".format),
             "seeds (diverged)": [f"{n} ({d})" for n, d in zip(table["seeds"], table["diverged_seeds"])],
@@ -129,7 +149,8 @@ def brief(table):
 
 def brief_markdown(table) -> str:
     """``brief`` as a Markdown table (what the report stage prints too)."""
-    return brief(table).to_markdown(index=False, colalign=["left", "left", "left", "left", "right", "right", "right"])
+    aligned = ["left", "left", "left", "right", "left", "left", "right", "right", "right"]
+    return brief(table).to_markdown(index=False, colalign=aligned, disable_numparse=True)  # "0.8700" stays
 
 
 def markdown(table, accuracies: dict[str, list[float]]) -> str:
@@ -139,8 +160,10 @@ def markdown(table, accuracies: dict[str, list[float]]) -> str:
             "# Variant comparison",
             "",
             "Means over seeds with 95% confidence intervals (Student's t); sorted by mean validation accuracy, the",
-            "selection criterion. Test accuracy is reported, never used to choose. Every setting, the per-seed",
-            "accuracies and F1 are in `summary.csv`.",
+            "selection criterion. Test accuracy is reported, never used to choose. `ensemble test acc`: one model",
+            "averaging the seeds' probabilities; `served`: what `model.keras`, `predict` and the registry use",
+            "(`serve: ensemble`, or the seed with the best validation accuracy). Every setting, the per-seed",
+            "accuracies and F1 are in `summary.csv`; test accuracy by review length in `length.png`.",
             "",
             brief_markdown(table),
             "",
@@ -153,10 +176,11 @@ def markdown(table, accuracies: dict[str, list[float]]) -> str:
 
 
 def write_summary(params, variants_dir: Path, out_dir: Path):
-    """Write ``summary.csv``, ``summary.md`` and ``comparison.png`` into ``out_dir``."""
-    table, histories, accuracies = collect(params, variants_dir)
+    """Write ``summary.csv``, ``summary.md``, ``comparison.png`` and ``length.png`` into ``out_dir``."""
+    table, histories, accuracies, by_length = collect(params, variants_dir)
     with atomic_file(out_dir / "summary.csv") as tmp:
         table.to_csv(tmp, index=False)
     write_text(out_dir / "summary.md", markdown(table, accuracies))
     plots.comparison_figure(table, histories, out_dir / "comparison.png")
+    plots.length_comparison_figure(by_length, out_dir / "length.png")
     return table

@@ -46,5 +46,17 @@ def score(texts: list[str], model: keras.Model, vocab: dict[str, Any]) -> list[P
 
 
 def embedding_rows(model: keras.Model) -> int:
-    """The words the model knows: its Embedding's rows (a variant may use the top of the vocabulary)."""
-    return next(layer.input_dim for layer in model.layers if hasattr(layer, "input_dim"))
+    """The words the model knows: its word Embedding's rows (a variant may use the top of the vocabulary).
+
+    The word Embedding is the one named ``embedding`` (a model with word pairs has a second one), found
+    inside nested models too (an ensemble holds one model per seed)."""
+    tables = list(_embeddings(model))
+    return next((rows for name, rows in tables if name == "embedding"), tables[0][1])
+
+
+def _embeddings(model: Any):
+    for layer in model.layers:
+        if hasattr(layer, "input_dim"):
+            yield layer.name, int(layer.input_dim)
+        elif hasattr(layer, "layers"):
+            yield from _embeddings(layer)

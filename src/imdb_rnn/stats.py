@@ -1,4 +1,5 @@
-"""Comparisons over seeds: mean, standard deviation, a 95% confidence interval, Welch's t-test.
+"""Comparisons over seeds: mean, standard deviation, a 95% confidence interval, Welch's t-test; and of two
+models on the same reviews: the exact McNemar test.
 
 With a handful of seeds the interval uses Student's t distribution (n - 1 degrees of freedom),
 and two variants are compared with Welch's t-test, which does not assume equal variances.
@@ -57,3 +58,18 @@ def format_interval(mean: float, low: float | None, high: float | None) -> str:
     """``0.8512 [0.8401, 0.8623]``; the mean alone where there is no interval (one seed)."""
     defined = low is not None and high is not None and low == low and high == high
     return f"{mean:.4f} [{low:.4f}, {high:.4f}]" if defined else f"{mean:.4f}"
+
+
+def mcnemar_p(first_only: int, second_only: int) -> float:
+    """Two-sided p-value of the exact McNemar test: two models scored on the same reviews, ``first_only``
+    reviews right by the first alone, ``second_only`` by the second alone.
+
+    Paired: the reviews both get right or both get wrong say nothing about which is better, and each
+    review is compared with itself, so review difficulty cancels. Under "equally good" each discordant
+    review is a fair coin, so the count is Binomial(first_only + second_only, 1/2): exact for any
+    count, with no normal approximation and no assumption about the reviews' distribution.
+    """
+    n = first_only + second_only
+    if n == 0:
+        return 1.0
+    return float(min(1.0, 2 * stats.binom.cdf(min(first_only, second_only), n, 0.5)))

@@ -1,11 +1,12 @@
 """The raw-text MLflow model: review text in, positive probability and label out.
 
-Each variant's run logs one, named after the variant: the selected seed's Keras model and the
-vocabulary as artifacts, and ``scoring.score`` (``prepare``'s own preprocessing) to apply them, so a
-served score equals `imdb-rnn predict`'s. Its code travels with it (MLflow ``code_paths``: this
-module, ``scoring.py``, ``text.py``, ``native_logs.py``), so loading it needs MLflow and the pinned requirements it
-declares, not a checkout of this project. It imports nothing else of the package. It is logged as
-code (``MODEL_CODE``: MLflow's models-from-code), so loading runs that code and unpickles nothing.
+Each variant's run logs one, named after the variant: its served Keras model (the selected seed's, or the
+seeds' ensemble as one model) and the vocabulary as artifacts, and ``scoring.score`` (``prepare``'s own
+preprocessing) to apply them, so a served score equals `imdb-rnn predict`'s. Its code travels with it
+(MLflow ``code_paths``: this module, ``scoring.py``, ``text.py``, ``native_logs.py``), so loading it needs
+MLflow and the pinned requirements it declares, not a checkout of this project. It imports nothing else
+of the package. It is logged as code (``MODEL_CODE``: MLflow's models-from-code), so loading runs that
+code and unpickles nothing.
 """
 
 from __future__ import annotations

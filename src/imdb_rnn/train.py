@@ -2,7 +2,7 @@
 
 The fitting is ``fitting``'s, the MLflow calls ``tracking``'s; this module orders them. MLflow gets
 one parent run for the variant (params, summary, the seeds' mean/CI of best validation accuracy,
-the raw-text model of the selected seed named after the variant) with one nested run per seed
+the raw-text model of the served model, named after the variant) with one nested run per seed
 (curves, its Keras model); each records the prepared data as its input.
 """
 
@@ -29,7 +29,7 @@ from .fitting import (
     select_seed,
 )
 from .interrupts import call_interruptibly
-from .model import inference_copy, param_counts, summary_text
+from .model import inference_copy, param_counts, served_model, summary_text
 from .prepared import PreparedData, load_training_data
 
 TRAIN_STAGE = Path("stages/train.py")  # its code is part of a checkpoint's key
@@ -40,7 +40,8 @@ def train_variant(
 ) -> str:
     """Train one variant once per seed; write the model folder and history when enough seeds succeed.
 
-    ``model_dir`` gets each seed's ``seed_<s>/model.keras``, the selected seed's ``model.keras``,
+    ``model_dir`` gets each seed's ``seed_<s>/model.keras``, the served ``model.keras`` (the selected
+    seed's, or with ``serve: ensemble`` the mean of every seed's),
     ``summary.txt`` and ``run.json`` (run ids for the evaluate stage); ``report_dir`` gets
     ``history.csv``. Returns the parent run id. A seed that diverges keeps its best finite epoch and
     counts like any other (its run ends FAILED, tagged where it diverged); the variant fails only
@@ -93,7 +94,8 @@ def train_variant(
             "selected_seed": selected.seed,
             "diverged": {seed: {**d, "run_id": runs["seeds"][seed]} for seed, d in diverged.items()},
         }
-        write_outputs(variant, data, saved, selected.seed, summary, run_record, results, model_dir, report_dir)
+        served = served_model(variant, params.model(variant), saved, selected.seed)
+        write_outputs(variant, data, saved, served, summary, run_record, results, model_dir, report_dir)
     return run_record["run_id"]
 
 
@@ -190,7 +192,7 @@ def write_outputs(
     variant: str,
     data: PreparedData,
     saved: dict,
-    selected_seed: int,
+    served,
     summary: str,
     run_record: dict,
     results: list[FitResult],
@@ -204,7 +206,7 @@ def write_outputs(
         for seed, model in saved.items():
             (tmp / f"seed_{seed}").mkdir()
             model.save(tmp / f"seed_{seed}" / "model.keras")
-        saved[selected_seed].save(tmp / "model.keras")
+        served.save(tmp / "model.keras")
         text_model.log_text_model(
             variant,
             tmp / "model.keras",
