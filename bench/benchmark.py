@@ -1,5 +1,5 @@
 """Benchmark the pipeline against the lesson's plain script: `python bench/benchmark.py` (`make bench`);
-`--quick` for the inner loop (under 10 minutes on 2 cores: 2 seeds, 2 epochs, 2,000 reviews, the lesson variants).
+`--quick` for the inner loop (2 seeds, 2 epochs, 2,000 reviews, the lesson variants, prepare timed once).
 
 Measures, in one run:
   * per lesson variant (the plain script's layers), three arms on the same prepared arrays: the lesson's plain
