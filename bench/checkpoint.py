@@ -57,14 +57,18 @@ def measure(variant: str, params, repeats: int, folder: Path) -> dict:
     }
 
 
-def report(rows: list[dict], cpu: str, repeats: int) -> str:
+def report(rows: list[dict], machine: dict, repeats: int) -> str:
+    from imdb_rnn.machine import machine_lines
+
     lines = [
         "# What a checkpoint costs",
         "",
-        f"`python bench/checkpoint.py` on {cpu}, {time.strftime('%Y-%m-%d')}: each",
+        f"`python bench/checkpoint.py`, {time.strftime('%Y-%m-%d')}: each",
         f"variant of params.yaml at full size, one snapshot + atomic save per epoch timed {repeats} times (median,",
-        "worst), against the median epoch after the first of its last training (reports/variants/*/history.csv).",
+        "worst), against the median epoch after the first of its last training (reports/variants/*/history.csv,",
+        "which may come from another machine than the saves).",
         "",
+        *machine_lines([machine]),
         "| variant | parameters | file | save (median) | save (worst) | epoch | save / epoch |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
@@ -88,13 +92,13 @@ def main(argv=None) -> None:
     from imdb_rnn.backend import select_backend
     from imdb_rnn.config import load_params
     from imdb_rnn.files import write_text
-    from imdb_rnn.machine import cpu_model
+    from imdb_rnn.machine import describe_machine
 
     params = load_params(ROOT / "params.yaml")
     select_backend(params.train.backend)
     with tempfile.TemporaryDirectory(dir=ROOT) as tmp:  # on the disk the checkpoints use
         rows = [measure(v, params, args.repeats, Path(tmp)) for v in args.variants or list(params.models)]
-    text = report(rows, cpu_model(), args.repeats)
+    text = report(rows, describe_machine(), args.repeats)
     write_text(args.out, text)
     print(text)
 

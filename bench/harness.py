@@ -1,12 +1,14 @@
-"""The benchmarks' one fit harness: a variant trained exactly as the train stage trains it, in a fresh
-interpreter, with its numerics settings in the environment.
+"""The benchmarks' one fit harness (bench/benchmark.py, stability.py, training_paths.py): a variant trained
+exactly as the train stage trains it, or by the lesson's plain script, in a fresh interpreter, with its
+numerics settings in the environment.
 
 The Keras backend, TensorFlow's threads and oneDNN are fixed when a process starts, so every fit
 runs in a child process (this file with ``--worker``), which also makes its peak memory its own.
-The child trains the variant's seeds one after another on one compiled model (``SeedTrainer``, as
-the stage does) and writes one JSON line per finished seed, so a long study keeps every seed that
-finished even when it is stopped. Callers put this workspace's ``src`` on ``sys.path``; a child
-imports the ``src`` of the revision its spec names (``PYTHONPATH``).
+The child trains the spec's seeds one after another (the pipeline's on one compiled model,
+``SeedTrainer``, as the stage does) and writes one JSON line per finished seed, with the machine it
+ran on, so a long study keeps every seed that finished even when it is stopped. Callers put this
+workspace's ``src`` on ``sys.path``; a child imports the ``src`` of the revision its spec names
+(``PYTHONPATH``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CODE_CACHE = ROOT / ".bench" / "code"  # other revisions' src/, for control rows (git-ignored)
 COLLAPSED_BELOW = 0.70  # best validation accuracy under this: the model never generalised
+KINDS = ("pipeline", "plain")  # the train stage's SeedTrainer, or bench/lesson_script.py
 
 # Numerics settings: each changes the floating-point rounding the way another CPU does.
 SETTINGS = {
@@ -38,7 +41,11 @@ SETTINGS = {
 
 @dataclass
 class FitSpec:
-    """One variant's fits: params.yaml's settings with ``train``/``model`` overrides, over ``seeds``."""
+    """One variant's fits: params.yaml's settings with ``train``/``model`` overrides, over ``seeds``.
+
+    ``kind`` "plain" fits the lesson's script instead (the variant's layers, ``train.epochs``; the script
+    fixes everything else). ``keras_optimizer``: Keras' own optimizer instead of ``make_optimizer``'s
+    dense-gradient one (a training-paths study row)."""
 
     variant: str
     seeds: list[int]
@@ -48,6 +55,8 @@ class FitSpec:
     setting: str = "default"  # a key of SETTINGS
     code: str | None = None  # a git revision whose src/ trains instead of this workspace's
     limit: int | None = None  # train on N evenly spaced training reviews and N/4 validation ones
+    kind: str = "pipeline"  # a key of KINDS
+    keras_optimizer: bool = False
 
     def key(self, seed: int) -> str:
         """Everything that decides one seed's fit: the spec, the params and code it trains with, the data.
@@ -111,12 +120,12 @@ def commit_of(root: Path) -> str:
 def run_fits(spec: FitSpec, results: Path, log=sys.stderr) -> dict:
     """Train ``spec``'s seeds in one fresh interpreter; each finished seed is appended to ``results``
     (JSON lines). Returns the process' exit code, wall seconds and peak RSS in MB."""
-    from imdb_rnn.machine import cpu_model, numerics, versions  # the caller's imdb_rnn; the child imports spec.code's
+    from imdb_rnn.machine import describe_machine, numerics  # the caller's imdb_rnn; the child imports spec.code's
 
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", **SETTINGS[spec.setting]}
     code = code_root(spec.code)
     env["PYTHONPATH"] = str(code / "src")
-    described = {"cpu": cpu_model(), "versions": versions(), "numerics": numerics(env), "commit": commit_of(code)}
+    described = {"machine": describe_machine(), "numerics": numerics(env), "commit": commit_of(code)}
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(asdict(spec)), str(results)]
     cmd += ["--params", str(code / "params.yaml"), "--described", json.dumps(described)]
     start = time.perf_counter()
@@ -127,6 +136,32 @@ def run_fits(spec: FitSpec, results: Path, log=sys.stderr) -> dict:
         "wall_s": time.perf_counter() - start,
         "peak_mb": usage.ru_maxrss / 1024,
     }
+
+
+def read_results(path: Path) -> list[dict]:
+    """Every fit recorded in a results file (JSON lines), oldest first; none for a missing file."""
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def missing_seeds(spec: FitSpec, results: list[dict]) -> list[int]:
+    """The spec's seeds with no fit recorded under their current key (params, code and data unchanged)."""
+    done = {r["key"] for r in results}
+    return [seed for seed in spec.seeds if spec.key(seed) not in done]
+
+
+def newest_fits(results: list[dict], label: str, setting: str, seeds: list[int]) -> list[dict]:
+    """A study row's recorded fits in one setting, the newest per seed in ``seeds``' order (whatever code they
+    ran: see ``commit``)."""
+    newest = {r["seed"]: r for r in results if r["label"] == label and r["setting"] == setting}
+    return [newest[s] for s in seeds if s in newest]
+
+
+def recorded_machine(fit: dict) -> dict:
+    """The machine a recorded fit ran on; fits recorded before ``describe_machine`` carry only the CPU's
+    ``cpu_model`` text and the library versions."""
+    return fit.get("machine") or {"cpu": fit.get("cpu", "not recorded"), "versions": fit.get("versions", {})}
 
 
 # --- the worker: runs in the child -------------------------------------------------------
@@ -155,45 +190,130 @@ def every_nth(arrays: dict, n: int) -> dict:
     return {k: v[rows] for k, v in arrays.items()}
 
 
-def worker(spec: FitSpec, results: Path, params_file: Path, described: dict) -> None:
-    """Fit every seed of ``spec`` on the prepared data; one JSON line per seed, diverged ones included."""
-    from imdb_rnn.backend import select_backend
+def load_data(spec: FitSpec, params) -> tuple[dict, dict]:
+    """The prepared train and val arrays in the variant's vocabulary (ids at or above its max_features are
+    out-of-vocabulary, as the pipeline reads them); with ``spec.limit``, N and N/4 evenly spaced rows."""
     from imdb_rnn.errors import ImdbRnnError
-    from imdb_rnn.files import folder_md5, load_npz
+    from imdb_rnn.files import load_npz
     from imdb_rnn.text import within_vocabulary
-
-    params = variant_params(spec, params_file)
-    select_backend(params.train_for(spec.variant).backend)
-    from imdb_rnn.fitting import SeedTrainer
 
     prepared = ROOT / "data" / "prepared"
     max_features = params.model(spec.variant).max_features
     train, val = (within_vocabulary(load_npz(prepared / f"{s}.npz"), max_features) for s in ("train", "val"))
     if spec.limit:
+        if spec.limit > len(train["y"]) or spec.limit // 4 > len(val["y"]):
+            raise ImdbRnnError(f"limit {spec.limit} exceeds the {len(train['y'])} prepared training reviews")
         train, val = every_nth(train, spec.limit), every_nth(val, spec.limit // 4)
-    data_hash = folder_md5(prepared)
+    return train, val
+
+
+def lesson_architecture(model_params) -> bool:
+    """The plain script's layers exactly: N x SimpleRNN(32) on Embedding(10000, 32), last output (masking changes
+    no layer). The script fits any variant's N layers, but compares with the pipeline only on these."""
+    m = model_params
+    return (m.max_features, m.embedding_dim, m.units, m.pooling, m.bidirectional, m.spatial_dropout) == (
+        10000, 32, 32, "last", False, 0.0,
+    )  # fmt: skip
+
+
+def plain_fit(spec: FitSpec, params, train: dict, val: dict):
+    """A fit function for the lesson's script, with the variant's number of layers (its sizes are the script's):
+    train + val with ``validation_split``, which then validates on exactly ``val`` (checked). Its rows are
+    ``SeedTrainer``'s history rows."""
+    import keras
+    import lesson_script
+    import numpy as np
+
+    from imdb_rnn.errors import ImdbRnnError
+
+    model, epochs = params.model(spec.variant), params.train_for(spec.variant).epochs
+    if model.max_features > lesson_script.max_features:
+        raise ImdbRnnError(
+            f"{spec.variant}'s max_features {model.max_features} exceeds the lesson model's "
+            f"Embedding({lesson_script.max_features})"
+        )
+    x = np.concatenate([train["x"], val["x"]]).astype(np.int32)  # int32, as pad_sequences returns
+    y = np.concatenate([train["y"], val["y"]])
+    validated = len(y) - int(len(y) * (1.0 - lesson_script.validation_split))  # Keras: the last rows validate
+    if validated != len(val["y"]):
+        raise ImdbRnnError(
+            f"validation_split={lesson_script.validation_split} of {len(y)} reviews validates on {validated}, not "
+            f"the {len(val['y'])} of val.npz: prepare with data.val_split 0.2 (and use a limit divisible by 4)"
+        )
+
+    def fit(seed: int, on_epoch) -> None:
+        keras.utils.set_random_seed(seed)
+        h = lesson_script.fit_lesson_model(x, y, model.layers, epochs).history
+        for i, seconds in enumerate(h["epoch_seconds"]):
+            keys = {"loss": "loss", "accuracy": "acc", "val_loss": "val_loss", "val_accuracy": "val_acc"}
+            on_epoch({"seed": seed, "epoch": i + 1, **{k: float(h[v][i]) for k, v in keys.items()}, "seconds": seconds})
+
+    return fit
+
+
+def pipeline_fit(spec: FitSpec, params, train: dict, val: dict):
+    """A fit function for the train stage's ``SeedTrainer`` (one compiled model for every seed); it returns
+    where a seed diverged, if it did."""
+    from imdb_rnn.fitting import SeedTrainer
+
     trainer = SeedTrainer(spec.variant, params)
+
+    def fit(seed: int, on_epoch) -> str | None:
+        if spec.keras_optimizer and trainer.model is None:
+            keras_optimizer_model(trainer, seed)
+        result = trainer.fit_seed(seed, train, val, on_epoch)
+        return str(result.diverged) if getattr(result, "diverged", None) else None
+
+    return fit
+
+
+def keras_optimizer_model(trainer, seed: int) -> None:
+    """Give ``trainer`` its model compiled with Keras' own optimizer (sparse Embedding updates) instead of
+    ``make_optimizer``'s, before its first seed (which then starts from this model as it would from its own)."""
+    import keras
+    import numpy as np
+
+    t = trainer.train_params
+    trainer.model = trainer.build(seed)
+    optimizer = keras.optimizers.get(t.optimizer).__class__(learning_rate=t.learning_rate, clipnorm=t.clipnorm)
+    trainer.model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
+    trainer.model.optimizer.build(trainer.model.trainable_variables)
+    trainer._optimizer_start = [np.asarray(v.numpy()).copy() for v in trainer.model.optimizer.variables]
+
+
+def worker(spec: FitSpec, results: Path, params_file: Path, described: dict) -> None:
+    """Fit every seed of ``spec`` on the prepared data; one JSON line per seed, diverged ones included."""
+    from imdb_rnn.backend import select_backend
+    from imdb_rnn.errors import ImdbRnnError
+    from imdb_rnn.files import folder_md5
+
+    params = variant_params(spec, params_file)
+    select_backend("tensorflow" if spec.kind == "plain" else params.train_for(spec.variant).backend)
+    train, val = load_data(spec, params)
+    fit = (plain_fit if spec.kind == "plain" else pipeline_fit)(spec, params, train, val)
+    data_hash = folder_md5(ROOT / "data" / "prepared")
     for seed in spec.seeds:
         rows: list[dict] = []
         start, diverged = time.perf_counter(), None
         try:
-            result = trainer.fit_seed(seed, train, val, rows.append)
-            diverged = str(result.diverged) if getattr(result, "diverged", None) else None
+            diverged = fit(seed, rows.append)
         except ImdbRnnError as exc:  # code that stops a diverged seed with an error (the control revision)
             diverged = str(exc)
         line = {
             "key": spec.key(seed),
             "label": spec.label,
+            "kind": spec.kind,
             "variant": spec.variant,
             "setting": spec.setting,
             "seed": seed,
             "history": rows,
             "best_val_accuracy": max((r["val_accuracy"] for r in rows), default=None),
             "diverged": diverged,
-            "fit_s": round(time.perf_counter() - start, 2),
+            "fit_s": round(time.perf_counter() - start, 2),  # build + compile + every epoch
             "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "data_hash": data_hash,
             "train_reviews": len(train["y"]),
+            "val_reviews": len(val["y"]),
             **described,
         }
         with open(results, "a", encoding="utf-8") as out:
@@ -205,6 +325,11 @@ if __name__ == "__main__":
     parser.add_argument("--worker", required=True, help="a FitSpec as JSON")
     parser.add_argument("results", type=Path, help="JSON lines file each finished seed is appended to")
     parser.add_argument("--params", type=Path, required=True, help="the params file the fits start from")
-    parser.add_argument("--described", required=True, help="CPU, versions and numerics, as JSON, for each line")
+    parser.add_argument("--described", required=True, help="machine, numerics and commit, as JSON, for each line")
     args = parser.parse_args()
-    worker(FitSpec(**json.loads(args.worker)), args.results, args.params, json.loads(args.described))
+    from imdb_rnn.errors import ImdbRnnError
+
+    try:
+        worker(FitSpec(**json.loads(args.worker)), args.results, args.params, json.loads(args.described))
+    except ImdbRnnError as exc:  # a fit that cannot be made: one line for the caller's log, exit 1
+        sys.exit(f"error: {exc}")

@@ -14,7 +14,6 @@ accuracy and the time taken.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -25,13 +24,22 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from harness import COLLAPSED_BELOW, SETTINGS, FitSpec, run_fits  # noqa: E402
+from harness import (  # noqa: E402
+    COLLAPSED_BELOW,
+    SETTINGS,
+    FitSpec,
+    missing_seeds,
+    newest_fits,
+    read_results,
+    recorded_machine,
+    run_fits,
+)
 
 from imdb_rnn import stats  # noqa: E402
 from imdb_rnn.config import load_params  # noqa: E402
 from imdb_rnn.errors import ImdbRnnError, run_cli  # noqa: E402
 from imdb_rnn.files import write_text  # noqa: E402
-from imdb_rnn.machine import cpu_model, versions  # noqa: E402
+from imdb_rnn.machine import machine_lines  # noqa: E402
 
 # The last revision before the fix: the lesson's variants without clipping, on the unrolled layer whose
 # backward pass ran through the padding (NaN once the recurrent kernel's gain overflowed it).
@@ -72,12 +80,6 @@ def plan(params) -> list[Row]:
     return rows
 
 
-def read_results(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def spec_for(row: Row, setting: str, seeds: list[int], args) -> FitSpec:
     train = dict(row.train)
     if args.epochs:
@@ -89,8 +91,7 @@ def run_missing(rows: list[Row], args, results_file: Path) -> None:
     """Fit every (row, setting, seed) not yet in the results file; one process per row and setting."""
     for row in rows:
         for setting in args.settings:
-            done = {r["key"] for r in read_results(results_file)}
-            missing = [s for s in args.seed_list if spec_for(row, setting, [s], args).key(s) not in done]
+            missing = missing_seeds(spec_for(row, setting, args.seed_list, args), read_results(results_file))
             if not missing:
                 continue
             print(f"--- {row.name} [{setting}]: seeds {', '.join(map(str, missing))}", file=sys.stderr, flush=True)
@@ -101,8 +102,7 @@ def run_missing(rows: list[Row], args, results_file: Path) -> None:
 
 def fits_of(row: Row, setting: str, args, results: list[dict]) -> list[dict]:
     """The row's recorded fits in one setting, the newest per seed (whatever code they ran: see ``commit``)."""
-    newest = {r["seed"]: r for r in results if r["label"] == row.name and r["setting"] == setting}
-    return [newest[s] for s in args.seed_list if s in newest]
+    return newest_fits(results, row.name, setting, args.seed_list)
 
 
 def figures(fits: list[dict]) -> dict:
@@ -165,9 +165,9 @@ def render(rows: list[Row], args, results: list[dict]) -> str:
         "",
         __doc__.split("\n\n")[1].replace("\n", " "),
         "",
-        "## Machine and settings",
+        *machine_lines([recorded_machine(f) for f in shown]),
+        "## Settings",
         "",
-        f"- CPU: {cpu_model()}; " + ", ".join(f"{k} {v}" for k, v in versions().items()),
         f"- seeds {', '.join(map(str, args.seed_list))}; settings: "
         + "; ".join(
             f"`{s}` ({' '.join(f'{k}={v}' for k, v in env.items()) or 'as shipped'})" for s, env in SETTINGS.items()

@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from imdb_rnn import paths, stats  # noqa: E402
 from imdb_rnn.errors import ImdbRnnError, print_error  # noqa: E402
 from imdb_rnn.files import write_text  # noqa: E402
+from imdb_rnn.machine import machine_lines  # noqa: E402
 
 PASSES = ("first", "second", "third")  # the third (optional): combinations of what the first two showed
 
@@ -108,7 +109,7 @@ def run_pass(plan: dict, pass_name: str, configurations: dict[str, dict], jobs: 
 
 def mlflow_records(experiment: str) -> dict[str, dict]:
     """Per DVC experiment name, from MLflow: per seed, its epochs run, best validation and test accuracy
-    and training seconds (`dvc exp show` leaves lists out of metrics)."""
+    and training seconds (`dvc exp show` leaves lists out of metrics); the machine its runs are tagged with."""
     import mlflow
 
     from imdb_rnn import tracking
@@ -121,6 +122,9 @@ def mlflow_records(experiment: str) -> dict[str, dict]:
     for run in sorted(runs, key=lambda r: r.info.start_time):  # the newest run of a name wins
         name, kind, metrics = run.data.tags.get("dvc_exp_name"), run.data.tags.get("run_kind"), run.data.metrics
         record = records.setdefault(name, {"seeds": {}})
+        if "cpu" in run.data.tags:  # the CPU and library versions the run was tagged with (machine.environment_tags)
+            versions = {k.removeprefix("version."): v for k, v in run.data.tags.items() if k.startswith("version.")}
+            record["machine"] = {"cpu": run.data.tags["cpu"], "versions": versions}
         if kind == "seed" and "test_accuracy" in metrics:
             record["seeds"][int(run.data.tags["seed"])] = {
                 "epochs": metrics.get("epochs_run"),
@@ -164,6 +168,7 @@ def collect(plan: dict) -> list[dict]:
                     "per_seed": seeds,
                     "train_seconds": sum(seconds) if seconds else None,
                     "epochs": sum(epochs) / len(epochs) if epochs else None,
+                    "machine": record.get("machine"),
                 }
             )
     return rows
@@ -196,6 +201,7 @@ def render(plan: dict, rows: list[dict]) -> str:
         "Sorted by mean validation accuracy (the selection criterion); test accuracy is reported, never used",
         "to choose. Means over seeds with 95% intervals (Student's t).",
         "",
+        *machine_lines([r["machine"] for r in rows if r.get("machine")]),
     ]
     finished = [r for r in rows if r["pass"] != "first" and not r["failed"]]
     winner = min(finished, key=lambda r: (-r["metrics"]["best_val_accuracy"], r["name"]), default=None)

@@ -1,5 +1,5 @@
 """`make sweep` (bench/sweep.py) for real on a tiny project: two passes of queued DVC experiments and a
-reports/sweep.md generated from what DVC and MLflow recorded."""
+reports/sweep.md generated from what DVC and MLflow recorded, the machine included."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from imdb_rnn.machine import cpu_model
 from support.commands import REPO_ROOT, run
 from support.params import TINY, write_params
 from support.projects import make_project
@@ -68,6 +69,7 @@ def test_two_passes_select_on_validation_and_report_every_configuration(tmp_path
         assert f"{metrics['best_val_accuracy']:.4f}" in row
         assert f"{metrics['accuracy']:.4f}" in row
     assert f"`{_best(results)}`" in report.split("## Selected")[1]
+    assert f"## Machine\n\n- {cpu_model()}; tensorflow " in report  # from the runs' tags: where they trained
 
 
 def _best(results: dict) -> str:

@@ -1,8 +1,10 @@
-"""Comparisons over seeds: mean, standard deviation, a 95% confidence interval, Welch's t-test; and of two
-models on the same reviews: the exact McNemar test.
+"""Comparisons over seeds: mean, standard deviation, a 95% confidence interval, Welch's t-test, and
+equivalence by two one-sided tests; and of two models on the same reviews: the exact McNemar test.
 
 With a handful of seeds the interval uses Student's t distribution (n - 1 degrees of freedom),
-and two variants are compared with Welch's t-test, which does not assume equal variances.
+and two variants are compared with Welch's t-test, which does not assume equal variances. A
+p > 0.05 says only that the seeds cannot tell two variants apart; "as accurate as" is shown by
+equivalence: two one-sided Welch tests (TOST) that the difference lies within +-margin.
 """
 
 from __future__ import annotations
@@ -52,6 +54,46 @@ def welch_verdict(a: Sequence[float], b: Sequence[float]) -> str:
     if p < SIGNIFICANCE:
         return f"significant (p = {p:.3g})"
     return f"**not significant** (p = {p:.3g}): these seeds cannot tell the two apart"
+
+
+def tost(a: Sequence[float], b: Sequence[float], margin: float) -> dict[str, float]:
+    """Two one-sided Welch tests that mean(a) - mean(b) lies within (-margin, +margin).
+
+    ``difference``; ``p``, the larger of the two one-sided p-values (equivalent when below
+    SIGNIFICANCE); ``low``/``high``, the difference's 1 - 2 x SIGNIFICANCE (90%) interval, which lies
+    inside +-margin exactly when ``p`` < SIGNIFICANCE. NaN p and interval where a side has fewer than
+    two values or neither has any spread.
+    """
+    sa, sb = summarize(a), summarize(b)
+    difference = sa["mean"] - sb["mean"]
+    undefined = {"difference": difference, "p": float("nan"), "low": float("nan"), "high": float("nan")}
+    if len(a) < 2 or len(b) < 2:
+        return undefined
+    va, vb = sa["std"] ** 2 / len(a), sb["std"] ** 2 / len(b)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return undefined
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))  # Welch-Satterthwaite
+    p_above_low = stats.t.sf((difference + margin) / se, df)  # H0: difference <= -margin
+    p_below_high = stats.t.cdf((difference - margin) / se, df)  # H0: difference >= +margin
+    half = stats.t.ppf(1 - SIGNIFICANCE, df) * se
+    return {
+        "difference": difference,
+        "p": float(max(p_above_low, p_below_high)),
+        "low": difference - half,
+        "high": difference + half,
+    }
+
+
+def equivalence_verdict(a: Sequence[float], b: Sequence[float], margin: float) -> str:
+    """Whether the seeds show ``a`` as good as ``b`` within +-margin, in the words every report uses."""
+    t = tost(a, b, margin)
+    if t["p"] != t["p"]:
+        return f"{t['difference']:+.4f}: not testable (a side has fewer than 2 seeds, or no spread)"
+    interval = f"{t['difference']:+.4f}, 90% CI [{t['low']:+.4f}, {t['high']:+.4f}], TOST p = {t['p']:.3g}"
+    if t["p"] < SIGNIFICANCE:
+        return f"equivalent within +-{margin:g} ({interval})"
+    return f"**not shown equivalent** within +-{margin:g} ({interval})"
 
 
 def format_interval(mean: float, low: float | None, high: float | None) -> str:
