@@ -137,6 +137,16 @@ def test_keras_sees_varying_widths_even_when_most_reviews_are_full_length():
         assert len(trainer.fit_seed(seed, {"x": x, "y": y}, {"x": x[:16], "y": y[:16]}).history) == 2
 
 
+@pytest.mark.parametrize("short", ["train", "val"])
+def test_a_split_of_one_short_batch_trains_with_buckets(short):
+    """A split that is one batch narrower than maxlen (a tiny corpus): Keras traces that one width, which the
+    model, built for maxlen, must accept."""
+    data = {"train": {k: v[:16].copy() for k, v in TRAIN.items()}, "val": {k: v[:8].copy() for k, v in VAL.items()}}
+    data[short]["x"][:, :6] = 0
+    params = params_with({"unroll": False, "bucketing": True, "epochs": 2}, BUCKETED_DROPOUT)
+    assert len(SeedTrainer("m", params).fit_seed(1, data["train"], data["val"]).history) == 2
+
+
 def test_select_seed_takes_the_best_validation_accuracy():
     results = [
         FitResult(seed=1, best_val_accuracy=0.85),
