@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from imdb_rnn.config import int_arg
+from imdb_rnn.wording import int_arg
 from support.commands import VENV_BIN, run
 
 

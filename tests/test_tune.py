@@ -20,12 +20,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from imdb_rnn.config import _key as shown_key
 from imdb_rnn.config import load_params
 from imdb_rnn.errors import ConfigError
 from imdb_rnn.tuning.space import LEVERS, load_space
 from imdb_rnn.tuning.study import TuneError, open_storage
 from imdb_rnn.tuning.summary import grid_passes
+from imdb_rnn.wording import shown_key
 from support.commands import REPO_ROOT, VENV_BIN, free_port, run, stop_group, tool_env, wait_until
 from support.params import TINY, write_params
 from support.postgres import PG_BIN, throwaway_cluster

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import int_arg
 from .errors import run_cli
+from .wording import int_arg
 
 # Each command's module is imported when the command runs: `imdb-rnn --help` starts in about 0.2 s, with them
 # at the top in over 1 s (numpy, pandas and pyarrow for predict, dvc and hydra for sweep).

@@ -9,22 +9,19 @@ needs) are checked where those are known: ``dataset`` and ``memory``.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import re
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-import annotated_types
 import yaml
-from pydantic import AfterValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError
+from pydantic import AfterValidator, ConfigDict, Field, Strict, ValidationError
 from pydantic.dataclasses import dataclass
-from pydantic.fields import FieldInfo
 
 from .errors import ConfigError
+from .wording import allowed, shown_key, shown_value
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -166,7 +163,7 @@ class Params:
         """The settings of one variant, or a one-line error listing the known ones."""
         if variant not in self.models:
             known = ", ".join(sorted(self.models))
-            raise ConfigError([f"unknown model variant {_key(variant)}: known variants are {known}"])
+            raise ConfigError([f"unknown model variant {shown_key(variant)}: known variants are {known}"])
         return self.models[variant]
 
     def train_for(self, variant: str) -> TrainParams:
@@ -187,81 +184,7 @@ class Params:
         return flat
 
 
-# --- what is allowed, in words, read off the declarations above ---------------------------
-
-
-def _bounds(metadata: list) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for item in metadata:
-        if isinstance(item, FieldInfo):
-            found.update(_bounds(item.metadata))
-        for name in ("ge", "gt", "le", "lt", "min_length", "max_length"):
-            if isinstance(item, annotated_types.BaseMetadata) and hasattr(item, name):
-                found[name] = getattr(item, name)
-    return found
-
-
-def _describe(annotation: Any, metadata: list) -> str:
-    origin = get_origin(annotation)
-    if origin is Annotated:
-        base, *extra = get_args(annotation)
-        return _describe(base, [*metadata, *extra])
-    if origin is Union:
-        (inner,) = [a for a in get_args(annotation) if a is not type(None)]
-        return "null or " + _describe(inner, [])
-    if origin is Literal:
-        return "one of " + ", ".join(map(str, get_args(annotation)))
-    b = _bounds(metadata)
-    if annotation is bool:
-        return "true or false"
-    if annotation is int:
-        return f"an integer in [{b['ge']}, {b['le']}]" if "le" in b else f"an integer >= {b['ge']}"
-    if annotation is float:
-        low = f"({b['gt']:g}" if "gt" in b else f"[{b['ge']:g}"
-        if "lt" not in b and "le" not in b:
-            return f"a finite number {'>' if 'gt' in b else '>='} {b.get('gt', b.get('ge')):g}"
-        high = f"{b['lt']:g})" if "lt" in b else f"{b['le']:g}]"
-        return f"a number in {low}, {high}"
-    if origin is tuple:
-        return f"a list of {b['min_length']} to {b['max_length']} items, each {_describe(get_args(annotation)[0], [])}"
-    if annotation is str:
-        return f"a string of {b['min_length']} to {b['max_length']} characters"
-    raise TypeError(f"no description for {annotation!r}")  # a new kind of field: describe it here
-
-
-def allowed(cls: type, name: str) -> str:
-    """What a field accepts, in words, from its declaration (type, bounds, choices, description)."""
-    info: FieldInfo = cls.__pydantic_fields__[name]  # type: ignore[attr-defined]  # set by pydantic
-    text = _describe(info.annotation, info.metadata)
-    return f"{text}, {info.description}" if info.description else text
-
-
-def int_arg(low: int, high: int | None = None) -> Callable[[str], int]:
-    """argparse ``type=`` for an integer option, checked by the declaration params.yaml's integers use, so
-    the command line refuses a value in the same words (``got 0; allowed: an integer >= 1``)."""
-    declared = Annotated[Int, Field(ge=low, le=high)]
-    check = TypeAdapter(declared)
-
-    def parse(text: str) -> int:
-        try:
-            return check.validate_python(int(text))
-        except (ValueError, ValidationError):  # int() or the bounds
-            raise argparse.ArgumentTypeError(f"got {text}; allowed: {_describe(declared, [])}") from None
-
-    return parse
-
-
 # --- parsing ----------------------------------------------------------------------------
-
-
-def _key(key: Any) -> str:
-    """A key as a line shows it: plain when printable text, else its repr (never a line break)."""
-    return key if isinstance(key, str) and key.isprintable() and key.strip() == key and key else repr(key)
-
-
-def _shown(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _field_names(cls: type[DataclassInstance]) -> list[str]:
@@ -282,7 +205,7 @@ def _section(
     allowed_keys = ", ".join((*names, *extra))
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
-        problems.append(f"{prefix}: got {_shown(raw)}; allowed: a mapping of {allowed_keys}")
+        problems.append(f"{prefix}: got {shown_value(raw)}; allowed: a mapping of {allowed_keys}")
         return None
     values: dict[str, Any] = {}
     ok = True
@@ -290,7 +213,7 @@ def _section(
         if key in extra:
             continue
         if key not in names:
-            problems.append(f"{prefix}.{_key(key)}: unknown key; allowed keys: {allowed_keys}")
+            problems.append(f"{prefix}.{shown_key(key)}: unknown key; allowed keys: {allowed_keys}")
             ok = False
         else:
             values[key] = value
@@ -298,7 +221,7 @@ def _section(
         section = cls(**{**asdict(base), **values})
     except ValidationError as exc:
         for name in sorted({str(err["loc"][0]) for err in exc.errors()}, key=names.index):
-            problems.append(f"{prefix}.{name}: got {_shown(values.get(name))}; allowed: {allowed(cls, name)}")
+            problems.append(f"{prefix}.{name}: got {shown_value(values.get(name))}; allowed: {allowed(cls, name)}")
         return None
     return section if ok else None
 
@@ -321,8 +244,8 @@ def _check_cell(prefix: str, settings: dict, raw_train: Any, problems: list[str]
     unroll = next((t["unroll"] for t in (own, raw_train) if isinstance(t, dict) and "unroll" in t), True)
     if settings.get("cell") in ("gru", "lstm") and unroll is not False:
         problems.append(
-            f"{prefix}.cell: got {_shown(settings['cell'])} with unroll: {_shown(unroll)}; allowed: simple, or "
-            f"gru and lstm with {prefix}.train.unroll: false (the unrolled fast path is SimpleRNN's)"
+            f"{prefix}.cell: got {shown_value(settings['cell'])} with unroll: {shown_value(unroll)}; allowed: "
+            f"simple, or gru and lstm with {prefix}.train.unroll: false (the unrolled fast path is SimpleRNN's)"
         )
 
 
@@ -350,11 +273,11 @@ def _variants(
     overrides: dict[str, TrainParams] = {}
     if not isinstance(raw_models, dict) or not raw_models:
         problems.append(
-            f"models: got {_shown(raw_models)}; allowed: a non-empty mapping of variant name to its settings"
+            f"models: got {shown_value(raw_models)}; allowed: a non-empty mapping of variant name to its settings"
         )
         return models, overrides
     for name, settings in raw_models.items():
-        prefix = f"models.{_key(name)}"
+        prefix = f"models.{shown_key(name)}"
         if not isinstance(name, str) or not VARIANT_NAME.match(name):
             problems.append(
                 f"{prefix}: invalid variant name; allowed: letters, digits and _, not starting with a digit"
@@ -377,11 +300,11 @@ def parse_params(raw: Any) -> Params:
     """Validate a loaded ``params.yaml`` mapping; raise ConfigError listing every problem."""
     problems: list[str] = []
     if not isinstance(raw, dict):
-        raise ConfigError([f"params: got {_shown(raw)}; allowed: a mapping with data, train, models, mlflow"])
+        raise ConfigError([f"params: got {shown_value(raw)}; allowed: a mapping with data, train, models, mlflow"])
     sections = ("data", "train", "models", "mlflow")
     for key in raw:
         if key not in sections:
-            problems.append(f"{_key(key)}: unknown section; allowed sections: {', '.join(sections)}")
+            problems.append(f"{shown_key(key)}: unknown section; allowed sections: {', '.join(sections)}")
     data = _section("data", raw.get("data"), DataParams, DataParams(), problems)
     train = _section("train", raw.get("train"), TrainParams, TrainParams(), problems)
     _check_train("train", raw.get("train"), TrainParams(), problems)

@@ -20,8 +20,8 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic import dataclasses as pydantic_dataclasses
 
 from ..config import STRICT, ModelParams, Params, TrainParams, parse_params
-from ..config import _key as shown_key  # params.yaml's way to show a key in one line
 from ..errors import ConfigError
+from ..wording import shown_key
 
 TRIAL = "trial"  # the variant name a trial trains under
 # set by the study itself (one seed, its epochs, no early stopping: pruning stops trials) or not a lever
