@@ -35,7 +35,7 @@ from harness import FitSpec, lesson_architecture, read_results, run_fits  # noqa
 from stage_times import measure_noop_repro, measure_prepare  # noqa: E402
 
 from imdb_rnn import paths  # noqa: E402
-from imdb_rnn.config import load_params
+from imdb_rnn.config import load_params  # noqa: E402
 from imdb_rnn.errors import ImdbRnnError, print_error  # noqa: E402
 from imdb_rnn.files import write_text  # noqa: E402
 from imdb_rnn.wording import int_arg  # noqa: E402
