@@ -59,8 +59,9 @@ def _tune(args: argparse.Namespace) -> int:
         )
         return 0
     select_backend(space.params({}).train_for(TRIAL).backend)
-    study = run_study(space, storage, root, root / "data" / "prepared", args.trials, args.minutes)
-    print(f"study {study.study_name}: {len(study.trials)} trials; report: {root / 'reports' / 'tune.md'}")
+    report = root / "reports" / f"{Path(args.space).stem}.md"  # tune.yaml's study: reports/tune.md
+    study = run_study(space, storage, root, root / "data" / "prepared", args.trials, args.minutes, report)
+    print(f"study {study.study_name}: {len(study.trials)} trials; report: {report}")
     return 0
 
 
@@ -120,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = commands.add_parser(
         "tune", help="an Optuna study over tune.yaml's levers; --export NAME adds its best to params.yaml"
     )
-    t.add_argument("--space", default="tune.yaml", help="the search space (default: tune.yaml)")
+    t.add_argument(
+        "--space", default="tune.yaml", help="the search space (default: tune.yaml); its report: reports/<its stem>.md"
+    )
     t.add_argument("--trials", type=int_arg(1), help="complete + pruned trials of the study (default: tune.yaml's)")
     t.add_argument("--minutes", type=float, help="this worker's time budget (default: tune.yaml's)")
     t.add_argument(

@@ -102,9 +102,10 @@ def open_study(space: SearchSpace, storage: RDBStorage) -> optuna.Study:
 
 
 def run_study(space: SearchSpace, storage: RDBStorage, root: Path, data_dir: Path, trials: int | None = None,
-              minutes: float | None = None) -> optuna.Study:  # fmt: skip
+              minutes: float | None = None, report: Path | None = None) -> optuna.Study:  # fmt: skip
     """Trials until the study has ``trials`` complete or pruned ones (all workers together) or this
-    worker's ``minutes`` are spent; every trial a nested MLflow run under the study's run."""
+    worker's ``minutes`` are spent; every trial a nested MLflow run under the study's run. The study's
+    page goes to ``report`` (default reports/tune.md), its figures to the folder of the same stem."""
     import mlflow
 
     study = open_study(space, storage)
@@ -141,8 +142,8 @@ def run_study(space: SearchSpace, storage: RDBStorage, root: Path, data_dir: Pat
         if completed(study):
             tracking.log_metrics({"best_val_accuracy": study.best_value, "trials": len(study.trials)})
             mlflow.set_tag("best_trial", str(study.best_trial.number))
-        report, *images = write_report(study, space, Path(root) / paths.REPORTS / "tune.md")
-        tracking.log_files([report], "reports")
+        page, *images = write_report(study, space, report or Path(root) / paths.REPORTS / "tune.md")
+        tracking.log_files([page], "reports")
         tracking.log_files(images, "plots")
     return study
 

@@ -97,10 +97,10 @@ def write_report(study: optuna.Study, space: SearchSpace, out: Path) -> list[Pat
     trained = sum(t.user_attrs.get("epochs", 0) for t in trials)
     full = space.settings.epochs * (counts[TrialState.COMPLETE] + counts[TrialState.PRUNED])
     seconds = sum(t.user_attrs.get("seconds", 0.0) for t in trials)
-    images = figures(study, out.parent / "tune")
+    images = figures(study, out.parent / out.stem)  # reports/tune.md: reports/tune/
     grid = grid_passes(out.parent / "sweep.md")
     if grid:
-        images.append(versus_grid(study, grid, out.parent / "tune" / "versus_grid.png"))
+        images.append(versus_grid(study, grid, out.parent / out.stem / "versus_grid.png"))
     done = sorted((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: -float(t.value or 0.0))
     levers = list(space.levers)
     lines = [
@@ -133,7 +133,7 @@ def write_report(study: optuna.Study, space: SearchSpace, out: Path) -> list[Pat
     for t in done[:10]:
         cells = [_cell(t.params.get(k)) for k in levers]
         lines.append(f"| {t.number} | {t.value:.4f} | {t.user_attrs.get('epochs', '')} | " + " | ".join(cells) + " |")
-    lines += ["", *(f"![{p.stem}](tune/{p.name})" for p in images), ""]
+    lines += ["", *(f"![{p.stem}]({out.stem}/{p.name})" for p in images), ""]
     write_text(out, "\n".join(lines))
     return [out, *images]
 
