@@ -85,7 +85,9 @@ def browser():
 @pytest.fixture
 def page(browser):
     """A page in a fresh context (its own localStorage, so no UI state carries over between tests)."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    # tall: a metric's name also finds the cards of every metric containing it (accuracy: some twenty), and
+    # the Chart view renders only the cards near the screen
+    context = browser.new_context(viewport={"width": 1400, "height": 3000})
     context.add_init_script(QUIET)
     yield context.new_page()
     context.close()
@@ -107,6 +109,14 @@ ROWS = """() => {
   return [...rows.entries()].sort((a, b) => a[0] - b[0]).map(entry => entry[1]);
 }"""
 
+SCROLL_TO = """(title) => {
+  // the card of one metric kept on screen; while the grid has not rendered it, its last rendered card brought
+  // into view, so that it renders the next ones
+  const heading = [...document.querySelectorAll('h4[title]')].find(h => h.title === title);
+  if (heading) { heading.scrollIntoView({block: 'nearest'}); return; }
+  const cards = document.querySelectorAll('[data-testid="experiment-view-compare-runs-card"]');
+  if (cards.length) cards[cards.length - 1].scrollIntoView({block: 'end'});
+}"""
 CARD = """(title) => {
   // the chart card of one metric, once Plotly has drawn it: its traces, and how many lines are on screen
   const card = [...document.querySelectorAll('[data-testid="experiment-view-compare-runs-card"]')]
@@ -133,15 +143,17 @@ def runs_page(page, base: str, experiment_id: str, mode: str, count: int) -> lis
 
 def chart(page, metric: str, runs: set[str]) -> dict:
     """The Chart view's card of ``metric`` once it draws a line for each of ``runs``. The card is found with
-    the view's own "Search metric charts" box: the grid renders only the cards near the screen."""
+    the view's own "Search metric charts" box, which also keeps the ones whose names contain it (e.g.
+    ``served_val_accuracy``); the grid renders only the cards near the screen, so the polls scroll through
+    it until the card is there."""
     page.get_by_placeholder("Search metric charts").fill(metric)
     names = json.dumps(sorted(runs))
     shows_all = (
-        f"() => {{ const card = ({CARD})({json.dumps(metric)});"
+        f"() => {{ ({SCROLL_TO})({json.dumps(metric)}); const card = ({CARD})({json.dumps(metric)});"
         f" return card && {names}.every(n => card.traces.some(t => t.name === n)) && card; }}"
     )
     try:
-        card = page.wait_for_function(shows_all, timeout=WAIT_MS).json_value()
+        card = page.wait_for_function(shows_all, timeout=WAIT_MS, polling=250).json_value()
     except sync_api.TimeoutError:
         raise AssertionError(f"{metric}: no line for each of {sorted(runs)}: {page.evaluate(CARD, metric)}") from None
     assert sorted(lines(card)) == sorted(runs), metric  # and no other line
@@ -226,7 +238,9 @@ PLOTS = """() => window.__embeds.map(embed => {
 
 def test_dvc_plots_page_draws_every_plot_offline(repo, browser, tmp_path):
     run(["dvc", "plots", "show", "-o", tmp_path / "plots"], repo)
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    # tall: a metric's name also finds the cards of every metric containing it (accuracy: some twenty), and
+    # the Chart view renders only the cards near the screen
+    context = browser.new_context(viewport={"width": 1400, "height": 3000})
     requested = []
 
     def refuse(route) -> None:  # the network is cut off: the page must need none of it
