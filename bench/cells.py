@@ -5,11 +5,12 @@ padding masked, unrolled) against the same model with Keras' GRU and LSTM cells 
 the same data with the same train settings, except that the gated cells train on Keras' loop with
 length buckets (`unroll: false, bucketing: true`: the unrolled fast path is SimpleRNN's). A control
 row, the SimpleRNN on that same bucketed path, tells what the cell changes from what the training path
-changes. Each seed is one fit in a fresh process (bench/harness.py), seeds outermost, and its kept
-model (the best validation epoch's weights) is scored on the test set as the evaluate stage scores a
-seed. Every finished fit is appended to reports/cells.jsonl, so a stopped run resumes where it
-stopped; reports/cells.md gives per cell the test and best validation accuracy, the epoch and
-whole-fit times and the parameters, and what each gated cell buys and costs against the SimpleRNN.
+changes. Each seed is one fit in a fresh process (bench/harness.py), seeds outermost (the control's
+after every cell's), and its kept model (the best validation epoch's weights) is scored on the test
+set as the evaluate stage scores a seed. Every finished fit is appended to reports/cells.jsonl, so a
+stopped run resumes where it stopped; reports/cells.md gives per cell the test and best validation
+accuracy, the epoch and whole-fit times and the parameters, and what each gated cell buys and costs
+against the SimpleRNN.
 """
 
 from __future__ import annotations
@@ -221,42 +222,79 @@ def ratio(value: float | None, base: float | None) -> str:
     return "-" if value is None or not base else f"{value / base:.2f}x"
 
 
-def compare(name: str, fig: dict, base_name: str, base: dict) -> str:
-    """One gated cell against a SimpleRNN row: what its test accuracy buys (Welch, TOST) and what it costs."""
-    if not fig["test"] or not base["test"]:
-        return f"- `{name}` vs `{base_name}`: no test accuracies to compare yet"
-    diff = statistics.mean(fig["test"]) - statistics.mean(base["test"])
-    params = fig["parameters"][:1], base["parameters"][:1]
-    cost = ", ".join(
-        f"{what} {ratio(fig[key], base[key])}"
-        for what, key in (("steady epoch", "steady_s"), ("first epoch", "first_s"), ("whole fit", "fit_s"))
-    )
-    if params[0] and params[1]:
-        cost += f", parameters {params[0][0]:,} vs {params[1][0]:,} ({ratio(params[0][0], params[1][0])})"
-    return (
-        f"- `{name}` vs `{base_name}` ({len(fig['test'])} vs {len(base['test'])} seeds): test accuracy {diff:+.4f}, "
+def mean_difference(a: list[float], b: list[float]) -> float:
+    return statistics.mean(a) - statistics.mean(b)
+
+
+def p_cell(p: float) -> str:
+    return "-" if p != p else f"{p:.3g}" + (" (significant)" if p < stats.SIGNIFICANCE else "")
+
+
+def comparison_row(name: str, fig: dict, base_name: str, base: dict) -> list[str]:
+    """A row against a SimpleRNN row: test and best val accuracy differences (Welch; TOST for test), time ratios."""
+    t = stats.tost(fig["test"], base["test"], EQUIVALENCE_MARGIN)
+    equivalent = "not testable" if t["p"] != t["p"] else "yes" if t["p"] < stats.SIGNIFICANCE else "no"
+    if t["p"] == t["p"]:
+        equivalent += f" (p = {t['p']:.3g}, 90% CI [{t['low']:+.4f}, {t['high']:+.4f}])"
+    parameters = fig["parameters"][:1], base["parameters"][:1]
+    return [
+        f"`{name}` vs `{base_name}`",
+        f"{len(fig['test'])} vs {len(base['test'])}",
+        f"{t['difference']:+.4f}",
+        p_cell(stats.welch_p(fig["test"], base["test"])),
+        equivalent,
+        f"{mean_difference(fig['best'], base['best']):+.4f}",
+        p_cell(stats.welch_p(fig["best"], base["best"])),
+        *(ratio(fig[key], base[key]) for key in ("first_s", "steady_s", "fit_s")),
+        ratio(parameters[0][0], parameters[1][0]) if parameters[0] and parameters[1] else "-",
+    ]
+
+
+def verdict_line(name: str, figs: dict) -> str:
+    """What a gated cell buys against the SimpleRNN as `dvc repro` trains it, what it costs, and the cell's share."""
+    fig, base, control = figs[name], figs[BASE.name], figs[CONTROL.name]
+    line = (
+        f"- `{name}`: {mean_difference(fig['test'], base['test']):+.4f} test accuracy against `{BASE.name}` "
+        f"({statistics.mean(fig['test']):.4f} vs {statistics.mean(base['test']):.4f}), "
         f"{stats.welch_verdict(fig['test'], base['test'])}; "
-        f"{stats.equivalence_verdict(fig['test'], base['test'], EQUIVALENCE_MARGIN)}; "
-        f"best val acc {statistics.mean(fig['best']) - statistics.mean(base['best']):+.4f}, "
-        f"{stats.welch_verdict(fig['best'], base['best'])}. Costs: {cost}"
+        f"{stats.equivalence_verdict(fig['test'], base['test'], EQUIVALENCE_MARGIN)}. It takes "
+        f"{ratio(fig['fit_s'], base['fit_s'])} the whole fit's time ({ratio(fig['steady_s'], base['steady_s'])} the "
+        f"steady epoch's) with {ratio(fig['parameters'][0], base['parameters'][0])} the parameters."
     )
+    if control["test"]:
+        line += (
+            f" Against `{CONTROL.name}` (the same path, so the cell alone): "
+            f"{mean_difference(fig['test'], control['test']):+.4f}, "
+            f"{stats.welch_verdict(fig['test'], control['test'])}, in {ratio(fig['fit_s'], control['fit_s'])} "
+            "its whole fit's time."
+        )
+    return line
 
 
 def verdict_lines(figs: dict) -> list[str]:
-    """Each gated cell against the SimpleRNN as `dvc repro` trains it, then against the control (same path)."""
-    gated = [r for r in ROWS if r.cell != "simple" and figs[r.name]["fits"]]
+    """Per gated cell, a verdict against the SimpleRNN as `dvc repro` trains it; then every comparison's figures,
+    the gated cells against the control (the same path) and the control against the SimpleRNN (the path alone)."""
+    gated = [r.name for r in ROWS if r.cell != "simple" and figs[r.name]["test"]]
     lines = ["## Verdict: what a gated cell buys and costs", ""]
-    lines += [compare(r.name, figs[r.name], BASE.name, figs[BASE.name]) for r in gated]
-    if figs[CONTROL.name]["fits"]:
-        lines += ["", f"On the same training path (against `{CONTROL.name}`): the cell alone.", ""]
-        lines += [compare(r.name, figs[r.name], CONTROL.name, figs[CONTROL.name]) for r in gated]
-        lines += ["", "The path alone (the control against the SimpleRNN as `dvc repro` trains it):", ""]
-        lines.append(compare(CONTROL.name, figs[CONTROL.name], BASE.name, figs[BASE.name]))
+    if not figs[BASE.name]["test"] or not gated:
+        return lines + ["- not yet: no test accuracies of a gated cell and of `simple` to compare", ""]
+    lines += [verdict_line(name, figs) for name in gated]
+    pairs = [(name, BASE.name) for name in gated]
+    if figs[CONTROL.name]["test"]:
+        pairs += [(name, CONTROL.name) for name in gated] + [(CONTROL.name, BASE.name)]
+    header = ["comparison", "seeds", "test acc diff", "Welch p (test)", f"equivalent within +-{EQUIVALENCE_MARGIN}"]
+    header += ["best val acc diff", "Welch p (val)", "first epoch", "steady epoch", "whole fit", "parameters"]
+    rows = [comparison_row(a, figs[a], b, figs[b]) for a, b in pairs]
     return lines + [
         "",
+        *table(header, rows),
+        "",
+        f"Differences are means over seeds, first minus second; times and parameters are ratios, first over second. "
         f"Welch's t-test over seeds at p < {stats.SIGNIFICANCE}: not significant says only that these seeds cannot "
-        f"tell the two apart; equivalence (two one-sided tests) shows the difference lies within "
-        f"+-{EQUIVALENCE_MARGIN}. Times are ratios of this report's own fits on the machine above, under its load.",
+        f"tell the two apart; equivalence (two one-sided tests, TOST) shows the test accuracy difference lies within "
+        f"+-{EQUIVALENCE_MARGIN}. {len(rows)} comparisons, each at {stats.SIGNIFICANCE} with no correction for "
+        "multiplicity: a single p a little under it is weak evidence. The times are this report's own fits on the "
+        "machine above, under its load.",
         "",
     ]
 
