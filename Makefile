@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install lock repro test test-fast lint format bench stability sweep tune clean-venv
+.PHONY: install lock repro test test-fast lint format bench stability cells sweep tune clean-venv
 
 install: $(VENV)/.installed
 
@@ -52,6 +52,10 @@ bench: install
 stability: install  # every default variant over 5 seeds x 2 numerics settings (hours; resumable): reports/stability.md
 	dvc repro prepare
 	python bench/stability.py
+
+cells: install  # simple_rnn with SimpleRNN, GRU and LSTM cells, 3 seeds each, test-scored (resumable): reports/cells.md
+	dvc repro prepare
+	python bench/cells.py
 
 sweep: install  # the lever sweep behind best_rnn (hours on 2 cores): DVC experiments, then reports/sweep.md
 	dvc repro prepare

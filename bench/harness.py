@@ -1,4 +1,4 @@
-"""The benchmarks' one fit harness (bench/benchmark.py, stability.py, training_paths.py): a variant trained
+"""The benchmarks' one fit harness (bench/benchmark.py, cells.py, stability.py, training_paths.py): a variant trained
 exactly as the train stage trains it, or by the lesson's plain script, in a fresh interpreter, with its
 numerics settings in the environment.
 
@@ -6,9 +6,9 @@ The Keras backend, TensorFlow's threads and oneDNN are fixed when a process star
 runs in a child process (this file with ``--worker``), which also makes its peak memory its own.
 The child trains the spec's seeds one after another (the pipeline's on one compiled model,
 ``SeedTrainer``, as the stage does) and writes one JSON line per finished seed, with the machine it
-ran on, so a long study keeps every seed that finished even when it is stopped. Callers put this
-workspace's ``src`` on ``sys.path``; a child imports the ``src`` of the revision its spec names
-(``PYTHONPATH``).
+ran on (and, when the spec asks, its kept model's test accuracy), so a long study keeps every seed
+that finished even when it is stopped. Callers put this workspace's ``src`` on ``sys.path``; a child
+imports the ``src`` of the revision its spec names (``PYTHONPATH``).
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ class FitSpec:
 
     ``kind`` "plain" fits the lesson's script instead (the variant's layers, ``train.epochs``; the script
     fixes everything else). ``keras_optimizer``: Keras' own optimizer instead of ``make_optimizer``'s
-    dense-gradient one (a training-paths study row)."""
+    dense-gradient one (a training-paths study row). ``test``: each seed's kept model is also scored on the
+    test split (``test_fields``; pipeline fits only)."""
 
     variant: str
     seeds: list[int]
@@ -57,11 +58,14 @@ class FitSpec:
     limit: int | None = None  # train on N evenly spaced training reviews and N/4 validation ones
     kind: str = "pipeline"  # a key of KINDS
     keras_optimizer: bool = False
+    test: bool = False
 
     def key(self, seed: int) -> str:
         """Everything that decides one seed's fit: the spec, the params and code it trains with, the data.
-        A fit recorded under another key (params.yaml edited, code changed, data re-prepared) is stale."""
-        spec = {**asdict(self), "seeds": [seed], **fit_context(self.variant, self.code)}
+        A fit recorded under another key (params.yaml edited, code changed, data re-prepared) is stale.
+        ``test`` counts only when set, so the fits recorded before it existed keep their keys."""
+        fields = {k: v for k, v in asdict(self).items() if k != "test" or v}
+        spec = {**fields, "seeds": [seed], **fit_context(self.variant, self.code)}
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -207,6 +211,37 @@ def load_data(spec: FitSpec, params) -> tuple[dict, dict]:
     return train, val
 
 
+def load_test(spec: FitSpec, params) -> dict:
+    """The prepared test arrays in the variant's vocabulary, as the evaluate stage reads them; with ``spec.limit``,
+    N evenly spaced rows."""
+    from imdb_rnn.prepared import load_split
+
+    test = load_split(ROOT / "data" / "prepared", "test", params.model(spec.variant).max_features)
+    return every_nth(test, min(spec.limit, len(test["y"]))) if spec.limit else test
+
+
+def test_fields(model, variant: str, params, test: dict) -> dict:
+    """A seed's kept model scored on the test split as the evaluate stage scores a seed's saved model: its
+    ``inference_copy`` (Keras' own layers), every review at maxlen, positive at probability >= 0.5."""
+    import numpy as np
+
+    from imdb_rnn.evaluate import classification_metrics, predict_probabilities
+    from imdb_rnn.model import inference_copy
+
+    start = time.perf_counter()
+    copy = inference_copy(model, variant, params.model(variant))
+    prob = predict_probabilities(copy, np.asarray(test["x"], dtype=np.int32))
+    finite = bool(np.all(np.isfinite(prob)))
+    metrics = classification_metrics(test["y"], prob) if finite else {"accuracy": None, "roc_auc": None}
+    return {
+        "test_accuracy": None if metrics["accuracy"] is None else round(metrics["accuracy"], 6),
+        "test_roc_auc": None if metrics["roc_auc"] is None else round(metrics["roc_auc"], 6),
+        "test_reviews": len(test["y"]),
+        "test_s": round(time.perf_counter() - start, 2),
+        "parameters": copy.count_params(),
+    }
+
+
 def lesson_architecture(model_params) -> bool:
     """The plain script's layers exactly: N x SimpleRNN(32) on Embedding(10000, 32), last output (masking changes
     no layer). The script fits any variant's N layers, but compares with the pipeline only on these."""
@@ -253,16 +288,22 @@ def plain_fit(spec: FitSpec, params, train: dict, val: dict):
 
 def pipeline_fit(spec: FitSpec, params, train: dict, val: dict):
     """A fit function for the train stage's ``SeedTrainer`` (one compiled model for every seed); it returns
-    where a seed diverged, if it did."""
+    where a seed diverged, if it did, and with ``spec.test`` the kept model's ``test_fields`` (None where the
+    seed kept no finite epoch)."""
     from imdb_rnn.fitting import SeedTrainer
 
     trainer = SeedTrainer(spec.variant, params)
+    test = load_test(spec, params) if spec.test else None
 
-    def fit(seed: int, on_epoch) -> str | None:
+    def fit(seed: int, on_epoch) -> dict:
         if spec.keras_optimizer and trainer.model is None:
             keras_optimizer_model(trainer, seed)
         result = trainer.fit_seed(seed, train, val, on_epoch)
-        return str(result.diverged) if getattr(result, "diverged", None) else None
+        fields = {"diverged": str(result.diverged) if getattr(result, "diverged", None) else None}
+        if test is not None:
+            fields["kept_epoch"] = result.kept_epoch or None
+            fields["test"] = test_fields(trainer.model, spec.variant, params, test) if result.has_model else None
+        return fields
 
     return fit
 
@@ -287,6 +328,8 @@ def worker(spec: FitSpec, results: Path, params_file: Path, described: dict) -> 
     from imdb_rnn.errors import ImdbRnnError
     from imdb_rnn.files import folder_md5
 
+    if spec.test and spec.kind == "plain":
+        raise ImdbRnnError("test scoring is the pipeline's: the plain script keeps no model")
     params = variant_params(spec, params_file)
     select_backend("tensorflow" if spec.kind == "plain" else params.train_for(spec.variant).backend)
     train, val = load_data(spec, params)
@@ -294,11 +337,13 @@ def worker(spec: FitSpec, results: Path, params_file: Path, described: dict) -> 
     data_hash = folder_md5(ROOT / "data" / "prepared")
     for seed in spec.seeds:
         rows: list[dict] = []
-        start, diverged = time.perf_counter(), None
+        fields: dict = {}  # where it diverged; with spec.test, its kept epoch and test scores
+        start, load = time.perf_counter(), os.getloadavg()[0]
         try:
-            diverged = fit(seed, rows.append)
+            fields = fit(seed, rows.append) or {}
         except ImdbRnnError as exc:  # code that stops a diverged seed with an error (the control revision)
-            diverged = str(exc)
+            fields = {"diverged": str(exc)}
+        test = fields.pop("test", None)
         line = {
             "key": spec.key(seed),
             "label": spec.label,
@@ -308,12 +353,15 @@ def worker(spec: FitSpec, results: Path, params_file: Path, described: dict) -> 
             "seed": seed,
             "history": rows,
             "best_val_accuracy": max((r["val_accuracy"] for r in rows), default=None),
-            "diverged": diverged,
-            "fit_s": round(time.perf_counter() - start, 2),  # build + compile + every epoch
+            "diverged": None,
+            **fields,
+            "fit_s": round(time.perf_counter() - start - (test or {}).get("test_s", 0), 2),  # build+compile+epochs
+            "load_1min": [round(load, 2), round(os.getloadavg()[0], 2)],  # the load average at its start and end
             "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "data_hash": data_hash,
             "train_reviews": len(train["y"]),
             "val_reviews": len(val["y"]),
+            **({"test": test} if spec.test else {}),
             **described,
         }
         with open(results, "a", encoding="utf-8") as out:
