@@ -336,3 +336,28 @@ def test_optimizer_densifies_the_embedding_gradient_before_the_update():
     np.testing.assert_allclose(ours[7], sparse[7], rtol=1e-6)
     assert not np.allclose(ours[[0, 1, 3]], sparse[[0, 1, 3]], rtol=1e-3)
     np.testing.assert_array_equal(ours[[2, 4, 5, 6, 8, 9]], weights[[2, 4, 5, 6, 8, 9]])
+
+
+@pytest.mark.parametrize("variant", ["simple_rnn", "stacked_rnn"])
+def test_the_lesson_variants_start_from_the_lessons_own_initial_weights(variant):
+    """Keras draws initial weights from the seed in the order the layers are made: the lesson's models start
+    where the lesson's own Sequential model, Embedding made first, starts (the levers added after it must
+    not change the lesson's results)."""
+    model_params = parse_params(shipped_params_raw()).model(variant)
+    keras.utils.set_random_seed(7)
+    ours = build_model(variant, model_params, 50)
+    keras.utils.set_random_seed(7)
+    lesson = keras.Sequential(
+        [
+            keras.Input(shape=(50,), dtype="int32"),
+            keras.layers.Embedding(model_params.max_features, model_params.embedding_dim, mask_zero=True),
+            *(
+                keras.layers.SimpleRNN(model_params.units, return_sequences=i < model_params.layers - 1)
+                for i in range(model_params.layers)
+            ),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    assert len(ours.get_weights()) == len(lesson.get_weights())
+    for mine, theirs in zip(ours.get_weights(), lesson.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)

@@ -97,9 +97,21 @@ def recurrent_layer_name(i: int, cell: str = "simple") -> str:
     return base if i == 0 else f"{base}_{i}"
 
 
-def embedded(ids, m):
-    """Each step's input vector: the word's embedding, plus with ``bigram_buckets`` the embedding of its
-    (previous word, word) pair (``bigrams.pair_ids``, computed here from the ids by Keras ops).
+def input_layers(m):
+    """The word embedding and, with ``bigram_buckets``, the pair embedding: made before any other layer,
+    as the lesson's Sequential model makes its Embedding first (Keras draws a layer's initial weights
+    from the seed in the order the layers are made, so this order keeps the lesson's models' weights)."""
+    from keras import layers
+
+    words = layers.Embedding(m.max_features, m.embedding_dim, mask_zero=m.mask_padding, name="embedding")
+    if not m.bigram_buckets:
+        return words, None
+    return words, layers.Embedding(m.bigram_buckets, m.embedding_dim, mask_zero=m.mask_padding, name="pair_embedding")
+
+
+def embedded(ids, m, words, pairs):
+    """Each step's input vector: the word's embedding, plus with ``pairs`` the embedding of its (previous
+    word, word) pair (``bigrams.pair_ids``, computed here from the ids by Keras ops).
 
     Summed, not concatenated: the recurrence reads inputs of the same width as without pairs, so a
     variant with pairs differs from its twin only by the pair table, and both embeddings carry the
@@ -110,10 +122,8 @@ def embedded(ids, m):
 
     from .bigrams import pair_ids
 
-    words = layers.Embedding(m.max_features, m.embedding_dim, mask_zero=m.mask_padding, name="embedding")
-    if not m.bigram_buckets:
+    if pairs is None:
         return words(ids)
-    pairs = layers.Embedding(m.bigram_buckets, m.embedding_dim, mask_zero=m.mask_padding, name="pair_embedding")
     return layers.Add(name="word_and_pair")([words(ids), pairs(pair_ids(ids, m.max_features, m.bigram_buckets, ops))])
 
 
@@ -138,6 +148,7 @@ def build_model(variant: str, model_params, maxlen: int | None = None, unroll: b
     hoisted = unroll and m.cell == "simple" and not (m.dropout or m.recurrent_dropout)
     rnn_class = unrolled_simple_rnn_class() if hoisted else getattr(layers, CELLS[m.cell])
     hoisted_only = {"leading_padding": padding == "pre"} if hoisted else {}
+    words, pairs = input_layers(m)
     body = []
     if m.spatial_dropout:
         body.append(layers.SpatialDropout1D(m.spatial_dropout, name="spatial_dropout"))
@@ -161,9 +172,8 @@ def build_model(variant: str, model_params, maxlen: int | None = None, unroll: b
             "max": [layers.GlobalMaxPooling1D(name="max_pool")],
             "mean": [layers.GlobalAveragePooling1D(name="mean_pool")],
         }[m.pooling]
-        embedding = layers.Embedding(m.max_features, m.embedding_dim, mask_zero=m.mask_padding, name="embedding")
-        return keras.Sequential([ids, embedding, *body, *pool, head], name=variant)
-    x = embedded(ids, m)
+        return keras.Sequential([ids, words, *body, *pool, head], name=variant)
+    x = embedded(ids, m, words, pairs)
     for layer in body:
         x = layer(x)
     if m.pooling == "last":
