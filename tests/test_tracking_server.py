@@ -111,7 +111,7 @@ def test_repro_logs_everything_to_the_server(mlflow_server, tmp_path, small_arch
         assert seed_run.data.metrics[f"test_{key}"] == pytest.approx(per_seed[key], abs=1e-6), key
 
     plots = {a.path for a in client.list_artifacts(r.info.run_id, "plots")}
-    assert plots == {f"plots/{n}.png" for n in ("accuracy", "loss", "confusion", "roc")}
+    assert plots == {f"plots/{n}.png" for n in ("accuracy", "loss", "confusion", "roc", "length")}
     assert {"model_summary.txt", "plots", "reports"} <= {a.path for a in client.list_artifacts(r.info.run_id)}
     # MLflow 3 keeps the model as a LoggedModel whose source is the seed's run
     seed_run = client.get_run(seed_run.info.run_id)
