@@ -71,6 +71,13 @@ def call_interruptibly(fn, *args, **kwargs):
     return outcome["value"]
 
 
+def stopping() -> bool:
+    """Whether a SIGTERM has begun ending this process. An abandoned worker thread checks it before
+    writing to the MLflow store: its writes, one per epoch, would otherwise compete for the SQLite lock
+    with the main thread closing the runs as KILLED, and could hold the exit back by seconds."""
+    return _stopping.is_set()
+
+
 def stop_with_dvc(env=os.environ) -> None:
     """Under DVC (``DVC_STAGE`` set, Linux), SIGTERM this process when the ``dvc`` running it dies.
 

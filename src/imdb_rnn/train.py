@@ -28,7 +28,7 @@ from .fitting import (
     require_finite_seeds,
     select_seed,
 )
-from .interrupts import call_interruptibly
+from .interrupts import call_interruptibly, stopping
 from .model import inference_copy, param_counts, served_model, summary_text
 from .prepared import PreparedData, load_training_data
 
@@ -136,6 +136,8 @@ def train_seed(
 
         def log_epoch(row: dict) -> None:
             # explicit run id: fit runs in a worker thread, and MLflow's active run is per thread
+            if stopping():  # interrupted: the main thread is closing the runs; this thread is abandoned
+                return
             metrics = {**{k: round(row[k], 6) for k in EPOCH_METRICS}, "epoch_seconds": row["seconds"]}
             mlflow.log_metrics(metrics, step=row["epoch"], run_id=run_id)
 
