@@ -37,6 +37,35 @@ def test_mcnemar_known_values():
     assert mcnemar_p(5, 5) == 1.0
 
 
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.floats(0.4, 1.0), st.floats(0.4, 1.0)), min_size=1, max_size=6
+    )  # per variant: its seeds' mean validation accuracy, its served model's
+)
+def test_the_candidate_is_the_variant_whose_served_model_is_best_on_validation(accuracies):
+    """An ensemble is compared as the ensemble the registry would serve, not as its seeds' mean."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        models = Path(tmp) / "models"
+        for i in range(len(accuracies)):
+            (models / f"v{i}").mkdir(parents=True)
+            (models / f"v{i}" / "run.json").write_text(json.dumps({"run_id": f"run{i}"}))
+        table = pd.DataFrame(
+            {
+                "variant": [f"v{i}" for i in range(len(accuracies))],
+                "best_val_accuracy": [mean for mean, _ in accuracies],
+                "served_val_accuracy": [served for _, served in accuracies],
+            }
+        )
+        table.to_csv(Path(tmp) / "summary.csv", index=False)
+        candidate = registry.best_candidate(Path(tmp) / "summary.csv", models)
+    best = max(served for _, served in accuracies)
+    first = next(i for i, (_, served) in enumerate(accuracies) if served == best)
+    assert candidate == registry.Candidate(f"v{first}", f"run{first}", pytest.approx(best))
+
+
 @settings(max_examples=300, deadline=None)
 @given(b=counts, c=counts)
 def test_mcnemar_p_is_exact_symmetric_and_a_probability(b, c):

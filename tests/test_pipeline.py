@@ -160,7 +160,7 @@ def test_report_compares_variants_in_files_and_mlflow(repro_repo):
     repo, _ = repro_repo
     summary = pd.read_csv(repo / "reports" / "summary.csv")
     assert sorted(summary["variant"]) == sorted(VARIANTS)
-    assert summary["best_val_accuracy"].is_monotonic_decreasing  # selection order: validation, never test
+    assert summary["served_val_accuracy"].is_monotonic_decreasing  # selection order: validation, never test
     for row in summary.itertuples():
         metrics = json.loads((repo / "reports" / "variants" / row.variant / "metrics.json").read_text())
         assert row.test_accuracy == pytest.approx(metrics["accuracy"], abs=1e-6)

@@ -105,6 +105,7 @@ def metrics_of(accuracies: list[float], best_val: list[float], serve: str = "bes
         "ensemble_val_accuracy": 0.91,
         "serve": serve,
         "served_accuracy": ensemble if serve == "ensemble" else selected["accuracy"],
+        "served_val_accuracy": 0.91 if serve == "ensemble" else selected["best_val_accuracy"],
         "per_seed": per_seed,
     }
 
@@ -240,7 +241,7 @@ def test_the_brief_table_has_the_columns_a_reader_compares():
         "model",
         "test accuracy",
         "ensemble test acc",
-        "served (test acc)",
+        "served: test (val) acc",
         "val accuracy",
         "ROC AUC",
         "seeds (diverged)",
@@ -248,11 +249,15 @@ def test_the_brief_table_has_the_columns_a_reader_compares():
     ]
     assert shown["test accuracy"][0].startswith("0.8550 [")
     assert shown["ensemble test acc"].tolist() == ["0.9000", "0.9000", "0.8700"]
-    assert shown["served (test acc)"].tolist() == ["seed 0 (0.8500)", "seed 0 (0.8500)", "ensemble (0.8700)"]
+    assert shown["served: test (val) acc"].tolist() == [
+        "seed 0: 0.8500 (0.9000)",
+        "seed 0: 0.8500 (0.9000)",
+        "ensemble: 0.8700 (0.9100)",
+    ]
     assert shown["seeds (diverged)"][0] == "2 (0)"
     text = brief_markdown(pd.DataFrame(rows))
     last = [cell.strip() for cell in text.splitlines()[-1].split("|")]
-    assert last[4:6] == ["0.8700", "ensemble (0.8700)"]  # as formatted: trailing zeros kept
+    assert last[4:6] == ["0.8700", "ensemble: 0.8700 (0.9100)"]  # as formatted: trailing zeros kept
 
 
 def test_a_gated_cell_with_word_pairs_in_words():

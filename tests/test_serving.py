@@ -108,7 +108,8 @@ def test_a_better_model_moves_the_alias_and_the_previous_champion_keeps_its_vers
     first, _ = steps["first"]
     better, listed, ran = steps["better"]
     assert "register" in ran and "train@simple_rnn" not in ran  # restored from DVC's run cache, still registered
-    assert better["candidate"]["best_val_accuracy"] > first["candidate"]["best_val_accuracy"], "BETTER is not better"
+    accuracy = "served_val_accuracy"
+    assert better["candidate"][accuracy] > first["candidate"][accuracy], "BETTER is not better"
     assert better["promoted"] is True
     assert listed == [1, 2]
     assert better["champion"]["version"] == 2
@@ -129,7 +130,7 @@ def test_a_better_model_moves_the_alias_and_the_previous_champion_keeps_its_vers
     assert len(tags["git_commit"]) == 40
     assert tags["dvc_exp_name"]
     assert tags["data_hash"] == folder_md5(repo / "data" / "prepared")
-    assert float(tags["best_val_accuracy"]) == pytest.approx(better["candidate"]["best_val_accuracy"])
+    assert float(tags["served_val_accuracy"]) == pytest.approx(better["candidate"]["served_val_accuracy"])
 
 
 def test_the_served_model_is_one_model_averaging_the_seeds(history):

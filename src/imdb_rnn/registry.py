@@ -1,5 +1,5 @@
-"""The model registry's champion: the best variant of a pipeline execution, by mean validation accuracy
-(never test), becomes ``<registered_model>@champion`` when it is significantly better than the current
+"""The model registry's champion: the best variant of a pipeline execution, by its served model's validation
+accuracy (never test), becomes ``<registered_model>@champion`` when it is significantly better than the current
 champion on the same validation reviews (the gate: ``gate``, ``judge``).
 
 Run by the `register` stage after `report`. A rerun with the same results registers nothing; a better
@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
 
 ALIAS = "champion"
-ACCURACY_TAG = "best_val_accuracy"  # a version's mean validation accuracy over seeds, as the report showed it
+ACCURACY_TAG = "served_val_accuracy"  # a version's validation accuracy: the served model's, as the report showed it
+LEGACY_ACCURACY_TAG = "best_val_accuracy"  # what versions registered before 2026-12 hold: the seeds' mean
 RUN_TAGS = ("variant", "git_commit", "dvc_exp_name", "data_hash")  # copied from the model's run to its version
 
 
@@ -38,27 +39,34 @@ RUN_TAGS = ("variant", "git_commit", "dvc_exp_name", "data_hash")  # copied from
 class Candidate:
     variant: str
     run_id: str  # the variant run that logged its raw-text model
-    best_val_accuracy: float
+    served_val_accuracy: float  # of the model registered and served: the best seed, or the seeds' ensemble
 
 
 def best_candidate(summary_csv: Path, models_dir: Path) -> Candidate:
-    """The execution's best variant by mean validation accuracy (the report's criterion) and its run."""
+    """The execution's best variant by its served model's validation accuracy (the report's criterion) and its
+    run: what would be registered is what is compared, so an ensemble counts as the ensemble, not as its
+    seeds' mean."""
     table = pd.read_csv(summary_csv)
-    best = table.loc[table["best_val_accuracy"].idxmax()]
+    best = table.loc[table[ACCURACY_TAG].idxmax()]
     run_id = read_json(paths.model_dir(best["variant"], models_dir) / "run.json")["run_id"]
-    return Candidate(str(best["variant"]), run_id, float(best["best_val_accuracy"]))
+    return Candidate(str(best["variant"]), run_id, float(best[ACCURACY_TAG]))
+
+
+def held_accuracy(version: ModelVersion) -> float | None:
+    """The validation accuracy a registered version was chosen by (None: a version made by hand)."""
+    accuracy = version.tags.get(ACCURACY_TAG, version.tags.get(LEGACY_ACCURACY_TAG))
+    return None if accuracy is None else float(accuracy)
 
 
 def describe(version: ModelVersion | None) -> dict[str, Any] | None:
     """A registered version as champion.json names it (None: no champion)."""
     if version is None:
         return None
-    accuracy = version.tags.get(ACCURACY_TAG)
     return {
         "version": int(version.version),
         "variant": version.tags.get("variant"),
         "run_id": version.run_id,
-        ACCURACY_TAG: None if accuracy is None else float(accuracy),
+        ACCURACY_TAG: held_accuracy(version),
     }
 
 
@@ -120,7 +128,7 @@ def judge(client: MlflowClient, champion: ModelVersion | None, candidate: Candid
 
     No champion: the first registration, nothing to test. A champion whose validation predictions are
     not in its run (registered before the gate) or are of other reviews (other data params): no paired
-    test is possible, and the rule before the gate decides, a higher mean validation accuracy.
+    test is possible, and the rule before the gate decides, a higher validation accuracy.
     """
     if champion is None:
         return {"test": None, "why": "no champion before", "passed": True}
@@ -131,17 +139,17 @@ def judge(client: MlflowClient, champion: ModelVersion | None, candidate: Candid
     counts = None if held is None else gate.paired_counts(ours, held)
     if counts is not None:
         return gate.gate(counts, alpha)
-    if ACCURACY_TAG not in champion.tags:
+    held_val_accuracy = held_accuracy(champion)
+    if held_val_accuracy is None:
         raise ImdbRnnError(
             f"{champion.name}@{ALIAS} (version {champion.version}) has neither validation predictions nor a "
             f"{ACCURACY_TAG} tag to compare with; move the alias to a version the register stage made"
         )
     why = "its run has no validation predictions" if held is None else "its validation predictions are of other reviews"
-    held_accuracy = float(champion.tags[ACCURACY_TAG])
     return {
         "test": None,
-        "why": f"no paired test: {why}; compared by mean validation accuracy ({held_accuracy:.4f})",
-        "passed": candidate.best_val_accuracy > held_accuracy,
+        "why": f"no paired test: {why}; compared by validation accuracy ({held_val_accuracy:.4f})",
+        "passed": candidate.served_val_accuracy > held_val_accuracy,
     }
 
 
@@ -179,11 +187,11 @@ def register(
         assert champion is not None  # the first registration always passes
         reason = (
             f"not better than the champion (version {champion.version}, {champion.tags.get('variant')}): "
-            f"mean validation accuracy {candidate.best_val_accuracy:.4f}; {outcome(decision, champion)}"
+            f"validation accuracy {candidate.served_val_accuracy:.4f}; {outcome(decision, champion)}"
         )
     else:
         model_uri, run_tags = text_model_uri(client, candidate)
-        tags = {**{k: run_tags[k] for k in RUN_TAGS if k in run_tags}, ACCURACY_TAG: str(candidate.best_val_accuracy)}
+        tags = {**{k: run_tags[k] for k in RUN_TAGS if k in run_tags}, ACCURACY_TAG: str(candidate.served_val_accuracy)}
         version = mlflow.register_model(model_uri, name, tags=tags)
         client.set_registered_model_alias(name, ALIAS, version.version)
         before = (
@@ -192,7 +200,7 @@ def register(
             else f"better than version {champion.version}, which keeps its version: {outcome(decision, champion)}"
         )
         reason = (
-            f"promoted: version {version.version}, mean validation accuracy {candidate.best_val_accuracy:.4f}; {before}"
+            f"promoted: version {version.version}, validation accuracy {candidate.served_val_accuracy:.4f}; {before}"
         )
         champion, promoted = client.get_model_version(name, version.version), True
     return {

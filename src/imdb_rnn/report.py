@@ -47,6 +47,7 @@ SUMMARY_COLUMNS = (
     "ensemble_val_accuracy",
     "served",
     "served_test_accuracy",
+    "served_val_accuracy",
     "test_f1",
     "test_roc_auc",
     "epochs",
@@ -71,6 +72,7 @@ def variant_row(variant: str, model_params, history, metrics: dict) -> dict:
         "ensemble_val_accuracy": metrics["ensemble_val_accuracy"],
         "served": "ensemble" if metrics["serve"] == "ensemble" else f"seed {metrics['selected_seed']}",
         "served_test_accuracy": metrics["served_accuracy"],
+        "served_val_accuracy": metrics["served_val_accuracy"],
         "test_f1": metrics["f1"],
         "test_roc_auc": metrics["roc_auc"],
         "epochs": round(float(history.groupby("seed")["epoch"].max().mean()), 1),
@@ -79,7 +81,7 @@ def variant_row(variant: str, model_params, history, metrics: dict) -> dict:
 
 
 def collect(params, variants_dir: Path):
-    """The summary table (best mean validation accuracy first: the selection criterion), each
+    """The summary table (the served model's best validation accuracy first: register's criterion), each
     variant's history, its per-seed test accuracies and its accuracy by review length."""
     rows, histories, accuracies, by_length = [], {}, {}, {}
     for variant, model_params in params.models.items():
@@ -94,7 +96,7 @@ def collect(params, variants_dir: Path):
         accuracies[variant] = [row["accuracy"] for row in metrics["per_seed"]]
         by_length[variant] = pd.read_csv(folder / LENGTH_TABLE)
     table = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
-    return table.sort_values("best_val_accuracy", ascending=False, kind="stable"), histories, accuracies, by_length
+    return table.sort_values("served_val_accuracy", ascending=False, kind="stable"), histories, accuracies, by_length
 
 
 def significance_lines(table, accuracies: dict[str, list[float]]) -> list[str]:
@@ -138,7 +140,10 @@ def brief(table):
             "model": [model_in_words(row) for _, row in table.iterrows()],
             "test accuracy": interval("test_accuracy"),
             "ensemble test acc": table["ensemble_test_accuracy"].map("{:.4f}".format),
-            "served (test acc)": [f"{s} ({a:.4f})" for s, a in zip(table["served"], table["served_test_accuracy"])],
+            "served: test (val) acc": [
+                f"{s}: {t:.4f} ({v:.4f})"
+                for s, t, v in zip(table["served"], table["served_test_accuracy"], table["served_val_accuracy"])
+            ],
             "val accuracy": interval("best_val_accuracy"),
             "ROC AUC": table["test_roc_auc"].map("{:.4f}".format),
             "seeds (diverged)": [f"{n} ({d})" for n, d in zip(table["seeds"], table["diverged_seeds"])],
@@ -159,11 +164,12 @@ def markdown(table, accuracies: dict[str, list[float]]) -> str:
         [
             "# Variant comparison",
             "",
-            "Means over seeds with 95% confidence intervals (Student's t); sorted by mean validation accuracy, the",
-            "selection criterion. Test accuracy is reported, never used to choose. `ensemble test acc`: one model",
+            "Means over seeds with 95% confidence intervals (Student's t). `ensemble test acc`: one model",
             "averaging the seeds' probabilities; `served`: what `model.keras`, `predict` and the registry use",
-            "(`serve: ensemble`, or the seed with the best validation accuracy). Every setting, the per-seed",
-            "accuracies and F1 are in `summary.csv`; test accuracy by review length in `length.png`.",
+            "(`serve: ensemble`, or the seed with the best validation accuracy). Sorted by the served model's",
+            "validation accuracy, the selection criterion (`register` compares what it would serve); test accuracy",
+            "is reported, never used to choose. Every setting, the per-seed accuracies and F1 are in `summary.csv`;",
+            "test accuracy by review length in `length.png`.",
             "",
             brief_markdown(table),
             "",
