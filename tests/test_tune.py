@@ -26,7 +26,7 @@ from imdb_rnn.tuning.space import LEVERS, load_space
 from imdb_rnn.tuning.study import TuneError, open_storage
 from imdb_rnn.tuning.summary import grid_passes
 from imdb_rnn.wording import shown_key
-from support.commands import REPO_ROOT, VENV_BIN, free_port, run, stop_group, tool_env, wait_until
+from support.commands import REPO_ROOT, VENV_BIN, default_sigint, free_port, run, stop_group, tool_env, wait_until
 from support.params import TINY, write_params
 from support.postgres import PG_BIN, throwaway_cluster
 from support.projects import make_project
@@ -83,6 +83,35 @@ def test_a_search_space_is_accepted_or_refused_in_one_line_per_problem(tmp_path,
     assert set(loaded.levers) == set(space)
     for lever in loaded.levers.values():  # every end of every lever made a valid variant
         assert lever.ends()
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    seed=st.integers(0, 6),
+    confirm=st.integers(-1, 4),
+    confirm_seeds=st.lists(st.integers(-1, 6), max_size=3),
+)
+def test_confirmation_settings_are_accepted_exactly_when_they_can_run(
+    tmp_path, params_file, seed, confirm, confirm_seeds
+):
+    """Seeds to confirm on when there are trials to confirm, each once, valid, none the trials' own."""
+    study = {"seed": seed, "confirm": confirm, "confirm_seeds": confirm_seeds}
+    runnable = (
+        confirm >= 0
+        and (confirm == 0 or bool(confirm_seeds))
+        and all(s >= 0 for s in confirm_seeds)
+        and len(set(confirm_seeds)) == len(confirm_seeds)
+        and seed not in confirm_seeds
+    )
+    try:
+        loaded = load_space(write_space(tmp_path, {"study": study, "space": {"model.units": [8]}}), params_file)
+    except ConfigError as exc:
+        assert not runnable, exc.lines()
+        [line] = exc.lines()
+        assert line.startswith("tune.yaml: study: ") and "\n" not in line
+        return
+    assert runnable
+    assert (loaded.settings.confirm, list(loaded.settings.confirm_seeds)) == (confirm, confirm_seeds)
 
 
 @pytest.mark.parametrize(
@@ -192,6 +221,48 @@ def test_export_adds_the_best_trial_as_a_variant_and_nothing_else(project):
 
 
 @pytest.mark.slow
+def test_the_top_trials_are_confirmed_on_more_seeds_and_export_takes_the_best_mean(project, tmp_path):
+    study = {**SPACE["study"], "name": "confirmed", "trials": 4, "pruner": "none", "confirm": 2, "confirm_seeds": [8]}
+    space = write_space(tmp_path, {**SPACE, "study": study})
+    out = tune(project, "--space", space).stdout
+    loaded = optuna.load_study(study_name="confirmed", storage=f"sqlite:///{project / 'optuna.db'}")
+    done = sorted((t for t in loaded.trials if t.state == optuna.trial.TrialState.COMPLETE), key=lambda t: -t.value)
+    top = {t.number for t in done[:2]}
+    confirmed = {int(k.split("/")[1]): v for k, v in loaded.user_attrs.items() if k.startswith("confirm/")}
+    assert set(confirmed) == top and all(set(c["seeds"]) == {"8"} and c["epochs"] == 3 for c in confirmed.values())
+    assert out.count("confirm trial ") == 2
+
+    client = mlflow_client(project)
+    experiment = client.get_experiment_by_name("imdb-rnn tuning")
+    [parent] = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get("study") == "confirmed"
+                and r.data.tags.get("run_kind") == "study"]  # fmt: skip
+    fits = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get("run_kind") == "confirmation"]
+    assert {int(r.data.tags["trial"]) for r in fits} == top
+    assert all(r.info.status == "FINISHED" and r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in fits)
+    for fit in fits:  # each fit's curve and best, as the study stored it
+        assert fit.data.metrics["best_val_accuracy"] == pytest.approx(
+            confirmed[int(fit.data.tags["trial"])]["seeds"]["8"]
+        )
+        assert len(client.get_metric_history(fit.info.run_id, "val_accuracy")) == 3
+
+    means = {n: (next(t.value for t in done if t.number == n) + c["seeds"]["8"]) / 2 for n, c in confirmed.items()}
+    chosen = max(means, key=lambda n: (means[n], -n))
+    assert parent.data.tags["chosen_trial"] == str(chosen)
+    report = (project / "reports" / f"{space.stem}.md").read_text()
+    assert "## Confirmation: the top 2 trials on seeds 8" in report
+    assert f"`--export` takes trial {chosen}: mean validation accuracy {means[chosen]:.4f} over 2 seeds" in report
+
+    assert "confirm trial" not in tune(project, "--space", space).stdout  # nothing left to confirm: no new fit
+    exported = tune(project, "--space", space, "--export", "confirmed").stdout
+    assert f"is trial {chosen} of study confirmed" in exported
+    trial = next(t for t in done if t.number == chosen)
+    params = load_params(project / "params.yaml")
+    assert params.model("confirmed").units == trial.params["model.units"]
+    assert params.train_for("confirmed").learning_rate == trial.params["train.learning_rate"]
+    run(["git", "checkout", "params.yaml"], project)
+
+
+@pytest.mark.slow
 def test_optuna_dashboard_serves_the_study_as_readme_starts_it(project):
     """README's command, on the study of the tests above: the dashboard lists it with its trials."""
     port = free_port()
@@ -232,7 +303,7 @@ def test_ctrl_c_fails_the_running_trial_and_leaves_nothing_running(project, tmp_
     with log.open("w") as out:
         proc = subprocess.Popen(
             [VENV_BIN / "imdb-rnn", "tune", "--project", project, "--space", space, "--storage", storage],
-            cwd=project, env=tool_env(), stdout=out, stderr=subprocess.STDOUT,
+            cwd=project, env=tool_env(), stdout=out, stderr=subprocess.STDOUT, preexec_fn=default_sigint,
         )  # fmt: skip
     try:
         wait_until(lambda: moment(log.read_text()), moment.__name__, timeout=300)

@@ -52,10 +52,11 @@ def _tune(args: argparse.Namespace) -> int:
     storage = open_storage(storage_url(root, args.storage))
     if args.export:
         study = open_study(space, storage)
-        export_variant(space, study, args.export, root / "params.yaml")
+        number, values = export_variant(space, study, args.export, root / "params.yaml")
+        shown = ", ".join(f"{seed}: {value:.4f}" for seed, value in values.items())
         print(
-            f"params.yaml: models.{args.export} is trial {study.best_trial.number} of study {study.study_name} "
-            f"(validation accuracy {study.best_value:.4f}, one seed); `dvc repro` trains it over the usual seeds"
+            f"params.yaml: models.{args.export} is trial {number} of study {study.study_name} (validation accuracy "
+            f"{sum(values.values()) / len(values):.4f}, seeds {shown}); `dvc repro` trains it over the usual seeds"
         )
         return 0
     select_backend(space.params({}).train_for(TRIAL).backend)

@@ -19,7 +19,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 from pydantic import dataclasses as pydantic_dataclasses
 
-from ..config import STRICT, ModelParams, Params, TrainParams, parse_params
+from ..config import STRICT, ModelParams, Params, Seed, TrainParams, parse_params
 from ..errors import ConfigError
 from ..wording import shown_key
 
@@ -45,6 +45,20 @@ class StudySettings:
     pruner: Literal["median", "halving", "none"] = "median"
     startup_trials: typing.Annotated[int, Field(ge=0)] = 4  # trials never pruned: the baseline
     warmup_epochs: typing.Annotated[int, Field(ge=0)] = 1  # epochs of a trial never pruned
+    # the top `confirm` complete trials are fitted again on `confirm_seeds` after the trials, and export
+    # takes the best mean over seeds: a single seed's best is the luckiest draw (tuning/confirm.py)
+    confirm: typing.Annotated[int, Field(ge=0, le=1000)] = 0
+    confirm_seeds: typing.Annotated[tuple[Seed, ...], Field(max_length=100)] = ()
+
+    @model_validator(mode="after")
+    def confirmable(self):
+        if self.confirm and not self.confirm_seeds:
+            raise ValueError(f"confirm: {self.confirm} needs confirm_seeds, e.g. [43, 44]")
+        if len(set(self.confirm_seeds)) < len(self.confirm_seeds):
+            raise ValueError("confirm_seeds: a seed is repeated; give each once")
+        if self.seed in self.confirm_seeds:
+            raise ValueError(f"confirm_seeds: {self.seed} is the trials' own seed (study.seed); give others")
+        return self
 
 
 @pydantic_dataclasses.dataclass(config=STRICT)

@@ -27,6 +27,7 @@ from ..fitting import EPOCH_METRICS, SeedTrainer
 from ..interrupts import call_interruptibly
 from ..prepared import PreparedData, load_training_data
 from ..text import within_vocabulary
+from .confirm import Confirmation, chosen
 from .space import TRIAL, SearchSpace
 from .summary import write_report
 
@@ -139,9 +140,23 @@ def run_study(space: SearchSpace, storage: RDBStorage, root: Path, data_dir: Pat
             except KeyboardInterrupt:
                 objective.stop(storage)
                 raise
+        if space.settings.confirm and completed(study):  # after this worker's budget: the top trials on more seeds
+            confirmation = Confirmation(space, data, experiment_id, tags, parent.info.run_id)
+            try:
+                call_interruptibly(confirmation.run, study)
+            except KeyboardInterrupt:
+                confirmation.stop()
+                raise
         if completed(study):
-            tracking.log_metrics({"best_val_accuracy": study.best_value, "trials": len(study.trials)})
-            mlflow.set_tag("best_trial", str(study.best_trial.number))
+            trial, values = chosen(study, space)
+            tracking.log_metrics(
+                {
+                    "best_val_accuracy": study.best_value,
+                    "trials": len(study.trials),
+                    "chosen_val_accuracy_mean": sum(values.values()) / len(values),
+                }
+            )
+            mlflow.set_tags({"best_trial": str(study.best_trial.number), "chosen_trial": str(trial.number)})
         page, *images = write_report(study, space, report or Path(root) / paths.REPORTS / "tune.md")
         tracking.log_files([page], "reports")
         tracking.log_files(images, "plots")
@@ -150,6 +165,13 @@ def run_study(space: SearchSpace, storage: RDBStorage, root: Path, data_dir: Pat
 
 def completed(study: optuna.Study) -> list:
     return [t for t in study.trials if t.state == TrialState.COMPLETE]
+
+
+def log_epoch(client, run_id: str, row: dict) -> None:
+    """One epoch's curves in a trial's (or a confirmation fit's) run."""
+    for key in EPOCH_METRICS:
+        client.log_metric(run_id, key, round(row[key], 6), step=row["epoch"])
+    client.log_metric(run_id, "epoch_seconds", row["seconds"], step=row["epoch"])
 
 
 class Objective:
@@ -201,9 +223,7 @@ class Objective:
                 client.log_param(run_id, key, value)
 
             def on_epoch(row: dict) -> None:
-                for key in EPOCH_METRICS:
-                    client.log_metric(run_id, key, round(row[key], 6), step=row["epoch"])
-                client.log_metric(run_id, "epoch_seconds", row["seconds"], step=row["epoch"])
+                log_epoch(client, run_id, row)
                 trial.report(row["val_accuracy"], row["epoch"])
                 trial.set_user_attr("epochs", row["epoch"])
                 trial.set_user_attr("seconds", round(trial.user_attrs.get("seconds", 0.0) + row["seconds"], 3))

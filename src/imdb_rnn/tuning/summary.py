@@ -15,6 +15,7 @@ from optuna.trial import TrialState  # noqa: E402
 
 from ..files import atomic_file, write_text  # noqa: E402
 from ..machine import cpu_model  # noqa: E402
+from .confirm import chosen, confirmations, seed_values  # noqa: E402
 from .space import SearchSpace  # noqa: E402
 
 
@@ -96,7 +97,9 @@ def write_report(study: optuna.Study, space: SearchSpace, out: Path) -> list[Pat
     counts = {s: sum(t.state == s for t in trials) for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
     trained = sum(t.user_attrs.get("epochs", 0) for t in trials)
     full = space.settings.epochs * (counts[TrialState.COMPLETE] + counts[TrialState.PRUNED])
-    seconds = sum(t.user_attrs.get("seconds", 0.0) for t in trials)
+    confirmed = confirmations(study)
+    confirm_seconds = sum(c.get("seconds", 0.0) for c in confirmed.values())
+    seconds = sum(t.user_attrs.get("seconds", 0.0) for t in trials) + confirm_seconds
     images = figures(study, out.parent / out.stem)  # reports/tune.md: reports/tune/
     grid = grid_passes(out.parent / "sweep.md")
     if grid:
@@ -110,7 +113,8 @@ def write_report(study: optuna.Study, space: SearchSpace, out: Path) -> list[Pat
         f"{space.settings.epochs} epochs a trial, seed {space.settings.seed}, pruner {space.settings.pruner}.",
         "",
         f"- trials: {counts[TrialState.COMPLETE]} complete, {counts[TrialState.PRUNED]} pruned, "
-        f"{counts[TrialState.FAIL]} failed; {seconds:.0f} s of training",
+        f"{counts[TrialState.FAIL]} failed; {seconds:.0f} s of training"
+        + (f" ({confirm_seconds:.0f} s of it confirming the top trials)" if confirmed else ""),
         f"- epochs trained: {trained} of the {full} the same trials would train unpruned "
         f"({full - trained} saved by pruning)",
         *(
@@ -127,6 +131,7 @@ def write_report(study: optuna.Study, space: SearchSpace, out: Path) -> list[Pat
         "maximum of noisy draws): export it (`imdb-rnn tune --export NAME`) and let `dvc repro` train it over",
         "the usual seeds for its real figure.",
         "",
+        *confirmation_lines(study, space, confirmed),
         "| trial | best val accuracy | epochs | " + " | ".join(levers) + " |",
         "|---:|---:|---:|" + "---|" * len(levers),
     ]
@@ -136,6 +141,32 @@ def write_report(study: optuna.Study, space: SearchSpace, out: Path) -> list[Pat
     lines += ["", *(f"![{p.stem}]({out.stem}/{p.name})" for p in images), ""]
     write_text(out, "\n".join(lines))
     return [out, *images]
+
+
+def confirmation_lines(study: optuna.Study, space: SearchSpace, confirmed: dict[int, dict]) -> list[str]:
+    """The confirmed trials, each seed's value and their mean, and the trial export takes."""
+    if not confirmed:
+        return []
+    seeds = [space.settings.seed, *space.settings.confirm_seeds]
+    trial, values = chosen(study, space)
+    lines = [
+        f"## Confirmation: the top {space.settings.confirm} trials on seeds {', '.join(map(str, seeds[1:]))}",
+        "",
+        "| trial | " + " | ".join(f"seed {seed}" for seed in seeds) + " | mean |",
+        "|---:|" + "---:|" * (len(seeds) + 1),
+    ]
+    by_number = {t.number: t for t in study.trials}
+    for number in sorted(confirmed, key=lambda n: -float(by_number[n].value or 0.0)):
+        row = seed_values(by_number[number], space, confirmed)
+        cells = [f"{row[seed]:.4f}" if seed in row else "" for seed in seeds]
+        lines.append(f"| {number} | " + " | ".join(cells) + f" | {sum(row.values()) / len(row):.4f} |")
+    lines += [
+        "",
+        f"`--export` takes trial {trial.number}: mean validation accuracy {sum(values.values()) / len(values):.4f} "
+        f"over {len(values)} seeds.",
+        "",
+    ]
+    return lines
 
 
 def _cell(value) -> str:
