@@ -43,6 +43,7 @@ def _push_stage_results(args: argparse.Namespace) -> int:
 
 def _tune(args: argparse.Namespace) -> int:
     from .backend import select_backend
+    from .tuning.confirm import seeds_mean
     from .tuning.export import export_variant
     from .tuning.space import TRIAL, load_space
     from .tuning.study import open_storage, open_study, run_study, storage_url
@@ -56,7 +57,7 @@ def _tune(args: argparse.Namespace) -> int:
         shown = ", ".join(f"{seed}: {value:.4f}" for seed, value in values.items())
         print(
             f"params.yaml: models.{args.export} is trial {number} of study {study.study_name} (validation accuracy "
-            f"{sum(values.values()) / len(values):.4f}, seeds {shown}); `dvc repro` trains it over the usual seeds"
+            f"{seeds_mean(values):.4f}, seeds {shown}); `dvc repro` trains it over the usual seeds"
         )
         return 0
     select_backend(space.params({}).train_for(TRIAL).backend)

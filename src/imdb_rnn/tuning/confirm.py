@@ -18,8 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from .. import tracking
 from ..prepared import PreparedData
-from ..text import within_vocabulary
-from .space import TRIAL, SearchSpace
+from .space import SearchSpace
 
 PREFIX = "confirm/"  # study user attribute ``confirm/<trial number>``: {"seeds": {seed: value}, "seconds": s}
 
@@ -36,9 +35,14 @@ def seed_values(trial: FrozenTrial, space: SearchSpace, confirmed: dict[int, dic
     return values
 
 
+def seeds_mean(values: dict[int, float]) -> float:
+    """A trial's mean validation accuracy over the seeds it was fitted on."""
+    return statistics.fmean(values.values())
+
+
 def top_trials(study: optuna.Study, n: int) -> list[FrozenTrial]:
     """The ``n`` complete trials with the best values (the earlier trial first on a tie)."""
-    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     return sorted(done, key=lambda t: (-float(t.value or 0.0), t.number))[:n]
 
 
@@ -47,11 +51,11 @@ def chosen(study: optuna.Study, space: SearchSpace) -> tuple[FrozenTrial, dict[i
     over seeds, or without confirmations the study's best trial (one seed)."""
     confirmed = confirmations(study)
     wanted = set(space.settings.confirm_seeds)
-    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     full = [t for t in complete if wanted and wanted <= {int(s) for s in confirmed.get(t.number, {}).get("seeds", {})}]
     if not full:
         return study.best_trial, seed_values(study.best_trial, space, confirmed)
-    best = max(full, key=lambda t: (statistics.fmean(seed_values(t, space, confirmed).values()), -t.number))
+    best = max(full, key=lambda t: (seeds_mean(seed_values(t, space, confirmed)), -t.number))
     return best, seed_values(best, space, confirmed)
 
 
@@ -75,17 +79,11 @@ class Confirmation:
                     self.fit(study, trial, seed)
 
     def fit(self, study: optuna.Study, trial: FrozenTrial, seed: int) -> None:
-        import keras
         import mlflow
 
-        from ..fitting import SeedTrainer
-        from .study import TuneError, log_epoch
+        from .study import TuneError, fresh_fit, log_epoch
 
-        keras.backend.clear_session()
-        params = self.space.params(trial.params)
-        trainer = SeedTrainer(TRIAL, params)
-        max_features = params.model(TRIAL).max_features
-        train, val = (within_vocabulary(split, max_features) for split in (self.data.train, self.data.val))
+        trainer, train, val = fresh_fit(self.space, trial.params, self.data)
         client = mlflow.MlflowClient()
         tags = {
             **self.tags,
@@ -126,7 +124,7 @@ class Confirmation:
         held["seconds"] = round(held["seconds"] + sum(seconds), 3)
         held["epochs"] += len(seconds)
         study.set_user_attr(key, held)
-        mean = statistics.fmean(seed_values(trial, self.space, {trial.number: held}).values())
+        mean = seeds_mean(seed_values(trial, self.space, {trial.number: held}))
         print(
             f"confirm trial {trial.number} seed {seed}: {result.best_val_accuracy:.4f} - mean over "
             f"{len(held['seeds']) + 1} seeds {mean:.4f} (seed {self.space.settings.seed}: {trial.value:.4f})",

@@ -27,7 +27,7 @@ from ..fitting import EPOCH_METRICS, SeedTrainer
 from ..interrupts import call_interruptibly
 from ..prepared import PreparedData, load_training_data
 from ..text import within_vocabulary
-from .confirm import Confirmation, chosen
+from .confirm import Confirmation, chosen, seeds_mean
 from .space import TRIAL, SearchSpace
 from .summary import write_report
 
@@ -153,7 +153,7 @@ def run_study(space: SearchSpace, storage: RDBStorage, root: Path, data_dir: Pat
                 {
                     "best_val_accuracy": study.best_value,
                     "trials": len(study.trials),
-                    "chosen_val_accuracy_mean": sum(values.values()) / len(values),
+                    "chosen_val_accuracy_mean": seeds_mean(values),
                 }
             )
             mlflow.set_tags({"best_trial": str(study.best_trial.number), "chosen_trial": str(trial.number)})
@@ -165,6 +165,18 @@ def run_study(space: SearchSpace, storage: RDBStorage, root: Path, data_dir: Pat
 
 def completed(study: optuna.Study) -> list:
     return [t for t in study.trials if t.state == TrialState.COMPLETE]
+
+
+def fresh_fit(space: SearchSpace, values: dict, data: PreparedData) -> tuple[SeedTrainer, dict, dict]:
+    """A trainer for the base variant with ``values`` set, and the train and val splits in its vocabulary;
+    the last fit's graphs go first (each trial or confirmation fit builds its own model)."""
+    import keras
+
+    keras.backend.clear_session()
+    params = space.params(values)
+    max_features = params.model(TRIAL).max_features
+    train, val = (within_vocabulary(split, max_features) for split in (data.train, data.val))
+    return SeedTrainer(TRIAL, params), train, val
 
 
 def log_epoch(client, run_id: str, row: dict) -> None:
@@ -195,7 +207,6 @@ class Objective:
             self.finished.set()
 
     def __call__(self, trial: optuna.Trial) -> float:
-        import keras
         import mlflow
 
         with self.lock:
@@ -203,11 +214,7 @@ class Objective:
                 raise TuneError("interrupted")
             self.running = (trial._trial_id, None)  # Optuna's id, for the storage
         values = self.space.sample(trial)
-        params = self.space.params(values)
-        keras.backend.clear_session()  # the last trial's graphs go; each trial builds its own model
-        trainer = SeedTrainer(TRIAL, params)
-        max_features = params.model(TRIAL).max_features
-        train, val = (within_vocabulary(split, max_features) for split in (self.data.train, self.data.val))
+        trainer, train, val = fresh_fit(self.space, values, self.data)
         client = mlflow.MlflowClient()
         tags = {**self.tags, "run_kind": "trial", "trial": str(trial.number), "mlflow.parentRunId": self.parent_run_id}
         tags[tracking.PROCESS_TAG] = tracking.this_process()  # who holds it RUNNING: ``end_orphans`` checks it

@@ -15,7 +15,7 @@ from optuna.trial import TrialState  # noqa: E402
 
 from ..files import atomic_file, write_text  # noqa: E402
 from ..machine import cpu_model  # noqa: E402
-from .confirm import chosen, confirmations, seed_values  # noqa: E402
+from .confirm import chosen, confirmations, seed_values, seeds_mean  # noqa: E402
 from .space import SearchSpace  # noqa: E402
 
 
@@ -159,10 +159,10 @@ def confirmation_lines(study: optuna.Study, space: SearchSpace, confirmed: dict[
     for number in sorted(confirmed, key=lambda n: -float(by_number[n].value or 0.0)):
         row = seed_values(by_number[number], space, confirmed)
         cells = [f"{row[seed]:.4f}" if seed in row else "" for seed in seeds]
-        lines.append(f"| {number} | " + " | ".join(cells) + f" | {sum(row.values()) / len(row):.4f} |")
+        lines.append(f"| {number} | " + " | ".join(cells) + f" | {seeds_mean(row):.4f} |")
     lines += [
         "",
-        f"`--export` takes trial {trial.number}: mean validation accuracy {sum(values.values()) / len(values):.4f} "
+        f"`--export` takes trial {trial.number}: mean validation accuracy {seeds_mean(values):.4f} "
         f"over {len(values)} seeds.",
         "",
     ]
