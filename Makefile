@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install lock repro test test-fast lint format bench stability cells sweep tune clean-venv
+.PHONY: install lock repro test test-fast lint format bench scaling stability cells sweep tune clean-venv
 
 install: $(VENV)/.installed
 
@@ -48,6 +48,10 @@ format: install
 bench: install
 	dvc repro prepare
 	python bench/benchmark.py
+
+scaling: install  # stacked_rnn by maxlen (250-2000) and data share, unrolled vs loop on buckets (resumable): reports/scaling.md
+	dvc repro prepare
+	python bench/scaling.py
 
 stability: install  # every default variant over 5 seeds x 2 numerics settings (hours; resumable): reports/stability.md
 	dvc repro prepare

@@ -44,8 +44,10 @@ class FitSpec:
     """One variant's fits: params.yaml's settings with ``train``/``model`` overrides, over ``seeds``.
 
     ``kind`` "plain" fits the lesson's script instead (the variant's layers, ``train.epochs``; the script
-    fixes everything else). ``keras_optimizer``: Keras' own optimizer instead of ``make_optimizer``'s
-    dense-gradient one (a training-paths study row). ``test``: each seed's kept model is also scored on the
+    fixes everything else). ``data`` overrides params.yaml's data keys; the arrays then come from ``prepared``
+    (a folder the prepare stage wrote with those keys, relative to the repository) instead of data/prepared.
+    ``keras_optimizer``: Keras' own optimizer instead of ``make_optimizer``'s dense-gradient one (a training-paths
+    study row). ``test``: each seed's kept model is also scored on the
     test split (``test_fields``; pipeline fits only)."""
 
     variant: str
@@ -53,6 +55,8 @@ class FitSpec:
     label: str = ""  # the study's name for these fits (a report row)
     train: dict = field(default_factory=dict)  # e.g. {"clipnorm": None, "epochs": 3}
     model: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)  # e.g. {"maxlen": 1000}, with ``prepared`` made at that maxlen
+    prepared: str | None = None
     setting: str = "default"  # a key of SETTINGS
     code: str | None = None  # a git revision whose src/ trains instead of this workspace's
     limit: int | None = None  # train on N evenly spaced training reviews and N/4 validation ones
@@ -63,14 +67,17 @@ class FitSpec:
     def key(self, seed: int) -> str:
         """Everything that decides one seed's fit: the spec, the params and code it trains with, the data.
         A fit recorded under another key (params.yaml edited, code changed, data re-prepared) is stale.
-        ``test`` counts only when set, so the fits recorded before it existed keep their keys."""
-        fields = {k: v for k, v in asdict(self).items() if k != "test" or v}
-        spec = {**fields, "seeds": [seed], **fit_context(self.variant, self.code)}
+        The fields added later count only when set, so the fits recorded before them keep their keys."""
+        fields = {k: v for k, v in asdict(self).items() if k not in ("test", "data", "prepared") or v}
+        spec = {**fields, "seeds": [seed], **fit_context(self.variant, self.code, self.prepared_dir())}
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+    def prepared_dir(self) -> Path:
+        return ROOT / (self.prepared or "data/prepared")
 
 
 @functools.cache
-def fit_context(variant: str, revision: str | None) -> dict:
+def fit_context(variant: str, revision: str | None, prepared: Path) -> dict:
     """Hashes of the variant's params (data, train and its own entry), the code, and the prepared data."""
     import yaml
 
@@ -85,7 +92,7 @@ def fit_context(variant: str, revision: str | None) -> dict:
     return {
         "params": hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest(),
         "code": code.hexdigest(),
-        "data": folder_md5(ROOT / "data" / "prepared"),
+        "data": folder_md5(prepared),
     }
 
 
@@ -183,6 +190,7 @@ def variant_params(spec: FitSpec, params_file: Path):
     variant.update(spec.model)
     variant["train"] = {**(variant.get("train") or {}), **spec.train, "seeds": spec.seeds}
     raw["models"] = {spec.variant: variant}
+    raw["data"] = {**raw["data"], **spec.data}
     return parse_params(raw)
 
 
@@ -201,9 +209,11 @@ def load_data(spec: FitSpec, params) -> tuple[dict, dict]:
     from imdb_rnn.files import load_npz
     from imdb_rnn.text import within_vocabulary
 
-    prepared = ROOT / "data" / "prepared"
+    prepared = spec.prepared_dir()
     max_features = params.model(spec.variant).max_features
     train, val = (within_vocabulary(load_npz(prepared / f"{s}.npz"), max_features) for s in ("train", "val"))
+    if train["x"].shape[1] != params.data.maxlen:
+        raise ImdbRnnError(f"{prepared} holds {train['x'].shape[1]} ids a review, not data.maxlen {params.data.maxlen}")
     if spec.limit:
         if spec.limit > len(train["y"]) or spec.limit // 4 > len(val["y"]):
             raise ImdbRnnError(f"limit {spec.limit} exceeds the {len(train['y'])} prepared training reviews")
@@ -216,7 +226,7 @@ def load_test(spec: FitSpec, params) -> dict:
     N evenly spaced rows."""
     from imdb_rnn.prepared import load_split
 
-    test = load_split(ROOT / "data" / "prepared", "test", params.model(spec.variant).max_features)
+    test = load_split(spec.prepared_dir(), "test", params.model(spec.variant).max_features)
     return every_nth(test, min(spec.limit, len(test["y"]))) if spec.limit else test
 
 
@@ -327,14 +337,17 @@ def worker(spec: FitSpec, results: Path, params_file: Path, described: dict) -> 
     from imdb_rnn.backend import select_backend
     from imdb_rnn.errors import ImdbRnnError
     from imdb_rnn.files import folder_md5
+    from imdb_rnn.memory import require_training_memory
 
     if spec.test and spec.kind == "plain":
         raise ImdbRnnError("test scoring is the pipeline's: the plain script keeps no model")
     params = variant_params(spec, params_file)
+    if spec.kind == "pipeline":
+        require_training_memory(params, spec.variant)  # refused where the train stage would refuse it
     select_backend("tensorflow" if spec.kind == "plain" else params.train_for(spec.variant).backend)
     train, val = load_data(spec, params)
     fit = (plain_fit if spec.kind == "plain" else pipeline_fit)(spec, params, train, val)
-    data_hash = folder_md5(ROOT / "data" / "prepared")
+    data_hash = folder_md5(spec.prepared_dir())
     for seed in spec.seeds:
         rows: list[dict] = []
         fields: dict = {}  # where it diverged; with spec.test, its kept epoch and test scores
