@@ -30,11 +30,14 @@ lock:  # requirements.lock from a fresh environment installed from pyproject.tom
 repro: install
 	dvc repro
 
+# The tests run in TEST_WORKERS processes (pytest-xdist), each test module in one of them, so a module's pipeline
+# fixture is built once: most of a slow test is spent waiting on stage processes, servers and browsers.
+TEST_WORKERS ?= 3
 test: install
-	python -m pytest
+	python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 test-fast: install  # the inner loop: everything but real pipelines, queues, servers, browsers, signals
-	python -m pytest -m "not slow"
+	python -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadscope
 
 lint: install
 	ruff check .
