@@ -172,6 +172,24 @@ def crossover_lines(figs: dict, maxlens: list[int]) -> list[str]:
     return lines
 
 
+def guard_lines(figs: dict, estimates: dict) -> list[str]:
+    """Per path, the measured peak against the memory guard's estimate: where the guard is not on the safe side."""
+    lines = []
+    for path in PATHS:
+        ratios = [f["peak_mb"] / estimates[k] for k, f in figs.items() if k[0] == path and f and "failed" not in f]
+        if ratios:
+            short = [r for r in ratios if r > 1]
+            verdict = (
+                f"falls short of the peak in {len(short)} of {len(ratios)} cells, by up to {max(short) - 1:.0%}"
+                if short
+                else "covers every peak"
+            )
+            lines.append(
+                f"- {path}: measured peak / estimate {min(ratios):.2f}x - {max(ratios):.2f}x; the estimate {verdict}"
+            )
+    return lines
+
+
 def render(args, params, results: list[dict]) -> str:
     newest = {r["label"]: r for r in results}
     keys = [(p, n, s) for n, s in cells(args, params.data.maxlen) for p in PATHS]
@@ -180,7 +198,8 @@ def render(args, params, results: list[dict]) -> str:
     m, t = params.model(args.variant), params.train_for(args.variant)
     header = ["path", "maxlen", "reviews", "train reviews", "first epoch s", "steady epoch s",
               f"{FIT_EPOCHS}-epoch fit s", "peak MB", "guard's estimate MB", "best val acc"]  # fmt: skip
-    rows = [cell_row(*k, figs[k], estimate_mb(params, args.variant, k[1], k[0])) for k in keys]
+    estimates = {k: estimate_mb(params, args.variant, k[1], k[0]) for k in keys}
+    rows = [cell_row(*k, figs[k], estimates[k]) for k in keys]
     return "\n".join(
         [
             "# Scaling: training cost by review length and data size, per training path",
@@ -207,6 +226,10 @@ def render(args, params, results: list[dict]) -> str:
             "## Crossover",
             "",
             *crossover_lines(figs, args.maxlens),
+            "",
+            "## Memory guard",
+            "",
+            *guard_lines(figs, estimates),
             "",
         ]
     )

@@ -70,6 +70,9 @@ def test_every_cell_is_fitted_once_on_its_own_length_and_a_failed_cell_is_report
     crossover = report.split("## Crossover\n\n")[1].splitlines()
     assert crossover[0].startswith("- maxlen 20: ") and " is cheaper; loop / unrolled = " in crossover[0]
     assert crossover[1].startswith("- crossover: ")
+    guard = report.split("## Memory guard\n\n")[1].splitlines()[:2]
+    assert guard[0].startswith("- unrolled: measured peak / estimate ") and "the estimate " in guard[0]
+    assert guard[1].startswith("- loop + buckets: measured peak / estimate ")
 
     # a cell whose prepared folder holds the wrong length: the harness' child refuses it with one error line
     shutil.copytree(repo / ".bench" / "prepared" / "maxlen-40", repo / ".bench" / "prepared" / "maxlen-30")
