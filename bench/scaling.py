@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import yaml
@@ -36,7 +36,7 @@ from harness import FitSpec, missing_seeds, read_results, recorded_machine, run_
 from imdb_rnn import paths  # noqa: E402
 from imdb_rnn.config import load_params  # noqa: E402
 from imdb_rnn.errors import ImdbRnnError, run_cli  # noqa: E402
-from imdb_rnn.files import load_npz, write_text  # noqa: E402
+from imdb_rnn.files import file_md5, load_npz, write_text  # noqa: E402
 from imdb_rnn.machine import machine_lines  # noqa: E402
 from imdb_rnn.memory import training_bytes  # noqa: E402
 
@@ -51,9 +51,13 @@ FIT_EPOCHS = 10  # the whole fit the report extrapolates to: first epoch + 9 ste
 
 
 def prepared_at(maxlen: int, archive: Path) -> str:
-    """The prepare stage's arrays at ``maxlen`` (params.yaml's other data keys), made once; the folder, relative."""
+    """The prepare stage's arrays at ``maxlen`` (params.yaml's other data keys), made again only when the archive
+    or those keys changed (what the folder's vocab.json says it was made from); the folder, relative."""
     folder = PREPARED / f"maxlen-{maxlen}"
-    if (ROOT / folder / "train.npz").is_file():
+    data = replace(load_params(ROOT / paths.PARAMS).data, maxlen=maxlen)
+    wanted = json.loads(json.dumps({"archive_md5": file_md5(archive), "params": asdict(data)}))
+    vocab = ROOT / folder / "vocab.json"
+    if vocab.is_file() and json.loads(vocab.read_text(encoding="utf-8"))["source"] == wanted:
         return str(folder)
     raw = yaml.safe_load((ROOT / paths.PARAMS).read_text(encoding="utf-8"))
     raw["data"]["maxlen"] = maxlen

@@ -75,7 +75,11 @@ def test_every_cell_is_fitted_once_on_its_own_length_and_a_failed_cell_is_report
     assert guard[1].startswith("- loop + buckets: measured peak / estimate ")
 
     # a cell whose prepared folder holds the wrong length: the harness' child refuses it with one error line
-    shutil.copytree(repo / ".bench" / "prepared" / "maxlen-40", repo / ".bench" / "prepared" / "maxlen-30")
+    wrong_folder = repo / ".bench" / "prepared" / "maxlen-30"
+    shutil.copytree(repo / ".bench" / "prepared" / "maxlen-40", wrong_folder)
+    vocab = json.loads((wrong_folder / "vocab.json").read_text())
+    vocab["source"]["params"]["maxlen"] = 30  # says it was made at 30: not made again
+    (wrong_folder / "vocab.json").write_text(json.dumps(vocab))
     wrong = [sys.executable, "bench/scaling.py", "--maxlens", "30", "--shares", "100", "--epochs", "2"]
     wrong += ["--archive", small_archive, "--out", out]
     failed = run(wrong, repo, timeout=300)
