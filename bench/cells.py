@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from benchmark_report import table  # noqa: E402
 from harness import (  # noqa: E402
     COLLAPSED_BELOW,
     FitSpec,
@@ -138,12 +139,6 @@ def path_words(row: Row, train_params) -> str:
     """How the row trains: unrolled, or Keras' loop (with length buckets)."""
     t = replace(train_params, **row.train)
     return "unrolled" if t.unroll else "Keras' loop" + (", length buckets" if t.bucketing else "")
-
-
-def table(header: list[str], rows: list[list[str]]) -> list[str]:
-    """A Markdown table, first column left-aligned, the others right-aligned."""
-    align = ["---"] + ["---:"] * (len(header) - 1)
-    return ["| " + " | ".join(cells) + " |" for cells in [header, align, *rows]]
 
 
 def summary_table(rows: list[Row], figs: dict, train_params) -> list[str]:

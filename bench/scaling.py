@@ -16,6 +16,7 @@ and the best validation accuracy, and per length which path is cheaper: where th
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import subprocess
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from benchmark_report import table  # noqa: E402
 from harness import FitSpec, missing_seeds, read_results, recorded_machine, run_fits  # noqa: E402
 
 from imdb_rnn import paths  # noqa: E402
@@ -50,6 +52,7 @@ PREPARED = Path(".bench") / "prepared"  # maxlen-N folders (git-ignored), relati
 FIT_EPOCHS = 10  # the whole fit the report extrapolates to: first epoch + 9 steady ones
 
 
+@functools.cache  # both paths of a cell, and every share at one length, read the same folder
 def prepared_at(maxlen: int, archive: Path) -> str:
     """The prepare stage's arrays at ``maxlen`` (params.yaml's other data keys), made again only when the archive
     or those keys changed (what the folder's vocab.json says it was made from); the folder, relative."""
@@ -223,9 +226,7 @@ def render(args, params, results: list[dict]) -> str:
             "",
             "## Cells",
             "",
-            "| " + " | ".join(header) + " |",
-            "| " + " | ".join("---:" if i > 2 else "---" for i in range(len(header))) + " |",
-            *("| " + " | ".join(r) + " |" for r in rows),
+            *table(header, rows),
             "",
             "## Crossover",
             "",
