@@ -90,8 +90,12 @@ def _steps(spec: dict[str, Any], repo: Path, log: list[str], seconds: dict[str, 
 
     start = time.monotonic()
     sets = [arg for override in spec["overrides"] for arg in ("-S", override)]
-    if _run([*dvc, "exp", "run", "--pull", "--allow-missing", "--name", name, *sets], repo, env, log):
-        return _error_line(log, "dvc exp run")
+    try:
+        if _run([*dvc, "exp", "run", "--pull", "--allow-missing", "--name", name, *sets], repo, env, log):
+            return _error_line(log, "dvc exp run")
+    except BaseException:
+        end_killed_runs(spec["mlflow_uri"], log)
+        raise
     seconds["run"] = time.monotonic() - start
 
     start = time.monotonic()
@@ -136,11 +140,27 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str], log: list[str]) -> int:
             except subprocess.TimeoutExpired:
                 continue
     except BaseException:
-        stop_group(proc.pid, KILL_GRACE_S)  # the stages end their MLflow runs KILLED
+        stop_group(proc.pid, KILL_GRACE_S)  # a stage ends its MLflow run KILLED, unless SIGKILLed first
         raise
     finally:
         reader.join(timeout=5)
     return code
+
+
+def end_killed_runs(mlflow_uri: str, log: list[str]) -> None:
+    """End as KILLED the runs that a stage SIGKILLed after the grace left RUNNING (on a loaded machine a
+    stage may not reach the tracking server in time); best effort: the next stage's setup does it too."""
+    import mlflow
+
+    from .. import tracking
+
+    try:
+        mlflow.set_tracking_uri(mlflow_uri)
+        with tracking.one_quick_try(mlflow_uri):  # a cancellation does not wait minutes on retries
+            for experiment in mlflow.MlflowClient().search_experiments():
+                tracking.end_orphans(experiment.experiment_id)
+    except Exception as exc:  # the cancellation goes on; the runs wait for the next setup
+        log.append(f"could not end the killed stages' MLflow runs: {tracking.short_reason(exc)}")
 
 
 def _error_line(log: list[str], step: str) -> str:
