@@ -11,7 +11,16 @@ sys.path.insert(0, str(ROOT / "src"))  # this workspace's code, also in DVC temp
 from imdb_rnn import gate, paths, registry, tracking  # noqa: E402
 from imdb_rnn.config import load_params  # noqa: E402
 from imdb_rnn.errors import run_cli  # noqa: E402
-from imdb_rnn.files import write_json  # noqa: E402
+from imdb_rnn.files import read_json, write_json  # noqa: E402
+
+
+def previous_record(path: Path) -> dict | None:
+    """The champion.json this stage wrote last time (DVC keeps it: ``persist``); unreadable or absent: None,
+    which loses only the earlier promotion's reason."""
+    try:
+        return read_json(path)
+    except (OSError, ValueError):
+        return None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -28,6 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     predictions = paths.variant_reports(candidate.variant, args.reports) / gate.VAL_PREDICTIONS
     with tracking.refusals_named():  # a 403 on the registry (an account without EDIT on the model): one line
         decision = registry.register(params, candidate, predictions)
+    decision["promotion"] = registry.promotion(decision, previous_record(args.out))
     write_json(args.out, decision)
     print(f"{decision['registered_model']}@{decision['alias']}: {decision['reason']}")
 

@@ -213,3 +213,23 @@ def test_predictions_of_other_reviews_fall_back_to_mean_validation_accuracy(stor
     decision = registry.register(params, registry.Candidate("new", new_id, 0.79), new_path, env={})
     assert not decision["promoted"]
     assert decision["gate"]["test"] is None and "of other reviews" in decision["gate"]["why"]
+
+
+def test_a_promotion_stays_on_record_only_for_the_version_it_promoted():
+    """champion.json's ``promotion``: kept from the previous record while the alias names the version it
+    promoted; gone once the alias names another (moved by hand), or when there is no earlier record."""
+    promoted = {
+        "promoted": True,
+        "reason": "promoted: version 2",
+        "gate": {"p_value": 0.004},
+        "champion": {"version": 2},
+    }
+    carried = {"version": 2, "reason": "promoted: version 2", "gate": {"p_value": 0.004}}
+    assert registry.promotion(promoted, None) == carried
+    unchanged = {"promoted": False, "reason": "already the champion", "gate": None, "champion": {"version": 2}}
+    assert registry.promotion(unchanged, promoted) == carried
+    assert registry.promotion(unchanged, {**unchanged, "promotion": carried}) == carried  # and the next repro too
+    moved = {**unchanged, "champion": {"version": 3}}
+    assert registry.promotion(moved, {**unchanged, "promotion": carried}) is None
+    assert registry.promotion(unchanged, None) is None
+    assert registry.promotion({**unchanged, "champion": None}, promoted) is None

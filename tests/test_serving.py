@@ -94,10 +94,13 @@ def test_the_first_execution_registers_its_best_variant_as_champion(history):
 
 def test_unchanged_results_register_nothing_and_experiments_move_nothing(history):
     _, _, steps = history
+    first, _ = steps["first"]
     rerun, listed = steps["rerun"]
     assert rerun["promoted"] is False
     assert listed == [1]
     assert rerun["reason"].startswith("already the champion (version 1)")
+    # why version 1 is the champion stays on record: the promotion the first execution wrote
+    assert rerun["promotion"] == first["promotion"] == {"version": 1, "reason": first["reason"], "gate": first["gate"]}
     stdout, listed = steps["experiment"]
     assert "experiments do not move the champion" in stdout
     assert listed == [1]
@@ -114,6 +117,7 @@ def test_a_better_model_moves_the_alias_and_the_previous_champion_keeps_its_vers
     assert listed == [1, 2]
     assert better["champion"]["version"] == 2
     assert "better than version 1" in better["reason"]
+    assert better["promotion"] == {"version": 2, "reason": better["reason"], "gate": better["gate"]}
     gate = better["gate"]  # the paired test on the same validation reviews, as champion.json records it
     assert gate["test"].startswith("exact McNemar") and gate["passed"] is True
     assert gate["reviews"] == len(np.load(repo / "data" / "prepared" / "val.npz")["y"])

@@ -165,6 +165,23 @@ def outcome(decision: dict, champion: ModelVersion) -> str:
     )
 
 
+def promotion(decision: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Why the champion is the champion: this execution's promotion, else the one the previous champion.json
+    recorded for the same version, so a repro that registers nothing keeps the reason (and its McNemar test).
+    None when no record names that version (the alias moved by hand, or no champion)."""
+    champion = decision["champion"]
+    if champion is None:
+        return None
+    if decision["promoted"]:
+        return {"version": champion["version"], "reason": decision["reason"], "gate": decision["gate"]}
+    if not previous:
+        return None
+    earlier = previous.get("promotion")
+    if previous.get("promoted"):  # the execution that promoted it (also a record older than the key)
+        earlier = {**{k: previous.get(k) for k in ("reason", "gate")}, "version": previous["champion"]["version"]}
+    return earlier if earlier and earlier.get("version") == champion["version"] else None
+
+
 def register(
     params: Params, candidate: Candidate, predictions: Path, env: Mapping[str, str] = os.environ
 ) -> dict[str, Any]:
