@@ -262,6 +262,57 @@ def target_lines(measured: dict, arms: dict) -> list[str]:
     return ["## Targets", "", *table(["target", "measured", "holds"], rows), ""]
 
 
+def profile(arm: dict, plain: dict, epochs: int) -> dict:
+    """Where an arm's whole fit at ``epochs`` goes: set-up outside the epochs (build, compile), the first epoch
+    (of it, its excess over a steady epoch: graph tracing) and the later epochs, which add up to the fit;
+    against the time the whole-fit target allows. ``floor``: every epoch at the steady pace, against the plain
+    fit: the ratio that no cut in set-up or tracing gets below."""
+    return {
+        "fit_s": arm["at_target_s"],
+        "allowed_s": WHOLE_FIT_MAX * plain["at_target_s"],
+        "outside_s": arm["outside_s"],
+        "first_s": arm["first_s"],
+        "tracing_s": arm["first_s"] - arm["steady_s"],
+        "later_s": arm["at_target_s"] - arm["outside_s"] - arm["first_s"],
+        "floor": epochs * arm["steady_s"] / plain["at_target_s"],
+    }
+
+
+def profile_lines(measured: dict, arms: dict) -> list[str]:
+    """The whole-fit target's profile per pipeline arm: what the time goes to, and what a fix has to cut."""
+    rows, floors = [], []
+    for variant, by_arm in arms.items():
+        plain, epochs = by_arm.get("plain"), measured["variants"][variant]["epochs"]
+        for name, arm in by_arm.items():
+            if plain is None or name == "plain":
+                continue
+            part = profile(arm, plain, epochs)
+            rows.append(
+                [
+                    f"{variant}, {ARM_NAMES[name]}",
+                    f"{part['fit_s']:.0f} s ({epochs} epochs)",
+                    f"{part['allowed_s']:.0f} s",
+                    f"{part['outside_s']:.1f} s",
+                    f"{part['first_s']:.1f} s ({part['tracing_s']:.1f} s)",
+                    f"{part['later_s']:.0f} s",
+                    f"{part['floor']:.2f}x",
+                ]
+            )
+            if part["floor"] > WHOLE_FIT_MAX:
+                floors.append(f"{variant}, {ARM_NAMES[name]} ({part['floor']:.2f}x)")
+    if not rows:
+        return []
+    header = ["arm", "whole fit at params.yaml's epochs", f"allowed ({WHOLE_FIT_MAX:g}x plain)", "set-up",
+              "first epoch (of it, tracing)", "later epochs", "every epoch at the steady pace, vs plain"]  # fmt: skip
+    verdict = (
+        f"Every epoch at the steady pace is already over the target for {', '.join(floors)}: cutting set-up and "
+        "tracing cannot meet it there; the steady epoch itself has to get faster."
+        if floors
+        else "Every epoch at the steady pace is within the target: what is over it is set-up and tracing."
+    )
+    return ["## Where the whole fit's time goes", "", *table(header, rows), "", verdict, ""]
+
+
 def stage_lines(measured: dict) -> list[str]:
     prepare, repro = measured["prepare"], measured["repro"]
     repro_text = f"skipped: {repro['skipped']}" if "skipped" in repro else f"{repro['seconds']:.1f} s wall"
@@ -282,5 +333,6 @@ def render(measured: dict) -> str:
     lines = header_lines(measured) + headline_lines(measured, arms)
     for variant, by_arm in arms.items():
         lines += variant_lines(variant, by_arm)
-    lines += replicate_lines(measured) + target_lines(measured, arms) + stage_lines(measured)
+    lines += replicate_lines(measured) + target_lines(measured, arms) + profile_lines(measured, arms)
+    lines += stage_lines(measured)
     return "\n".join(lines)

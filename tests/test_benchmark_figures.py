@@ -38,3 +38,17 @@ def test_a_diverged_fit_extrapolates_from_the_epochs_it_ran():
     s = summarize([fit(42, 10.0, [4, 2, 2]), fit(43, 9.0, [6, 2], best=None, diverged="loss is nan")], 10)
     assert s["at_target_s"] == pytest.approx((10 + 14 + 9 + 16) / 2)
     assert s["diverged"] == 1 and s["best"] == [0.85]
+
+
+def test_the_profile_of_a_whole_fit_adds_up_and_names_its_floor():
+    """Pipeline: 10 s fit of epochs [4, 2, 2]: set-up 2 s, first 4 s (2 s over the steady 2 s), at 10 epochs
+    24 s, so 18 s of later epochs. Plain: 40 s fit of [10, 10, 10], 110 s at 10 epochs; the target allows
+    27.5 s; 10 epochs at the steady pace are 20 s, 0.18x of plain."""
+    from benchmark_report import profile
+
+    arm = summarize([fit(42, 10.0, [4, 2, 2])], epochs_target=10)
+    plain = summarize([fit(42, 40.0, [10, 10, 10])], epochs_target=10)
+    part = profile(arm, plain, 10)
+    assert part["outside_s"] + part["first_s"] + part["later_s"] == part["fit_s"] == 24.0
+    assert part["tracing_s"] == 2.0 and part["allowed_s"] == 27.5
+    assert part["floor"] == pytest.approx(20 / 110)
