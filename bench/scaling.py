@@ -36,7 +36,7 @@ from benchmark_report import table  # noqa: E402
 from harness import FitSpec, missing_seeds, read_results, recorded_machine, run_fits  # noqa: E402
 
 from imdb_rnn import paths  # noqa: E402
-from imdb_rnn.config import load_params  # noqa: E402
+from imdb_rnn.config import UNROLL_UP_TO_MAXLEN, load_params  # noqa: E402
 from imdb_rnn.errors import ImdbRnnError, run_cli  # noqa: E402
 from imdb_rnn.files import file_md5, load_npz, write_text  # noqa: E402
 from imdb_rnn.machine import machine_lines  # noqa: E402
@@ -176,6 +176,13 @@ def crossover_lines(figs: dict, maxlens: list[int]) -> list[str]:
         )
     elif cheaper:
         lines.append("- crossover: not reached; the unrolled graph is cheaper at every length measured")
+    auto = {n: "unrolled" if n <= UNROLL_UP_TO_MAXLEN else "loop + buckets" for n in cheaper}
+    wrong = [n for n in cheaper if auto[n] != cheaper[n]]
+    verdict = f"the costlier path at maxlen {wrong}" if wrong else "the cheaper path at every length"
+    lines.append(
+        f"- `unroll: auto` (params.yaml's default) unrolls a SimpleRNN up to maxlen {UNROLL_UP_TO_MAXLEN} and takes "
+        f"the loop on buckets past it: {verdict} measured"
+    )
     return lines
 
 

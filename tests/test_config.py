@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -81,8 +82,9 @@ def test_a_variants_own_train_settings_override_the_defaults():
             },
         }
     )
-    assert params.train_for("a") == params.train
-    assert params.train_for("a").epochs == 5
+    a = params.train_for("a")
+    assert a == dataclasses.replace(params.train, unroll=True, bucketing=False)  # auto, at maxlen 500: unrolled
+    assert a.epochs == 5
     b = params.train_for("b")
     assert (b.epochs, b.early_stopping_patience, b.bucketing, b.unroll) == (20, 3, True, False)
     assert b.learning_rate == 0.01  # not overridden: the default's
@@ -147,13 +149,14 @@ def test_the_new_levers_default_to_the_lesson_and_take_their_values():
 
 
 def test_a_gated_cell_with_unroll_is_named_beside_the_other_errors():
-    problems = _problems({"train": {"epochs": 0}, "models": {"m": {"cell": "gru", "units": 0}}})
+    problems = _problems({"train": {"epochs": 0, "unroll": True}, "models": {"m": {"cell": "gru", "units": 0}}})
     assert problems == [
         "train.epochs: got 0; allowed: an integer in [1, 10000]",
         "models.m.units: got 0; allowed: an integer in [1, 4096]",
         "models.m.cell: got 'gru' with unroll: True; allowed: simple, or gru and lstm with "
-        "models.m.train.unroll: false (the unrolled fast path is SimpleRNN's)",
+        "models.m.train.unroll: false or auto (the unrolled fast path is SimpleRNN's)",
     ]
+    assert parse_params({"models": {"m": {"cell": "gru"}}}).train_for("m").unroll is False  # auto: the loop
 
 
 def test_unknown_variant_is_one_line_listing_the_known_ones(repo_raw):

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from imdb_rnn import cli
-from imdb_rnn.config import DataParams, MlflowParams, ModelParams, TrainParams, parse_params
+from imdb_rnn.config import UNROLL_UP_TO_MAXLEN, DataParams, MlflowParams, ModelParams, TrainParams, parse_params
 from imdb_rnn.download import fetch
 from imdb_rnn.errors import ConfigError, ImdbRnnError, run_cli
 from support.commands import REPO_ROOT
@@ -46,7 +46,7 @@ scalars = st.one_of(
     st.floats(min_value=-1, max_value=2),
     st.text(max_size=12),
     st.sampled_from(["pre", "post", "movie", "review", "adam", "jax", "max", "imdb-rnn", " x", "a/b"]),
-    st.sampled_from(["simple", "gru", "lstm", "ensemble", "best_seed"]),  # choices of the newer keys
+    st.sampled_from(["simple", "gru", "lstm", "ensemble", "best_seed", "auto"]),  # choices of the newer keys
     st.integers(min_value=0, max_value=2**21 + 2),  # bigram_buckets' range, its edges and beyond
     st.floats(min_value=0, max_value=0.6),  # champion_alpha's (0, 0.5] and beyond
 )
@@ -97,6 +97,9 @@ def test_any_value_of_any_key_is_a_typed_setting_or_one_line(key, value):
     kind = _field_type(SECTIONS[section][0], name)
     if kind is bool:
         assert got is value
+    elif typing.get_origin(kind) is typing.Union and bool in typing.get_args(kind):  # a boolean or auto
+        assert value is True or value is False or value == "auto"
+        assert got is value or (value == "auto" and (got == "auto" or isinstance(got, bool)))  # a variant's: resolved
     elif kind is int:
         assert type(value) is int
         assert got == value
@@ -117,14 +120,14 @@ def test_any_value_of_any_key_is_a_typed_setting_or_one_line(key, value):
         assert got == value
 
 
-unrolls = st.one_of(st.none(), st.booleans(), st.sampled_from(["false", 0]))  # None: the key left out
+unrolls = st.one_of(st.none(), st.booleans(), st.sampled_from(["auto", "false", 0]))  # None: the key left out
 
 
 @settings(max_examples=300, deadline=None)
 @given(cell=st.sampled_from(["simple", "gru", "lstm"]), own=unrolls, shared=unrolls, other=st.booleans())
 def test_a_gated_cell_trains_only_in_a_loop_or_is_one_line(cell, own, shared, other):
-    """cell and unroll across sections: a gated cell with the loop (its own ``train.unroll: false``, or
-    every variant's) is accepted as set; with unroll left true, or not a boolean, ``models.a.cell`` is
+    """cell and unroll across sections: a gated cell with the loop (its own ``train.unroll: false`` or
+    auto, or every variant's) is accepted and trains on the loop; with unroll set true ``models.a.cell`` is
     named in one line beside any bad unroll, never a traceback; another variant is never blamed."""
     raw: dict = {"models": {"a": {"cell": cell}}}
     if own is not None:
@@ -133,20 +136,51 @@ def test_a_gated_cell_trains_only_in_a_loop_or_is_one_line(cell, own, shared, ot
         raw["train"] = {"unroll": shared}
     if other:
         raw["models"]["b"] = {"units": 4}
-    effective = own if own is not None else (shared if shared is not None else True)
+    effective = own if own is not None else (shared if shared is not None else "auto")
     try:
         params = parse_params(raw)
     except ConfigError as err:
         cells = [line for line in err.problems if line.startswith("models.a.cell: ")]
         bad_unroll = [line for line in err.problems if ".unroll: got " in line]
-        assert len(cells) == (cell != "simple" and effective is not False), err.problems
+        assert len(cells) == (cell != "simple" and effective is True), err.problems
         assert len(err.problems) == len(cells) + len(bad_unroll), err.problems
         assert cells or bad_unroll, err.problems
         assert not any(line.startswith("models.b.") for line in err.problems), err.problems
         return
     assert params.model("a").cell == cell
-    assert effective is False or cell == "simple"
-    assert params.train_for("a").unroll is (effective is True)
+    assert effective in (False, "auto") or cell == "simple"
+    assert params.train_for("a").unroll is (effective is True or (effective == "auto" and cell == "simple"))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    maxlen=st.one_of(st.integers(1, 100_000), st.integers(UNROLL_UP_TO_MAXLEN - 2, UNROLL_UP_TO_MAXLEN + 2)),
+    cell=st.sampled_from(["simple", "gru", "lstm"]),
+    unroll=st.sampled_from([True, False, "auto", None]),
+    bucketing=st.sampled_from([True, False, "auto", None]),
+)
+def test_every_accepted_setting_trains_on_a_path_the_model_has(maxlen, cell, unroll, bucketing):
+    """Any ``unroll`` and ``bucketing`` (None: left out, i.e. auto) resolve to one of the paths there are:
+    unrolled at a fixed length, or Keras' loop with or without buckets. A set value is kept; ``auto``
+    unrolls a SimpleRNN up to ``UNROLL_UP_TO_MAXLEN`` steps and buckets whenever on the loop. What MLflow
+    logs is the path taken; a clash is one line."""
+    train = {k: v for k, v in (("unroll", unroll), ("bucketing", bucketing)) if v is not None}
+    raw = {"data": {"maxlen": maxlen}, "models": {"a": {"cell": cell, "train": train}}}
+    try:
+        params = parse_params(raw)
+    except ConfigError as err:
+        assert unroll is True and (bucketing is True or cell != "simple"), err.problems
+        assert all("; allowed: " in line for line in err.problems), err.problems
+        return
+    path = params.train_for("a")
+    assert type(path.unroll) is bool and type(path.bucketing) is bool
+    assert not (path.unroll and (path.bucketing or cell != "simple"))
+    if unroll in (True, False):
+        assert path.unroll is unroll
+    elif cell == "simple" and bucketing is not True:
+        assert path.unroll is (maxlen <= UNROLL_UP_TO_MAXLEN)
+    assert path.bucketing is (bucketing if bucketing in (True, False) else not path.unroll)
+    assert (params.flat("a")["train.unroll"], params.flat("a")["train.bucketing"]) == (path.unroll, path.bucketing)
 
 
 @settings(max_examples=200, deadline=None)

@@ -3,7 +3,10 @@ this kind holds is refused) and the backend a variant asks for."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+import json
+import re
 import sys
 
 import psutil
@@ -31,18 +34,38 @@ def test_the_estimate_grows_with_length_and_layers_and_shrinks_without_unrolling
         )
         return training_bytes(params, "a")
 
-    assert estimate(1000, 4, True) > estimate(500, 4, True) > estimate(500, 1, True) > estimate(500, 1, False)
+    for unroll in (True, False):
+        assert estimate(1000, 4, unroll) > estimate(500, 4, unroll) > estimate(500, 1, unroll)
+    assert estimate(1000, 4, False) < estimate(1000, 4, True)  # the stack's measured peaks: 1.7 vs 3.2 GB
 
 
-def test_an_unrolled_length_beyond_memory_is_refused_naming_the_keys():
-    params = parse_params({"data": {"maxlen": 100_000}, "models": {"deep": {"layers": 4}}})
+@pytest.mark.parametrize(
+    ("unroll", "path", "fix"), [(True, "unrolled", "unroll: false"), ("auto", "on the loop", "batch_size")]
+)
+def test_a_length_beyond_memory_is_refused_naming_the_path_and_the_keys(unroll, path, fix):
+    params = parse_params({"data": {"maxlen": 100_000}, "models": {"deep": {"layers": 4, "train": {"unroll": unroll}}}})
     with pytest.raises(ConfigError) as err:
         require_training_memory(params, "deep")
     (line,) = err.value.problems
-    assert "data.maxlen" in line
+    assert line.startswith(f"training deep ({path}) at data.maxlen 100000")
     assert "models.deep.layers" in line
     assert "GB" in line
-    assert "unroll: false" in line
+    assert fix in line
+
+
+def test_the_estimate_covers_every_committed_measured_peak():
+    """reports/scaling.md's fits (the stack, both paths, maxlen 250 to 2000): the guard is on the safe side."""
+    shipped = parse_params(shipped_params_raw())
+    paths = {"unrolled": {"unroll": True, "bucketing": False}, "loop + buckets": {"unroll": False, "bucketing": True}}
+    fits = [json.loads(line) for line in (REPO_ROOT / "reports" / "scaling.jsonl").read_text().splitlines()]
+    for fit in fits:
+        path, maxlen = re.match(r"(.+), maxlen (\d+), ", fit["label"]).groups()
+        train = dataclasses.replace(shipped.train_for(fit["variant"]), **paths[path])
+        cell = dataclasses.replace(
+            shipped, data=dataclasses.replace(shipped.data, maxlen=int(maxlen)), train_overrides={fit["variant"]: train}
+        )
+        assert training_bytes(cell, fit["variant"]) / 1e6 >= fit["peak_mb"], fit["label"]
+    assert {f["label"].split(",")[0] for f in fits} == set(paths)
 
 
 def test_the_train_stage_refuses_before_any_work(tmp_path):
@@ -55,7 +78,7 @@ def test_the_train_stage_refuses_before_any_work(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
-    assert proc.stderr.startswith("error: training deep at data.maxlen 100000"), proc.stderr
+    assert proc.stderr.startswith("error: training deep (on the loop) at data.maxlen 100000"), proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
 
 

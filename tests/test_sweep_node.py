@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import mlflow
-from mlflow.tracking._tracking_service import utils as tracking_uri_state
 
 from imdb_rnn import tracking
 from imdb_rnn.processes import stop_group
@@ -27,8 +26,8 @@ with tracking.tracked_run(run_name="point"):
 """
 
 
-def test_a_stage_killed_after_the_grace_leaves_no_run_running(tmp_path, monkeypatch):
-    monkeypatch.setattr(tracking_uri_state, "_tracking_uri", tracking_uri_state._tracking_uri)  # restored after
+def test_a_stage_killed_after_the_grace_leaves_no_run_running(tmp_path):
+    own_uri = mlflow.get_tracking_uri()
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     stage = subprocess.Popen(
         [sys.executable, "-c", STAGE, uri], start_new_session=True, stdout=subprocess.PIPE, text=True
@@ -48,6 +47,7 @@ def test_a_stage_killed_after_the_grace_leaves_no_run_running(tmp_path, monkeypa
     assert client.get_run(killed).info.status == "KILLED"
     assert client.get_run(live).info.status == "RUNNING"
     assert log == []
+    assert mlflow.get_tracking_uri() == own_uri  # the point's store, not this process' tracking URI
 
 
 def test_an_unreachable_store_is_one_log_line_not_an_exception():

@@ -86,9 +86,11 @@ class TrainParams:
     # stop after this many epochs without a better val accuracy; 0: never
     early_stopping_patience: Annotated[Int, Field(ge=0, le=10_000)] = 0
     restore_best: Bool = True
-    bucketing: Bool = False  # batches of similar-length reviews, each cut to its longest (needs unroll: false)
+    # batches of similar-length reviews, each cut to its longest (needs the loop); auto: whenever on the loop
+    bucketing: Bool | Literal["auto"] = "auto"
     backend: Literal["tensorflow", "jax"] = "tensorflow"
-    unroll: Bool = True
+    # one graph node set per step (fast, but its graph grows with maxlen) or Keras' loop; auto: by length
+    unroll: Bool | Literal["auto"] = "auto"
     deterministic: Bool = True
 
 
@@ -167,9 +169,8 @@ class Params:
         return self.models[variant]
 
     def train_for(self, variant: str) -> TrainParams:
-        """``train:`` with the variant's own ``train:`` overrides applied."""
-        self.model(variant)
-        return self.train_overrides.get(variant, self.train)
+        """``train:`` with the variant's own ``train:`` overrides applied, its ``auto`` path resolved."""
+        return training_path(self.train_overrides.get(variant, self.train), self.model(variant), self.data.maxlen)
 
     def flat(self, variant: str) -> dict[str, Any]:
         """Every param that shapes one variant, flattened for MLflow (``data.maxlen`` ...)."""
@@ -182,6 +183,22 @@ class Params:
             flat.update({f"{section}.{k}": v for k, v in values.items()})
         flat["variant"] = variant
         return flat
+
+
+# reports/scaling.md (the stack, 10 epochs): unrolling is cheaper at maxlen 500 (the loop on buckets takes
+# 1.41x), the loop at 1000 (0.62x of unrolled, whose first epoch traces 4 x 1000 steps); the line between
+UNROLL_UP_TO_MAXLEN = 750
+
+
+def training_path(train: TrainParams, model: ModelParams, maxlen: int) -> TrainParams:
+    """``unroll: auto``: unroll a plain SimpleRNN up to ``UNROLL_UP_TO_MAXLEN`` steps, else Keras' loop (a
+    gated cell has no unrolled fast path; ``bucketing: true`` asks for the loop). ``bucketing: auto``: buckets
+    whenever on the loop. What a run logs and trains with is the resolved path."""
+    unroll = train.unroll
+    if unroll == "auto":
+        unroll = model.cell == "simple" and train.bucketing is not True and maxlen <= UNROLL_UP_TO_MAXLEN
+    bucketing = (not unroll) if train.bucketing == "auto" else train.bucketing
+    return dataclasses.replace(train, unroll=unroll, bucketing=bucketing)
 
 
 # --- parsing ----------------------------------------------------------------------------
@@ -233,7 +250,7 @@ def _check_train(prefix: str, raw: Any, base: TrainParams, problems: list[str]) 
     if merged.get("bucketing") is True and merged.get("unroll") is True:
         problems.append(
             f"{prefix}.bucketing: got True with unroll: true; allowed: bucketing only with "
-            f"{prefix}.unroll: false (unrolling needs a fixed length)"
+            f"{prefix}.unroll: false or auto (unrolling needs a fixed length)"
         )
 
 
@@ -241,11 +258,11 @@ def _check_cell(prefix: str, settings: dict, raw_train: Any, problems: list[str]
     """A gated cell needs ``unroll: false``: the unrolled fast path is SimpleRNN's, and Keras' own unrolled
     loop gets masked ``Bidirectional`` layers wrong. Checked on the raw values, beside any other key's error."""
     own = settings.get("train")
-    unroll = next((t["unroll"] for t in (own, raw_train) if isinstance(t, dict) and "unroll" in t), True)
-    if settings.get("cell") in ("gru", "lstm") and unroll is not False:
+    unroll = next((t["unroll"] for t in (own, raw_train) if isinstance(t, dict) and "unroll" in t), "auto")
+    if settings.get("cell") in ("gru", "lstm") and unroll is True:
         problems.append(
             f"{prefix}.cell: got {shown_value(settings['cell'])} with unroll: {shown_value(unroll)}; allowed: "
-            f"simple, or gru and lstm with {prefix}.train.unroll: false (the unrolled fast path is SimpleRNN's)"
+            f"simple, or gru and lstm with {prefix}.train.unroll: false or auto (the unrolled fast path is SimpleRNN's)"
         )
 
 

@@ -11,13 +11,16 @@ import psutil
 from .config import DataParams, Params
 from .errors import ConfigError
 
+# The figures below are fitted, on the safe side, to the stack's measured peaks in reports/scaling.md
+# (maxlen 250 to 2000, both paths), which reports each cell's peak against this estimate.
 # A training process's resident memory before the graph: TensorFlow, Keras, MLflow, the arrays.
-BASE_BYTES = 0.7e9
-# An unrolled recurrence builds one graph node set per step and layer, kept for the backward pass:
-# the stack's training process peaked at 1.9, 3.2 and 5.3 GB at maxlen 500, 1000 and 2000 (4 layers).
+BASE_BYTES = 0.8e9
+# An unrolled recurrence builds one graph node set per step and layer, kept for the backward pass.
 UNROLLED_BYTES_PER_STEP_LAYER = 0.65e6
-# A loop (unroll: false) keeps each step's activations: batch x units x 4 bytes, with headroom.
-LOOP_BYTES_PER_VALUE = 16
+# Keras' loop (unroll: false) traces its while loop and bucket shapes once (a fixed cost the unrolled
+# path's per-step figure covers), then keeps each step's activations: batch x units x 4 bytes, with headroom.
+LOOP_BASE_BYTES = 0.3e9
+LOOP_BYTES_PER_VALUE = 24
 # prepare holds every review's ids several times over (tokens, padded arrays, the compressed copy).
 PREPARE_COPIES = 4
 REVIEWS = 50_000  # the Large Movie Review Dataset: 25,000 train and 25,000 test reviews
@@ -37,7 +40,8 @@ def training_bytes(params: Params, variant: str) -> float:
     if train.unroll:
         graph = UNROLLED_BYTES_PER_STEP_LAYER * maxlen * cells
     else:
-        graph = LOOP_BYTES_PER_VALUE * train.batch_size * maxlen * cells * max(model.units, model.embedding_dim)
+        per_step = LOOP_BYTES_PER_VALUE * train.batch_size * cells * max(model.units, model.embedding_dim)
+        graph = LOOP_BASE_BYTES + per_step * maxlen
     pairs = EMBEDDING_COPIES * 4 * model.bigram_buckets * model.embedding_dim  # in BASE_BYTES without pairs
     return BASE_BYTES + graph + pairs + prepare_bytes(params.data) / PREPARE_COPIES
 
@@ -60,12 +64,13 @@ def require_memory(needed: float, what: str, fix: str) -> None:
 
 
 def require_training_memory(params: Params, variant: str) -> None:
-    model = f"models.{variant}"
+    model, unrolled = f"models.{variant}", params.train_for(variant).unroll
     require_memory(
         training_bytes(params, variant),
-        f"training {variant} at data.maxlen {params.data.maxlen} with {params.model(variant).layers} layer(s)",
-        f"lower data.maxlen, {model}.layers or {model}.bigram_buckets, or set {model}.train.unroll: false "
-        "(a loop, not one graph per step)",
+        f"training {variant} ({'unrolled' if unrolled else 'on the loop'}) at data.maxlen {params.data.maxlen} "
+        f"with {params.model(variant).layers} layer(s)",
+        f"lower data.maxlen, {model}.layers or {model}.bigram_buckets, or "
+        + (f"set {model}.train.unroll: false (a loop, not one graph per step)" if unrolled else "train.batch_size"),
     )
 
 

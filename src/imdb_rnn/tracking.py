@@ -245,12 +245,13 @@ def process_gone(tag: str) -> bool:
         return True
 
 
-def end_orphans(experiment_id: str) -> list[str]:
+def end_orphans(experiment_id: str, client=None) -> list[str]:
     """End as KILLED the experiment's runs left RUNNING by a process of this host that died (``kill -9``,
-    the OOM killer, a power cut): nothing else would ever end them. Returns their ids."""
+    the OOM killer, a power cut): nothing else would ever end them. Returns their ids. ``client``: an
+    ``MlflowClient`` of another store than this process' tracking URI (a sweep node's point)."""
     import mlflow
 
-    client = mlflow.MlflowClient()
+    client = client or mlflow.MlflowClient()
     running = client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=1000)
     orphans = [r.info.run_id for r in running if process_gone(r.data.tags.get(PROCESS_TAG, ""))]
     for run_id in orphans:

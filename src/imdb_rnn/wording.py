@@ -32,10 +32,11 @@ def _describe(annotation: Any, metadata: list) -> str:
         base, *extra = get_args(annotation)
         return _describe(base, [*metadata, *extra])
     if origin is Union:
-        (inner,) = [a for a in get_args(annotation) if a is not type(None)]
-        return "null or " + _describe(inner, [])
+        parts = [_describe(a, []) for a in get_args(annotation) if a is not type(None)]
+        return ("null or " if type(None) in get_args(annotation) else "") + ", or ".join(parts)
     if origin is Literal:
-        return "one of " + ", ".join(map(str, get_args(annotation)))
+        choices = get_args(annotation)
+        return str(choices[0]) if len(choices) == 1 else "one of " + ", ".join(map(str, choices))
     b = _bounds(metadata)
     if annotation is bool:
         return "true or false"

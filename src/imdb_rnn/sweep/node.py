@@ -155,10 +155,10 @@ def end_killed_runs(mlflow_uri: str, log: list[str]) -> None:
     from .. import tracking
 
     try:
-        mlflow.set_tracking_uri(mlflow_uri)
+        client = mlflow.MlflowClient(mlflow_uri)
         with tracking.one_quick_try(mlflow_uri):  # a cancellation does not wait minutes on retries
-            for experiment in mlflow.MlflowClient().search_experiments():
-                tracking.end_orphans(experiment.experiment_id)
+            for experiment in client.search_experiments():
+                tracking.end_orphans(experiment.experiment_id, client)
     except Exception as exc:  # the cancellation goes on; the runs wait for the next setup
         log.append(f"could not end the killed stages' MLflow runs: {tracking.short_reason(exc)}")
 
