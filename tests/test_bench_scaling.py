@@ -28,7 +28,14 @@ def test_every_cell_is_fitted_once_on_its_own_length_and_a_failed_cell_is_report
     repo = make_project(tmp_path)
     shutil.copytree(REPO_ROOT / "bench", repo / "bench", ignore=shutil.ignore_patterns("__pycache__"))
     write_params(repo / "params.yaml", TINY, True)  # data.maxlen 40; stacked_rnn: 2 layers
-    run(["dvc", "repro", "prepare"], repo, env={"IMDB_SOURCE": small_archive})
+    times = tmp_path / "repro-times.json"  # bench/repro_times.py, on the pipeline's first stages
+    cmd = [sys.executable, "bench/repro_times.py", "prepare", "--json", times, "--out", tmp_path / "repro-times.md"]
+    run(cmd, repo, env={"IMDB_SOURCE": small_archive})
+    stages = json.loads(times.read_text())["stages_s"]
+    assert list(stages)[-1] == "prepare" and all(s > 0 for s in stages.values()), stages  # forced: every stage ran
+    assert sum(stages.values()) <= json.loads(times.read_text())["total_s"]
+    report = (tmp_path / "repro-times.md").read_text()
+    assert all(f"| `{stage}` |" in report for stage in stages), report
     out = tmp_path / "scaling.md"
     cmd = [sys.executable, "bench/scaling.py", "--maxlens", "20", "--shares", "50", "100", "--epochs", "2"]
     cmd += ["--archive", small_archive, "--out", out]
