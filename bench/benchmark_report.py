@@ -7,6 +7,7 @@ Rendered from the measurements' JSON alone, so `bench/benchmark.py --report-only
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterator
 
 from harness import COLLAPSED_BELOW, recorded_machine
 
@@ -211,40 +212,45 @@ def target_row(name: str, measured: str, holds: bool | None) -> list[str]:
     return [name, measured, "-" if holds is None else ("yes" if holds else "**no**")]
 
 
+def pipeline_arms(measured: dict, arms: dict) -> Iterator[tuple[str, str, dict, dict | None, int]]:
+    """Each pipeline arm with what it is held against: (variant, arm name, arm, the plain arm or None, epochs)."""
+    for variant, by_arm in arms.items():
+        for name, arm in by_arm.items():
+            if name != "plain":
+                yield variant, name, arm, by_arm.get("plain"), measured["variants"][variant]["epochs"]
+
+
 def target_lines(measured: dict, arms: dict) -> list[str]:
     """Each target with its measured value, and by how much a missed one misses."""
     rows = []
-    for variant, by_arm in arms.items():
-        plain, epochs = by_arm.get("plain"), measured["variants"][variant]["epochs"]
-        for name, arm in by_arm.items():
-            if plain and name != "plain":
-                first = arm["first_s"] / plain["first_s"]
-                whole = arm["at_target_s"] / plain["at_target_s"]
-                tost = stats.tost(arm["best"], plain["best"], EQUIVALENCE_MARGIN)
-                who = f"{variant}, {ARM_NAMES[name]}"
-                rows += [
-                    target_row(
-                        f"{who}: first epoch <= {FIRST_EPOCH_MAX:g}x plain", f"{first:.2f}x", first <= FIRST_EPOCH_MAX
-                    ),
-                    target_row(
-                        f"{who}: whole {epochs}-epoch fit <= {WHOLE_FIT_MAX:g}x plain",
-                        f"{whole:.2f}x ({extrapolated(measured, variant, arm)}; {whole / WHOLE_FIT_MAX:.1f}x the "
-                        "target)",
-                        whole <= WHOLE_FIT_MAX,
-                    ),
-                    target_row(
-                        f"{who}: best val acc equivalent to plain within +-{EQUIVALENCE_MARGIN}",
-                        f"90% CI [{tost['low']:+.4f}, {tost['high']:+.4f}], TOST p = {tost['p']:.3g}",
-                        tost["p"] < stats.SIGNIFICANCE,
-                    ),
-                ]
-            if name == "default" and variant in EPOCH_MAX_S:
-                limit = EPOCH_MAX_S[variant]
-                rows.append(
-                    target_row(
-                        f"{variant}: steady epoch <= {limit:g} s", f"{arm['steady_s']:.1f} s", arm["steady_s"] <= limit
-                    )
+    for variant, name, arm, plain, epochs in pipeline_arms(measured, arms):
+        if plain:
+            first = arm["first_s"] / plain["first_s"]
+            whole = arm["at_target_s"] / plain["at_target_s"]
+            tost = stats.tost(arm["best"], plain["best"], EQUIVALENCE_MARGIN)
+            who = f"{variant}, {ARM_NAMES[name]}"
+            rows += [
+                target_row(
+                    f"{who}: first epoch <= {FIRST_EPOCH_MAX:g}x plain", f"{first:.2f}x", first <= FIRST_EPOCH_MAX
+                ),
+                target_row(
+                    f"{who}: whole {epochs}-epoch fit <= {WHOLE_FIT_MAX:g}x plain",
+                    f"{whole:.2f}x ({extrapolated(measured, variant, arm)}; {whole / WHOLE_FIT_MAX:.1f}x the target)",
+                    whole <= WHOLE_FIT_MAX,
+                ),
+                target_row(
+                    f"{who}: best val acc equivalent to plain within +-{EQUIVALENCE_MARGIN}",
+                    f"90% CI [{tost['low']:+.4f}, {tost['high']:+.4f}], TOST p = {tost['p']:.3g}",
+                    tost["p"] < stats.SIGNIFICANCE,
+                ),
+            ]
+        if name == "default" and variant in EPOCH_MAX_S:
+            limit = EPOCH_MAX_S[variant]
+            rows.append(
+                target_row(
+                    f"{variant}: steady epoch <= {limit:g} s", f"{arm['steady_s']:.1f} s", arm["steady_s"] <= limit
                 )
+            )
     prepare, repro = measured["prepare"], measured["repro"]
     rows.append(
         target_row(
@@ -281,25 +287,23 @@ def profile(arm: dict, plain: dict, epochs: int) -> dict:
 def profile_lines(measured: dict, arms: dict) -> list[str]:
     """The whole-fit target's profile per pipeline arm: what the time goes to, and what a fix has to cut."""
     rows, floors = [], []
-    for variant, by_arm in arms.items():
-        plain, epochs = by_arm.get("plain"), measured["variants"][variant]["epochs"]
-        for name, arm in by_arm.items():
-            if plain is None or name == "plain":
-                continue
-            part = profile(arm, plain, epochs)
-            rows.append(
-                [
-                    f"{variant}, {ARM_NAMES[name]}",
-                    f"{part['fit_s']:.0f} s ({epochs} epochs)",
-                    f"{part['allowed_s']:.0f} s",
-                    f"{part['outside_s']:.1f} s",
-                    f"{part['first_s']:.1f} s ({part['tracing_s']:.1f} s)",
-                    f"{part['later_s']:.0f} s",
-                    f"{part['floor']:.2f}x",
-                ]
-            )
-            if part["floor"] > WHOLE_FIT_MAX:
-                floors.append(f"{variant}, {ARM_NAMES[name]} ({part['floor']:.2f}x)")
+    for variant, name, arm, plain, epochs in pipeline_arms(measured, arms):
+        if plain is None:
+            continue
+        part = profile(arm, plain, epochs)
+        rows.append(
+            [
+                f"{variant}, {ARM_NAMES[name]}",
+                f"{part['fit_s']:.0f} s ({epochs} epochs)",
+                f"{part['allowed_s']:.0f} s",
+                f"{part['outside_s']:.1f} s",
+                f"{part['first_s']:.1f} s ({part['tracing_s']:.1f} s)",
+                f"{part['later_s']:.0f} s",
+                f"{part['floor']:.2f}x",
+            ]
+        )
+        if part["floor"] > WHOLE_FIT_MAX:
+            floors.append(f"{variant}, {ARM_NAMES[name]} ({part['floor']:.2f}x)")
     if not rows:
         return []
     header = ["arm", "whole fit at params.yaml's epochs", f"allowed ({WHOLE_FIT_MAX:g}x plain)", "set-up",
