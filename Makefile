@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install lock repro test test-fast lint format bench scaling stability cells sweep tune clean-venv
+.PHONY: install lock repro test test-fast lint format bench scaling repro-times stability cells sweep tune clean-venv
 
 install: $(VENV)/.installed
 
@@ -55,6 +55,9 @@ bench: install
 scaling: install  # stacked_rnn by maxlen (250-2000) and data share, unrolled vs loop on buckets (resumable): reports/scaling.md
 	dvc repro prepare
 	python bench/scaling.py
+
+repro-times: install  # a forced dvc repro (every stage, as on a fresh clone) timed stage by stage: reports/repro-times.md
+	python bench/repro_times.py
 
 stability: install  # every default variant over 5 seeds x 2 numerics settings (hours; resumable): reports/stability.md
 	dvc repro prepare
