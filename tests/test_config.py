@@ -121,7 +121,7 @@ def test_a_variant_uses_the_top_of_the_vocabulary():
 
 def test_the_new_levers_default_to_the_lesson_and_take_their_values():
     """cell, word pairs and serving are off for the lesson's two variants; a gated cell needs the loop
-    (unroll: false), set for the variant or for every variant."""
+    (unroll: false or auto), set for the variant or for every variant."""
     shipped = parse_params(shipped_params_raw())
     for variant in ("simple_rnn", "stacked_rnn"):
         model = shipped.model(variant)
@@ -191,6 +191,14 @@ def _set(*path: str, value: Any) -> Callable[[dict], None]:
     return mutate
 
 
+def _all(*mutates: Callable[[dict], None]) -> Callable[[dict], None]:
+    def mutate(raw: dict) -> None:
+        for one in mutates:
+            one(raw)
+
+    return mutate
+
+
 def _rename_variant(new: str) -> Callable[[dict], None]:
     def mutate(raw: dict) -> None:
         raw["models"][new] = raw["models"].pop("simple_rnn")
@@ -250,7 +258,13 @@ BAD = [
         "-1",
         "an integer in [0, ",
     ),
-    ("bucketing-with-unroll", _set("train", "bucketing", value=True), "train.bucketing", None, "unroll: false"),
+    (
+        "bucketing-with-unroll",
+        _all(_set("train", "bucketing", value=True), _set("train", "unroll", value=True)),
+        "train.bucketing",
+        None,
+        "unroll: false or auto",
+    ),
     (
         "pooling-sum",
         _set("models", "simple_rnn", "pooling", value="sum"),
@@ -295,10 +309,10 @@ BAD = [
     ),
     (
         "variant-train-bucketing",
-        _set("models", "simple_rnn", "train", value={"bucketing": True}),
+        _set("models", "simple_rnn", "train", value={"bucketing": True, "unroll": True}),
         "models.simple_rnn.train.bucketing",
         None,
-        "unroll: false",
+        "unroll: false or auto",
     ),
     ("unknown-section", _set("training", value={"epochs": 3}), "training", None, "data, train, models, mlflow"),
     ("models-empty", _set("models", value={}), "models", "{}", "non-empty mapping"),
@@ -337,11 +351,11 @@ BAD = [
         "simple, gru, lstm",
     ),
     (
-        "gated-cell-unrolled",  # the shipped train.unroll is true
-        _set("models", "simple_rnn", "cell", value="lstm"),
+        "gated-cell-unrolled",
+        _all(_set("models", "simple_rnn", "cell", value="lstm"), _set("train", "unroll", value=True)),
         "models.simple_rnn.cell",
         None,
-        "gru and lstm with models.simple_rnn.train.unroll: false",
+        "gru and lstm with models.simple_rnn.train.unroll: false or auto",
     ),
     (
         "bigram-buckets-1",

@@ -156,16 +156,19 @@ def test_a_gated_cell_trains_only_in_a_loop_or_is_one_line(cell, own, shared, ot
 @given(
     maxlen=st.one_of(st.integers(1, 100_000), st.integers(UNROLL_UP_TO_MAXLEN - 2, UNROLL_UP_TO_MAXLEN + 2)),
     cell=st.sampled_from(["simple", "gru", "lstm"]),
+    dropout=st.sampled_from([0.0, 0.2]),
+    bidirectional=st.booleans(),
     unroll=st.sampled_from([True, False, "auto", None]),
     bucketing=st.sampled_from([True, False, "auto", None]),
 )
-def test_every_accepted_setting_trains_on_a_path_the_model_has(maxlen, cell, unroll, bucketing):
+def test_every_accepted_setting_trains_on_a_path_the_model_has(maxlen, cell, dropout, bidirectional, unroll, bucketing):
     """Any ``unroll`` and ``bucketing`` (None: left out, i.e. auto) resolve to one of the paths there are:
     unrolled at a fixed length, or Keras' loop with or without buckets. A set value is kept; ``auto``
-    unrolls a SimpleRNN up to ``UNROLL_UP_TO_MAXLEN`` steps and buckets whenever on the loop. What MLflow
-    logs is the path taken; a clash is one line."""
+    unrolls only the pipeline's own one-direction SimpleRNN layer, up to ``UNROLL_UP_TO_MAXLEN`` steps, and
+    buckets whenever on the loop. What MLflow logs is the path taken; a clash is one line."""
     train = {k: v for k, v in (("unroll", unroll), ("bucketing", bucketing)) if v is not None}
-    raw = {"data": {"maxlen": maxlen}, "models": {"a": {"cell": cell, "train": train}}}
+    model = {"cell": cell, "dropout": dropout, "bidirectional": bidirectional, "train": train}
+    raw = {"data": {"maxlen": maxlen}, "models": {"a": model}}
     try:
         params = parse_params(raw)
     except ConfigError as err:
@@ -177,8 +180,10 @@ def test_every_accepted_setting_trains_on_a_path_the_model_has(maxlen, cell, unr
     assert not (path.unroll and (path.bucketing or cell != "simple"))
     if unroll in (True, False):
         assert path.unroll is unroll
-    elif cell == "simple" and bucketing is not True:
+    elif cell == "simple" and not dropout and not bidirectional and bucketing is not True:
         assert path.unroll is (maxlen <= UNROLL_UP_TO_MAXLEN)
+    else:
+        assert path.unroll is False  # Keras' own unrolled layers, or the loop asked for
     assert path.bucketing is (bucketing if bucketing in (True, False) else not path.unroll)
     assert (params.flat("a")["train.unroll"], params.flat("a")["train.bucketing"]) == (path.unroll, path.bucketing)
 

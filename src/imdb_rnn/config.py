@@ -115,6 +115,12 @@ class ModelParams:
     ] = 0
     serve: Literal["best_seed", "ensemble"] = "best_seed"  # model.keras: the best seed, or the mean of every seed
 
+    @property
+    def has_fast_unrolled_layer(self) -> bool:
+        """Unrolled, it trains on the pipeline's own SimpleRNN (model.py), not Keras' unrolled layers (which
+        get masked ``Bidirectional`` layers wrong): a plain cell with no dropout inside the recurrence."""
+        return self.cell == "simple" and not (self.dropout or self.recurrent_dropout)
+
 
 @dataclass(config=STRICT)
 class MlflowParams:
@@ -191,12 +197,14 @@ UNROLL_UP_TO_MAXLEN = 750
 
 
 def training_path(train: TrainParams, model: ModelParams, maxlen: int) -> TrainParams:
-    """``unroll: auto``: unroll a plain SimpleRNN up to ``UNROLL_UP_TO_MAXLEN`` steps, else Keras' loop (a
-    gated cell has no unrolled fast path; ``bucketing: true`` asks for the loop). ``bucketing: auto``: buckets
-    whenever on the loop. What a run logs and trains with is the resolved path."""
+    """``unroll: auto`` unrolls only where unrolling measured faster: the pipeline's own SimpleRNN layer, one
+    direction (for the bidirectional ``best_rnn`` the loop on buckets won, docs/performance.md), up to
+    ``UNROLL_UP_TO_MAXLEN`` steps; else Keras' loop (``bucketing: true`` asks for it). ``bucketing: auto``:
+    buckets whenever on the loop. What a run logs and trains with is the resolved path."""
     unroll = train.unroll
     if unroll == "auto":
-        unroll = model.cell == "simple" and train.bucketing is not True and maxlen <= UNROLL_UP_TO_MAXLEN
+        fast = model.has_fast_unrolled_layer and not model.bidirectional
+        unroll = fast and train.bucketing is not True and maxlen <= UNROLL_UP_TO_MAXLEN
     bucketing = (not unroll) if train.bucketing == "auto" else train.bucketing
     return dataclasses.replace(train, unroll=unroll, bucketing=bucketing)
 
@@ -255,8 +263,9 @@ def _check_train(prefix: str, raw: Any, base: TrainParams, problems: list[str]) 
 
 
 def _check_cell(prefix: str, settings: dict, raw_train: Any, problems: list[str]) -> None:
-    """A gated cell needs ``unroll: false``: the unrolled fast path is SimpleRNN's, and Keras' own unrolled
-    loop gets masked ``Bidirectional`` layers wrong. Checked on the raw values, beside any other key's error."""
+    """A gated cell needs the loop (``unroll: false`` or ``auto``): the unrolled fast path is SimpleRNN's, and
+    Keras' own unrolled loop gets masked ``Bidirectional`` layers wrong. Checked on the raw values, beside any
+    other key's error."""
     own = settings.get("train")
     unroll = next((t["unroll"] for t in (own, raw_train) if isinstance(t, dict) and "unroll" in t), "auto")
     if settings.get("cell") in ("gru", "lstm") and unroll is True:

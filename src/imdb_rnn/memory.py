@@ -70,7 +70,11 @@ def require_training_memory(params: Params, variant: str) -> None:
         f"training {variant} ({'unrolled' if unrolled else 'on the loop'}) at data.maxlen {params.data.maxlen} "
         f"with {params.model(variant).layers} layer(s)",
         f"lower data.maxlen, {model}.layers or {model}.bigram_buckets, or "
-        + (f"set {model}.train.unroll: false (a loop, not one graph per step)" if unrolled else "train.batch_size"),
+        + (
+            f"set {model}.train.unroll: false (a loop, not one graph per step)"
+            if unrolled
+            else f"{model}.train.batch_size"
+        ),
     )
 
 

@@ -145,7 +145,7 @@ def build_model(variant: str, model_params, maxlen: int | None = None, unroll: b
 
     m = model_params
     unroll = bool(unroll and maxlen)
-    hoisted = unroll and m.cell == "simple" and not (m.dropout or m.recurrent_dropout)
+    hoisted = unroll and m.has_fast_unrolled_layer
     rnn_class = unrolled_simple_rnn_class() if hoisted else getattr(layers, CELLS[m.cell])
     hoisted_only = {"leading_padding": padding == "pre"} if hoisted else {}
     words, pairs = input_layers(m)
