@@ -1,5 +1,6 @@
-"""bench/serving.py for real on a tiny project's champion: concurrent clients, no errors, and a report that names
-the machine and the model it served (a tiny one here, and it says so by the reviews it trained on)."""
+"""bench/serving.py for real on a tiny project's champion (made by bench/repro_times.py, timed stage by
+stage): concurrent clients, no errors, and a report that names the machine and the model it served (a tiny one
+here, and it says so by the reviews it trained on)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,16 @@ def test_the_serving_benchmark_loads_the_champion_with_no_errors(tmp_path, small
     (tmp_path / "project").mkdir()
     repo = make_project(tmp_path / "project")
     write_yaml(repo / "params.yaml", ONE_VARIANT)
-    run(["dvc", "repro"], repo, env={"IMDB_SOURCE": small_archive}, timeout=600)
+    times = tmp_path / "repro-times.json"  # the project made by bench/repro_times.py: a forced dvc repro, timed
+    cmd = [sys.executable, REPO_ROOT / "bench" / "repro_times.py", "--project", repo, "--json", times]
+    run([*cmd, "--out", tmp_path / "repro-times.md"], tmp_path, env={"IMDB_SOURCE": small_archive}, timeout=600)
+    measured = read_json(times)
+    assert {"prepare", "train@simple_rnn", "evaluate@simple_rnn", "register"} <= set(measured["stages_s"])
+    assert sum(measured["stages_s"].values()) <= measured["total_s"]
+    fits = measured["training"]["train@simple_rnn"]
+    assert (fits["seeds"], fits["epochs"]) == (len(ONE_VARIANT["train"]["seeds"]), 2 * fits["seeds"])
+    assert 0 < fits["first_epochs_s"] + fits["later_epochs_s"] < measured["stages_s"]["train@simple_rnn"]
+    assert "| `train@simple_rnn` |" in (tmp_path / "repro-times.md").read_text().split("where their time goes")[1]
     out = tmp_path / "serving.md"
     cmd = [sys.executable, REPO_ROOT / "bench" / "serving.py", "--project", repo, "--clients", "1", "4"]
     run([*cmd, "--requests", "24", "--out", out], tmp_path, timeout=600)
