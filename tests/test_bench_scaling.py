@@ -36,6 +36,14 @@ def test_every_cell_is_fitted_once_on_its_own_length_and_a_failed_cell_is_report
     assert sum(stages.values()) <= json.loads(times.read_text())["total_s"]
     report = (tmp_path / "repro-times.md").read_text()
     assert all(f"| `{stage}` |" in report for stage in stages), report
+    whole = json.loads(times.read_text())
+    run([*cmd[:2], "--retime", "prepare", *cmd[3:]], repo, env={"IMDB_SOURCE": small_archive})  # one stage again
+    again = json.loads(times.read_text())
+    assert again["retimed"]["prepare"]["was_s"] == whole["stages_s"]["prepare"]
+    assert again["total_s"] == pytest.approx(
+        whole["total_s"] - whole["stages_s"]["prepare"] + again["stages_s"]["prepare"]
+    )
+    assert "`prepare` timed again on its own" in (tmp_path / "repro-times.md").read_text()
     out = tmp_path / "scaling.md"
     cmd = [sys.executable, "bench/scaling.py", "--maxlens", "20", "--shares", "50", "100", "--epochs", "2"]
     cmd += ["--archive", small_archive, "--out", out]
