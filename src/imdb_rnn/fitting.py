@@ -291,7 +291,7 @@ class SeedTrainer:
             self.variant,
             self.params.model(self.variant),
             self.params.data.maxlen,
-            unroll=self.train_params.unroll,
+            unroll=self.train_params.unroll is True,  # train_for resolved `auto` to a bool
             padding=self.params.data.padding,
         )
 
