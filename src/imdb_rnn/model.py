@@ -223,9 +223,16 @@ def make_optimizer(name: str, learning_rate: float, clipnorm: float | None = Non
 
 
 def compile_model(model, train_params) -> None:
-    """The configured optimizer (see ``make_optimizer``), binary cross-entropy, accuracy."""
+    """The configured optimizer (see ``make_optimizer``), binary cross-entropy, accuracy.
+
+    The accuracy metric is made here, not named (``"accuracy"``): Keras makes a named metric inside the
+    first trace of the training step, and a variable made there makes TensorFlow trace the whole step
+    a second time, for nothing (docs/performance.md)."""
+    import keras
+
     optimizer = make_optimizer(train_params.optimizer, train_params.learning_rate, train_params.clipnorm)
-    model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
+    accuracy = keras.metrics.BinaryAccuracy(name="accuracy")
+    model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=[accuracy])
 
 
 def inference_copy(model, variant: str, model_params):
