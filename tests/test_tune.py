@@ -196,6 +196,11 @@ def test_a_study_prunes_resumes_and_tracks_every_trial(project):
     assert len(trial_runs) == len(trials)
     assert {r.data.tags["mlflow.parentRunId"] for r in trial_runs} == {studies[0].info.run_id}
     by_number = {int(r.data.tags["trial"]): r for r in trial_runs}
+    for t in trials:  # every param of the fit, as a variant's run logs them: the sampled values, the path taken
+        logged = by_number[t.number].data.params
+        assert {k: logged[k] for k in t.params} == {k: str(v) for k, v in t.params.items()}
+        assert logged["train.unroll"] in ("True", "False")  # the path taken, not `auto`
+        assert logged["data.maxlen"] == str(load_params(project / "params.yaml").data.maxlen)
     for t in pruned:
         assert by_number[t.number].data.tags["trial_state"] == "PRUNED"
     report = (project / "reports" / "tune.md").read_text()

@@ -81,7 +81,7 @@ class Confirmation:
     def fit(self, study: optuna.Study, trial: FrozenTrial, seed: int) -> None:
         import mlflow
 
-        from .study import TuneError, fresh_fit, log_epoch
+        from .study import TuneError, fresh_fit, log_epoch, log_fit_params
 
         trainer, train, val = fresh_fit(self.space, trial.params, self.data)
         client = mlflow.MlflowClient()
@@ -100,8 +100,7 @@ class Confirmation:
             self.running = client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
         run_id, seconds = self.running, []
         try:
-            for key, value in {**trial.params, "trial": trial.number, "seed": seed}.items():
-                client.log_param(run_id, key, value)
+            log_fit_params(client, run_id, trainer, {"trial": trial.number, "seed": seed})
 
             def on_epoch(row: dict) -> None:
                 log_epoch(client, run_id, row)

@@ -179,6 +179,15 @@ def fresh_fit(space: SearchSpace, values: dict, data: PreparedData) -> tuple[See
     return SeedTrainer(TRIAL, params), train, val
 
 
+def log_fit_params(client, run_id: str, trainer: SeedTrainer, extra: dict) -> None:
+    """Every param of the fit, as the train stage logs a variant's (the sampled values among them, ``auto``
+    resolved to the path taken), and ``extra``: trials compare with the pipeline's runs key by key."""
+    from mlflow.entities import Param
+
+    values = {**trainer.params.flat(TRIAL), **extra}
+    client.log_batch(run_id, params=[Param(key, str(value)) for key, value in values.items()])
+
+
 def log_epoch(client, run_id: str, row: dict) -> None:
     """One epoch's curves in a trial's (or a confirmation fit's) run."""
     for key in EPOCH_METRICS:
@@ -226,8 +235,7 @@ class Objective:
                 client.set_terminated(run_id, "KILLED")
                 raise TuneError("interrupted")
         try:
-            for key, value in {**values, "trial": trial.number}.items():
-                client.log_param(run_id, key, value)
+            log_fit_params(client, run_id, trainer, {"trial": trial.number})
 
             def on_epoch(row: dict) -> None:
                 log_epoch(client, run_id, row)
