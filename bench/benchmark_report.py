@@ -149,7 +149,7 @@ def variant_lines(variant: str, by_arm: dict) -> list[str]:
     keys = (
         ("whole_s", "whole fit s"),
         ("at_target_s", "whole fit at params.yaml's epochs s"),
-        ("outside_s", "of the whole fit, outside epochs s (build, compile, fit set-up)"),
+        ("outside_s", "of the whole fit, outside epochs s (build, compile, between epochs)"),
         ("first_s", "first epoch s"),
         ("steady_s", "steady epoch s (median)"),
         ("steady_mean_s", "steady epoch s (mean)"),
@@ -269,7 +269,8 @@ def target_lines(measured: dict, arms: dict) -> list[str]:
 
 
 def profile(arm: dict, plain: dict, epochs: int) -> dict:
-    """Where an arm's whole fit at ``epochs`` goes: set-up outside the epochs (build, compile), the first epoch
+    """Where an arm's whole fit at ``epochs`` goes: outside the epochs (build, compile, and between epochs: the
+    pipeline calls ``model.fit`` once per epoch, and the plain script's epochs time the gaps in), the first epoch
     (of it, its excess over a steady epoch: graph tracing) and the later epochs, which add up to the fit;
     against the time the whole-fit target allows. ``floor``: every epoch at the steady pace, against the plain
     fit: the ratio that no cut in set-up or tracing gets below."""
@@ -306,13 +307,15 @@ def profile_lines(measured: dict, arms: dict) -> list[str]:
             floors.append(f"{variant}, {ARM_NAMES[name]} ({part['floor']:.2f}x)")
     if not rows:
         return []
-    header = ["arm", "whole fit at params.yaml's epochs", f"allowed ({WHOLE_FIT_MAX:g}x plain)", "set-up",
+    header = ["arm", "whole fit at params.yaml's epochs", f"allowed ({WHOLE_FIT_MAX:g}x plain)", "outside the epochs",
               "first epoch (of it, tracing)", "later epochs", "every epoch at the steady pace, vs plain"]  # fmt: skip
     verdict = (
-        f"Every epoch at the steady pace is already over the target for {', '.join(floors)}: cutting set-up and "
+        f"Every epoch at the steady pace is already over the target for {', '.join(floors)}: cutting what lies "
+        "outside the epochs and "
         "tracing cannot meet it there; the steady epoch itself has to get faster."
         if floors
-        else "Every epoch at the steady pace is within the target: what is over it is set-up and tracing."
+        else "Every epoch at the steady pace is within the target: what is over it lies outside the epochs (build, "
+        "compile, between epochs) and in tracing."
     )
     return ["## Where the whole fit's time goes", "", *table(header, rows), "", verdict, ""]
 
