@@ -324,11 +324,12 @@ def keras_optimizer_model(trainer, seed: int) -> None:
     import keras
     import numpy as np
 
+    from imdb_rnn.model import compile_model
+
     t = trainer.train_params
     trainer.model = trainer.build(seed)
     optimizer = keras.optimizers.get(t.optimizer).__class__(learning_rate=t.learning_rate, clipnorm=t.clipnorm)
-    accuracy = keras.metrics.BinaryAccuracy(name="accuracy")  # as compile_model: made outside the traced step
-    trainer.model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=[accuracy])
+    compile_model(trainer.model, t, optimizer)
     trainer.model.optimizer.build(trainer.model.trainable_variables)
     trainer._optimizer_start = [np.asarray(v.numpy()).copy() for v in trainer.model.optimizer.variables]
 

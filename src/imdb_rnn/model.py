@@ -222,15 +222,17 @@ def make_optimizer(name: str, learning_rate: float, clipnorm: float | None = Non
     return dense(learning_rate=learning_rate, clipnorm=clipnorm)
 
 
-def compile_model(model, train_params) -> None:
-    """The configured optimizer (see ``make_optimizer``), binary cross-entropy, accuracy.
+def compile_model(model, train_params, optimizer=None) -> None:
+    """The configured optimizer (see ``make_optimizer``; ``optimizer``: another, e.g. Keras' own for a benchmark
+    row), binary cross-entropy, accuracy.
 
     The accuracy metric is made here, not named (``"accuracy"``): Keras makes a named metric inside the
     first trace of the training step, and a variable made there makes TensorFlow trace the whole step
     a second time, for nothing (docs/performance.md)."""
     import keras
 
-    optimizer = make_optimizer(train_params.optimizer, train_params.learning_rate, train_params.clipnorm)
+    if optimizer is None:
+        optimizer = make_optimizer(train_params.optimizer, train_params.learning_rate, train_params.clipnorm)
     accuracy = keras.metrics.BinaryAccuracy(name="accuracy")
     model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=[accuracy])
 
